@@ -1,0 +1,36 @@
+//! `config.yaml`: the CLIProxyAPI-compatible model, its embedded default, validation and hot reload.
+//!
+//! INTERFACE CONTRACT (other crates code against these names; keep them, add freely):
+//! - `Config` (all fields `pub`, serde kebab-case), `Config::default()` = parse of `DEFAULT_YAML`.
+//! - `parse(text) -> Result<Loaded, ConfigError>`; `Loaded { config, warnings }`.
+//! - `ConfigError { line, column, field, message }`, Display like `line 3, column 7, field `port`: ...`.
+//! - `Config::auth_dir_path()`, `Config::management_secret()`, `Config::upstream_url(provider, endpoint)`.
+//! - `ConfigHandle`: `embedded()`, `from_file(path)`, `get()`, `path()`, `raw_yaml()`, `subscribe()`,
+//!   `reload()`, `replace_yaml(text)`, `watch(debounce)`.
+//!
+//! Keys outside the model:
+//! - Unknown keys anywhere in the modelled structure load with a [`Warning`] naming their
+//!   dotted path (`remote-management.alow-remote`, `claude-api-key[0].base-ur`) and line.
+//! - Keys CLIProxyAPI has but Switchyard does not model (`tls`, `payload`, `plugins`,
+//!   `claude-api-key[].cloak`, `models[].thinking`, ...) load silently.
+//! - Every top-level key outside the model (CPA-only or unknown) is kept verbatim, in document
+//!   order, in [`Config::other`], which serializes inline so a `Config` written back out keeps
+//!   them. Nested unmodelled keys stay in the file ([`ConfigHandle::raw_yaml`]) only.
+//!   `Config::other` is filled by [`parse`], not by serde: deserializing a `Config` from JSON
+//!   with serde leaves it empty.
+//! - `key:` with no value means the key's default, as in CPA.
+
+mod handle;
+mod model;
+mod parse;
+mod yaml;
+
+pub use handle::{ConfigHandle, ConfigWatcher, ReloadOutcome};
+pub use model::{
+    ApiKeyEntry, CompatApiKeyEntry, Config, ModelAlias, ModelMapping, OpenAiCompatibility, QuotaExceeded,
+    RemoteManagement, Routing, RoutingStrategy,
+};
+pub use parse::{ConfigError, Loaded, Warning, parse};
+
+/// The embedded default configuration: commented, valid, and equal to [`Config::default`].
+pub const DEFAULT_YAML: &str = include_str!("default.yaml");

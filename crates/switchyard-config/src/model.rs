@@ -1,0 +1,317 @@
+//! The typed `config.yaml` model. Key names and defaults follow CLIProxyAPI (spec §5); the values
+//! a key takes when it is missing are the ones in `default.yaml` (a test keeps the two in sync).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The whole configuration. Every field is optional in the YAML document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Bind address; `""` means all interfaces.
+    pub host: String,
+    pub port: u16,
+    /// Credential directory; may start with `~` (see [`Config::auth_dir_path`]).
+    pub auth_dir: String,
+    /// Client API keys; empty means no client authentication.
+    pub api_keys: Vec<String>,
+    pub remote_management: RemoteManagement,
+    pub debug: bool,
+    pub logging_to_file: bool,
+    pub request_log: bool,
+    /// Global upstream proxy (`http`, `https`, `socks5`, `socks5h`); empty = none.
+    pub proxy_url: String,
+    pub request_retry: i64,
+    /// 0 = try every credential.
+    pub max_retry_credentials: i64,
+    /// Seconds.
+    pub max_retry_interval: i64,
+    pub disable_cooling: bool,
+    /// 0 = the legacy 60 s, -1 = no cooldown for transient errors.
+    pub transient_error_cooldown_seconds: i64,
+    pub auth_auto_refresh_workers: i64,
+    pub force_model_prefix: bool,
+    pub routing: Routing,
+    pub quota_exceeded: QuotaExceeded,
+    pub usage_statistics_enabled: bool,
+    pub ws_auth: bool,
+    /// OAuth channel -> excluded model patterns.
+    pub oauth_excluded_models: BTreeMap<String, Vec<String>>,
+    /// OAuth channel -> model aliases.
+    pub oauth_model_alias: BTreeMap<String, Vec<ModelAlias>>,
+    pub claude_api_key: Vec<ApiKeyEntry>,
+    pub codex_api_key: Vec<ApiKeyEntry>,
+    pub gemini_api_key: Vec<ApiKeyEntry>,
+    pub vertex_api_key: Vec<ApiKeyEntry>,
+    pub xai_api_key: Vec<ApiKeyEntry>,
+    pub openai_compatibility: Vec<OpenAiCompatibility>,
+    /// Switchyard only: provider -> endpoint name -> absolute http(s) URL, overriding the
+    /// provider's built-in OAuth/API URLs (tests point these at loopback mocks).
+    pub upstream_urls: BTreeMap<String, BTreeMap<String, String>>,
+    /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
+    /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
+    /// survive serialization; never read from serde input (see the crate docs).
+    #[serde(flatten, skip_deserializing)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for Config {
+    /// The same values as parsing [`crate::DEFAULT_YAML`].
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8317,
+            auth_dir: "~/.cli-proxy-api".into(),
+            api_keys: Vec::new(),
+            remote_management: RemoteManagement::default(),
+            debug: false,
+            logging_to_file: false,
+            request_log: false,
+            proxy_url: String::new(),
+            request_retry: 3,
+            max_retry_credentials: 0,
+            max_retry_interval: 30,
+            disable_cooling: false,
+            transient_error_cooldown_seconds: 0,
+            auth_auto_refresh_workers: 16,
+            force_model_prefix: false,
+            routing: Routing::default(),
+            quota_exceeded: QuotaExceeded::default(),
+            usage_statistics_enabled: false,
+            ws_auth: true,
+            oauth_excluded_models: BTreeMap::new(),
+            oauth_model_alias: BTreeMap::new(),
+            claude_api_key: Vec::new(),
+            codex_api_key: Vec::new(),
+            gemini_api_key: Vec::new(),
+            vertex_api_key: Vec::new(),
+            xai_api_key: Vec::new(),
+            openai_compatibility: Vec::new(),
+            upstream_urls: BTreeMap::new(),
+            other: serde_json::Map::new(),
+        }
+    }
+}
+
+impl Config {
+    /// `auth-dir` with a leading `~` or `~/` replaced by the home directory.
+    pub fn auth_dir_path(&self) -> PathBuf {
+        let dir = self.auth_dir.as_str();
+        let rest = match dir.strip_prefix('~') {
+            Some("") => Some(""),
+            Some(rest) => rest.strip_prefix('/'),
+            None => None,
+        };
+        match (rest, std::env::home_dir()) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => PathBuf::from(dir),
+        }
+    }
+
+    /// The management key (`remote-management.secret-key`), trimmed; `None` disables management.
+    pub fn management_secret(&self) -> Option<&str> {
+        Some(self.remote_management.secret_key.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// The `upstream-urls.<provider>.<endpoint>` override, if configured.
+    pub fn upstream_url(&self, provider: &str, endpoint: &str) -> Option<&str> {
+        self.upstream_urls.get(provider)?.get(endpoint).map(String::as_str)
+    }
+
+    /// The API-key sections with their YAML key names, in a fixed order.
+    pub fn api_key_sections(&self) -> [(&'static str, &[ApiKeyEntry]); 5] {
+        [
+            ("claude-api-key", &self.claude_api_key),
+            ("codex-api-key", &self.codex_api_key),
+            ("gemini-api-key", &self.gemini_api_key),
+            ("vertex-api-key", &self.vertex_api_key),
+            ("xai-api-key", &self.xai_api_key),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RemoteManagement {
+    pub allow_remote: bool,
+    /// Plaintext or bcrypt hash; empty disables the management API.
+    pub secret_key: String,
+    pub disable_control_panel: bool,
+    pub disable_auto_update_panel: bool,
+    pub panel_github_repository: String,
+}
+
+impl Default for RemoteManagement {
+    fn default() -> Self {
+        Self {
+            allow_remote: false,
+            secret_key: String::new(),
+            disable_control_panel: false,
+            disable_auto_update_panel: false,
+            panel_github_repository: "https://github.com/router-for-me/Cli-Proxy-API-Management-Center".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Routing {
+    pub strategy: RoutingStrategy,
+    pub session_affinity: bool,
+    /// Go duration syntax, e.g. `1h`, `30m`.
+    pub session_affinity_ttl: String,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Self { strategy: RoutingStrategy::RoundRobin, session_affinity: false, session_affinity_ttl: "1h".into() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RoutingStrategy {
+    #[default]
+    RoundRobin,
+    FillFirst,
+    WeightedRoundRobin,
+}
+
+impl RoutingStrategy {
+    const ACCEPTED: &str = "round-robin (roundrobin, rr), fill-first (fillfirst, ff), weighted-round-robin (wrr)";
+
+    /// The canonical CPA spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round-robin",
+            Self::FillFirst => "fill-first",
+            Self::WeightedRoundRobin => "weighted-round-robin",
+        }
+    }
+
+    /// Accepts CPA's spellings and abbreviations, case-insensitively; empty means round-robin.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "round-robin" | "roundrobin" | "rr" => Some(Self::RoundRobin),
+            "fill-first" | "fillfirst" | "ff" => Some(Self::FillFirst),
+            "weighted-round-robin" | "wrr" => Some(Self::WeightedRoundRobin),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RoutingStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RoutingStrategy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutingStrategy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        Self::parse(&value).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown routing strategy `{}`; accepted values: {}",
+                value.trim(),
+                Self::ACCEPTED
+            ))
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct QuotaExceeded {
+    pub switch_project: bool,
+    pub switch_preview_model: bool,
+    pub antigravity_credits: bool,
+}
+
+impl Default for QuotaExceeded {
+    fn default() -> Self {
+        Self { switch_project: true, switch_preview_model: true, antigravity_credits: true }
+    }
+}
+
+/// One entry of `oauth-model-alias.<channel>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ModelAlias {
+    /// Upstream model id.
+    pub name: String,
+    /// Client-visible id.
+    pub alias: String,
+    /// Keep the upstream id listed as well as the alias.
+    pub fork: bool,
+    pub display_name: Option<String>,
+    pub force_mapping: bool,
+}
+
+/// One entry of a `models` list (API-key sections and `openai-compatibility`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ModelMapping {
+    /// Upstream model name.
+    pub name: String,
+    /// Client-visible alias.
+    pub alias: String,
+    pub display_name: Option<String>,
+    pub force_mapping: bool,
+}
+
+/// One credential of `claude-api-key`, `codex-api-key`, `gemini-api-key`, `vertex-api-key` or
+/// `xai-api-key`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ApiKeyEntry {
+    pub api_key: String,
+    pub priority: i64,
+    /// Weighted-round-robin share, 1..=1_000_000; `None` counts as 1.
+    pub weight: Option<i64>,
+    /// Model prefix (`<prefix>/<model>`), a single path segment.
+    pub prefix: String,
+    pub base_url: String,
+    /// Per-key proxy; also `direct`/`none` to bypass the global proxy.
+    pub proxy_url: String,
+    pub headers: BTreeMap<String, String>,
+    pub models: Vec<ModelMapping>,
+    pub excluded_models: Vec<String>,
+    /// Overrides the global `disable-cooling` when set.
+    pub disable_cooling: Option<bool>,
+    /// Overrides the global `request-retry` when set (negative = inherit).
+    pub request_retry: Option<i64>,
+}
+
+/// One provider of `openai-compatibility`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct OpenAiCompatibility {
+    /// Provider name, unique across entries.
+    pub name: String,
+    pub priority: i64,
+    pub disabled: bool,
+    pub prefix: String,
+    pub base_url: String,
+    pub api_key_entries: Vec<CompatApiKeyEntry>,
+    pub models: Vec<ModelMapping>,
+    pub headers: BTreeMap<String, String>,
+    pub disable_cooling: Option<bool>,
+    pub request_retry: Option<i64>,
+}
+
+/// One key of `openai-compatibility[].api-key-entries`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CompatApiKeyEntry {
+    pub api_key: String,
+    pub weight: Option<i64>,
+    pub proxy_url: String,
+}

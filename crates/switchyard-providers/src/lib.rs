@@ -1,0 +1,192 @@
+//! One module per upstream provider, and the registry that lists them.
+//!
+//! Callers (router, server, panel) learn about providers only through [`all`], [`by_id`] and
+//! [`for_file_type`], never by matching on provider names, so adding a provider is one new module
+//! plus one line in `REGISTRY`.
+
+pub mod antigravity;
+pub mod claude;
+pub mod codex;
+pub mod gemini_cli;
+pub mod github_copilot;
+pub mod iflow;
+pub mod kimi;
+pub mod kiro;
+pub mod qwen;
+pub mod vertex;
+pub mod xai;
+
+/// What a provider is. Login, refresh, executor and quota will arrive as further methods; new
+/// methods get default bodies or are implemented by every module here, so callers never change.
+pub trait Provider: Send + Sync + 'static {
+    /// Provider key used in routing and listings, e.g. `"claude"`, `"gemini-cli"`.
+    fn id(&self) -> &'static str;
+
+    /// Human name, e.g. `"Claude Code"`.
+    fn label(&self) -> &'static str;
+
+    /// Auth-file `type` values this provider owns (lower case).
+    fn file_types(&self) -> &'static [&'static str];
+
+    /// Key under which config `oauth-excluded-models` / `oauth-model-alias` hold this provider's
+    /// rules. Every CPA channel equals its provider key, so only a provider that breaks that
+    /// rule needs to override this.
+    fn channel(&self) -> &'static str {
+        self.id()
+    }
+
+    /// Static model catalogue, in listing order.
+    fn models(&self) -> &'static [ModelInfo];
+}
+
+/// Values of [`ModelInfo::kind`]: the dialect family the upstream speaks for that model.
+pub mod dialect {
+    pub const CLAUDE: &str = "claude";
+    pub const OPENAI: &str = "openai";
+    pub const GEMINI: &str = "gemini";
+}
+
+/// One catalogue entry. `id` is the name sent upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModelInfo {
+    pub id: &'static str,
+    pub display_name: &'static str,
+    pub owned_by: &'static str,
+    /// One of the [`dialect`] constants.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl ModelInfo {
+    pub const fn new(id: &'static str, display_name: &'static str, owned_by: &'static str, kind: &'static str) -> Self {
+        Self { id, display_name, owned_by, kind }
+    }
+}
+
+static REGISTRY: &[&dyn Provider] = &[
+    &claude::Claude,
+    &codex::Codex,
+    &gemini_cli::GeminiCli,
+    &antigravity::Antigravity,
+    &vertex::Vertex,
+    &kimi::Kimi,
+    &xai::Xai,
+    &qwen::Qwen,
+    &iflow::Iflow,
+    &github_copilot::GithubCopilot,
+    &kiro::Kiro,
+];
+
+/// Every known provider, in a stable order.
+pub fn all() -> &'static [&'static dyn Provider] {
+    REGISTRY
+}
+
+/// The provider owning an auth-file `type` (case-insensitive; `"gemini"` is Gemini CLI).
+pub fn for_file_type(file_type: &str) -> Option<&'static dyn Provider> {
+    REGISTRY.iter().copied().find(|p| p.file_types().iter().any(|t| t.eq_ignore_ascii_case(file_type)))
+}
+
+/// The provider with this exact key (keys are canonical lower case, as written by us).
+pub fn by_id(id: &str) -> Option<&'static dyn Provider> {
+    REGISTRY.iter().copied().find(|p| p.id() == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Channels CPA uses as keys of `oauth-excluded-models` / `oauth-model-alias`.
+    const CPA_CHANNELS: &[&str] = &[
+        "claude",
+        "codex",
+        "antigravity",
+        "gemini-cli",
+        "vertex",
+        "kimi",
+        "xai",
+        "qwen",
+        "iflow",
+        "github-copilot",
+        "kiro",
+    ];
+
+    #[test]
+    fn ids_are_unique_and_resolvable() {
+        let mut ids = HashSet::new();
+        for p in all() {
+            assert!(ids.insert(p.id()), "duplicate provider id {}", p.id());
+            assert!(!p.label().is_empty(), "{} has no label", p.id());
+            assert_eq!(by_id(p.id()).map(|q| q.id()), Some(p.id()));
+        }
+    }
+
+    #[test]
+    fn every_cpa_channel_has_a_provider() {
+        let channels: HashSet<_> = all().iter().map(|p| p.channel()).collect();
+        for c in CPA_CHANNELS {
+            assert!(channels.contains(c), "no provider for channel {c}");
+        }
+    }
+
+    #[test]
+    fn catalogues_are_non_empty_with_unique_ids_and_known_dialects() {
+        for p in all() {
+            let models = p.models();
+            assert!(!models.is_empty(), "{} has no models", p.id());
+            let mut ids = HashSet::new();
+            for m in models {
+                assert!(ids.insert(m.id), "{}: duplicate model {}", p.id(), m.id);
+                assert!(!m.display_name.is_empty() && !m.owned_by.is_empty());
+                assert!(
+                    [dialect::CLAUDE, dialect::OPENAI, dialect::GEMINI].contains(&m.kind),
+                    "{}: {} has unknown kind {}",
+                    p.id(),
+                    m.id,
+                    m.kind
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_type_belongs_to_exactly_one_provider() {
+        let mut seen = HashSet::new();
+        for p in all() {
+            assert!(!p.file_types().is_empty(), "{} owns no file type", p.id());
+            for t in p.file_types() {
+                assert_eq!(*t, t.to_ascii_lowercase(), "file types are stored lower case");
+                assert!(seen.insert(*t), "file type {t} claimed twice");
+                assert_eq!(for_file_type(t).map(|q| q.id()), Some(p.id()));
+            }
+        }
+    }
+
+    #[test]
+    fn file_type_lookup_maps_gemini_and_ignores_case() {
+        let id = |t| for_file_type(t).map(|p| p.id());
+        assert_eq!(id("gemini"), Some("gemini-cli"));
+        assert_eq!(id("gemini-cli"), Some("gemini-cli"));
+        assert_eq!(id("GEMINI"), Some("gemini-cli"));
+        assert_eq!(id("Claude"), Some("claude"));
+        assert_eq!(id("GitHub-Copilot"), Some("github-copilot"));
+    }
+
+    #[test]
+    fn unknown_lookups_are_none() {
+        assert!(for_file_type("openai").is_none());
+        assert!(for_file_type("").is_none());
+        assert!(by_id("gemini").is_none(), "file types are not provider ids");
+        assert!(by_id("nope").is_none());
+    }
+
+    #[test]
+    fn model_info_serialises_kind_as_type() {
+        let m = ModelInfo::new("m", "M", "o", dialect::OPENAI);
+        assert_eq!(
+            serde_json::to_value(m).unwrap(),
+            serde_json::json!({"id": "m", "display_name": "M", "owned_by": "o", "type": "openai"})
+        );
+    }
+}

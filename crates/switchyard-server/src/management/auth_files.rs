@@ -1,0 +1,730 @@
+//! `/v0/management/auth-files...`: list, download, upload, delete, enable/disable, edit fields,
+//! and the models an account exposes. Bad input is answered with a JSON error and changes nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use chrono::{DateTime, Local, Timelike, Utc};
+use serde_json::{Map, Value, json};
+use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
+use switchyard_router::{AccountModelRules, ModelAlias, account_models};
+
+use crate::error::ok_with;
+use crate::{ApiError, AppState};
+
+/// Auth files are a few KiB; anything past this is not one.
+pub const MAX_AUTH_FILE_BYTES: usize = 1024 * 1024;
+/// Whole multipart upload (many files at once).
+const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+/// Small JSON bodies of PATCH/DELETE.
+const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
+/// `recent_requests`: 20 buckets of 10 minutes, as CPA reports them.
+const RECENT_BUCKETS: i64 = 20;
+const BUCKET_MINUTES: i64 = 10;
+
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::InvalidName(message) => ApiError::bad_request(format!("invalid name: {message}")),
+        StoreError::NotFound(_) => ApiError::not_found("auth file not found"),
+        StoreError::Corrupt(message) => {
+            ApiError::conflict(format!("auth file cannot be parsed and is left untouched: {message}"))
+        }
+        StoreError::Invalid(message) => ApiError::bad_request(format!("invalid auth file: {message}")),
+        StoreError::Io(error) => {
+            tracing::error!(error = %switchyard_redact::text(&error.to_string()), "auth file I/O failed");
+            ApiError::internal("failed to access the auth directory")
+        }
+    }
+}
+
+fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
+    query.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+fn query_value(query: &Option<String>, key: &str) -> Option<String> {
+    query_pairs(query).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
+}
+
+async fn read_json_object(body: Body) -> Result<Map<String, Value>, ApiError> {
+    let bytes = read_limited(body, MAX_JSON_BODY_BYTES).await?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("invalid body: expected a JSON object")),
+        Err(error) => Err(ApiError::bad_request(format!("invalid body: {error}"))),
+    }
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    DateTime::<Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Ten-minute buckets ending with the current one, labelled `HH:MM-HH:MM` in local time.
+/// Counts stay zero until request routing records outcomes per credential.
+fn recent_request_buckets(now: DateTime<Local>) -> Vec<Value> {
+    let minute = i64::from(now.minute());
+    let current_start = now
+        .with_minute((minute - minute % BUCKET_MINUTES) as u32)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(now);
+    (0..RECENT_BUCKETS)
+        .rev()
+        .map(|back| {
+            let start = current_start - chrono::Duration::minutes(back * BUCKET_MINUTES);
+            let end = start + chrono::Duration::minutes(BUCKET_MINUTES);
+            json!({"time": format!("{}-{}", start.format("%H:%M"), end.format("%H:%M")), "success": 0, "failed": 0})
+        })
+        .collect()
+}
+
+/// Codex keeps plan and subscription in the id_token's claims; panels show them.
+fn codex_id_token_claims(credential: &Credential) -> Option<Value> {
+    let token = credential.str_field("id_token")?;
+    let payload = token.split('.').nth(1)?;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: Value = serde_json::from_slice(&decoded).ok()?;
+    let auth = claims.get("https://api.openai.com/auth")?;
+    let mut out = Map::new();
+    for key in [
+        "chatgpt_account_id",
+        "plan_type",
+        "chatgpt_plan_type",
+        "chatgpt_subscription_active_start",
+        "chatgpt_subscription_active_until",
+    ] {
+        if let Some(value) = auth.get(key) {
+            let name = if key == "chatgpt_plan_type" { "plan_type" } else { key };
+            out.entry(name.to_owned()).or_insert_with(|| value.clone());
+        }
+    }
+    Some(Value::Object(out))
+}
+
+/// Editable and informative keys copied from the file as they are.
+const PASSTHROUGH_FIELDS: &[&str] = &[
+    "priority",
+    "note",
+    "weight",
+    "websockets",
+    "request_retry",
+    "prefix",
+    "proxy_url",
+    "excluded_models",
+    "disable_cooling",
+    "headers",
+    "using_api",
+    "model_aliases",
+];
+
+fn list_entry(stored: &StoredAuth, buckets: &[Value]) -> Value {
+    let mut entry = Map::new();
+    let provider = match &stored.content {
+        AuthContent::Valid(credential) => credential.provider().unwrap_or_else(|| "unknown".to_owned()),
+        AuthContent::Corrupt { .. } => "unknown".to_owned(),
+    };
+    entry.insert("id".into(), json!(stored.name));
+    entry.insert("auth_index".into(), json!(stored.auth_index));
+    entry.insert("name".into(), json!(stored.name));
+    entry.insert("type".into(), json!(provider));
+    entry.insert("provider".into(), json!(provider));
+    entry.insert("source".into(), json!("file"));
+    entry.insert("runtime_only".into(), json!(false));
+    entry.insert("path".into(), json!(stored.path.display().to_string()));
+    entry.insert("size".into(), json!(stored.size));
+    entry.insert("modtime".into(), json!(rfc3339(stored.modified)));
+    entry.insert("updated_at".into(), json!(rfc3339(stored.modified)));
+    entry.insert("created_at".into(), json!(rfc3339(stored.modified)));
+    entry.insert("success".into(), json!(0));
+    entry.insert("failed".into(), json!(0));
+    entry.insert("recent_requests".into(), Value::Array(buckets.to_vec()));
+    match &stored.content {
+        AuthContent::Corrupt { message } => {
+            entry.insert("label".into(), json!(stored.name));
+            entry.insert("status".into(), json!("error"));
+            entry.insert("status_message".into(), json!(message));
+            entry.insert("disabled".into(), json!(false));
+            entry.insert("unavailable".into(), json!(true));
+        }
+        AuthContent::Valid(credential) => {
+            let disabled = credential.disabled();
+            entry.insert("label".into(), json!(credential.label().unwrap_or_else(|| stored.name.clone())));
+            entry.insert("status".into(), json!(if disabled { "disabled" } else { "active" }));
+            entry.insert("status_message".into(), json!(""));
+            entry.insert("disabled".into(), json!(disabled));
+            entry.insert("unavailable".into(), json!(false));
+            if let Some(email) = credential.email() {
+                entry.insert("email".into(), json!(email));
+            }
+            if let Some(project) = credential.project_id() {
+                entry.insert("project_id".into(), json!(project));
+            }
+            let has_oauth_token = credential.access_token().is_some() || credential.refresh_token().is_some();
+            let api_key = credential.str_field("api_key").filter(|_| !has_oauth_token);
+            entry.insert("account_type".into(), json!(if api_key.is_some() { "api_key" } else { "oauth" }));
+            // An API key is shown only by its length; an email is the account for OAuth.
+            let account = match api_key {
+                Some(key) => Some(switchyard_redact::secret(key).to_string()),
+                None => credential.email().map(str::to_owned),
+            };
+            if let Some(account) = account {
+                entry.insert("account".into(), json!(account));
+            }
+            if let Some(last) = credential.last_refresh() {
+                entry.insert("last_refresh".into(), json!(last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            }
+            if let Some(expiry) = credential.expiry() {
+                entry.insert("expired".into(), json!(expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            }
+            if provider == "codex"
+                && let Some(claims) = codex_id_token_claims(credential)
+            {
+                entry.insert("id_token".into(), claims);
+            }
+            for key in PASSTHROUGH_FIELDS {
+                if let Some(value) = credential.fields().get(*key) {
+                    entry.insert((*key).to_owned(), value.clone());
+                }
+            }
+        }
+    }
+    Value::Object(entry)
+}
+
+/// `GET /auth-files[?name=][&auth_index=]` → `{"files": [...]}`, sorted by name.
+pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Json<Value> {
+    let name = query_value(&query, "name").filter(|n| !n.is_empty());
+    let index = query_value(&query, "auth_index").filter(|i| !i.is_empty());
+    let buckets = recent_request_buckets(Local::now());
+    let files: Vec<Value> = state
+        .store
+        .list()
+        .iter()
+        .filter(|s| name.as_deref().is_none_or(|n| s.name == n))
+        .filter(|s| index.as_deref().is_none_or(|i| s.auth_index == i))
+        .map(|s| list_entry(s, &buckets))
+        .collect();
+    Json(json!({ "files": files }))
+}
+
+fn required_name(query: &Option<String>) -> Result<String, ApiError> {
+    let name = query_value(query, "name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    validate_file_name(&name).map_err(store_error)?;
+    Ok(name)
+}
+
+/// `GET /auth-files/download?name=x.json` → the file's bytes as an attachment (corrupt ones too:
+/// downloading is how a user inspects and repairs them).
+pub async fn download(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let name = required_name(&query)?;
+    let bytes = state.store.read_raw(&name).await.map_err(|error| match error {
+        StoreError::NotFound(_) => ApiError::not_found("file not found"),
+        other => store_error(other),
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// One file's outcome in a batch.
+struct Failure {
+    name: String,
+    error: ApiError,
+}
+
+fn failures_json(failed: &[Failure]) -> Value {
+    Value::Array(failed.iter().map(|f| json!({"name": f.name, "error": f.error.message()})).collect())
+}
+
+/// `POST /auth-files`: multipart with any number of `.json` files, or a raw body with `?name=`.
+/// Each file is validated before it is written; a rejected file leaves any existing one as it was.
+pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        let query = request.uri().query().map(str::to_owned);
+        let name = required_name(&query).map_err(|e| {
+            if e.status() == StatusCode::BAD_REQUEST && query_value(&query, "name").is_none() {
+                ApiError::bad_request("name is required (or upload as multipart/form-data)")
+            } else {
+                e
+            }
+        })?;
+        let bytes = read_limited(request.into_body(), MAX_AUTH_FILE_BYTES).await?;
+        state.store.put_raw(&name, &bytes).await.map_err(store_error)?;
+        tracing::info!(file = %name, "auth file uploaded");
+        return Ok(ok_with(json!({})).into_response());
+    }
+
+    let (parts, body) = request.into_parts();
+    let limited = Body::new(http_body_util_limited(body));
+    let mut multipart = Multipart::from_request(Request::from_parts(parts, limited), &())
+        .await
+        .map_err(|e| ApiError::bad_request(format!("invalid multipart body: {}", e.body_text())))?;
+
+    let mut uploaded = Vec::new();
+    let mut failed = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::too_large(MAX_UPLOAD_BYTES));
+            }
+            Err(error) => return Err(ApiError::bad_request(format!("invalid multipart body: {}", error.body_text()))),
+        };
+        // Form fields without a file name are not files.
+        let Some(name) = field.file_name().map(str::to_owned) else { continue };
+        match read_field(field).await {
+            Ok(bytes) => match validate_file_name(&name).map_err(store_error) {
+                Ok(()) => match state.store.put_raw(&name, &bytes).await {
+                    Ok(_) => {
+                        tracing::info!(file = %name, "auth file uploaded");
+                        uploaded.push(name);
+                    }
+                    Err(error) => failed.push(Failure { name, error: store_error(error) }),
+                },
+                Err(error) => failed.push(Failure { name, error }),
+            },
+            Err(error) => failed.push(Failure { name, error }),
+        }
+    }
+
+    match (uploaded.len(), failed.len()) {
+        (0, 0) => Err(ApiError::bad_request("no files uploaded")),
+        (1, 0) => Ok(ok_with(json!({})).into_response()),
+        (0, 1) => Err(failed.pop().expect("one failure").error),
+        (_, 0) => Ok(ok_with(json!({"uploaded": uploaded.len(), "files": uploaded})).into_response()),
+        (0, _) => Err(ApiError::bad_request("no files uploaded")
+            .with("uploaded", 0)
+            .with("files", json!([]))
+            .with("failed", failures_json(&failed))),
+        _ => Ok((
+            StatusCode::MULTI_STATUS,
+            Json(json!({
+                "status": "partial",
+                "uploaded": uploaded.len(),
+                "files": uploaded,
+                "failed": failures_json(&failed),
+            })),
+        )
+            .into_response()),
+    }
+}
+
+/// Caps the whole multipart stream; multer reports the overrun as a 413 field error.
+fn http_body_util_limited(body: Body) -> http_body_util::Limited<Body> {
+    http_body_util::Limited::new(body, MAX_UPLOAD_BYTES)
+}
+
+async fn read_field(mut field: axum::extract::multipart::Field<'_>) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_AUTH_FILE_BYTES {
+                    return Err(ApiError::too_large(MAX_AUTH_FILE_BYTES));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(error) => return Err(ApiError::bad_request(format!("invalid multipart body: {}", error.body_text()))),
+        }
+    }
+}
+
+/// Names to delete: repeated `?name=`, else a body `["a.json"]` or `{"name": ..., "names": [...]}`.
+async fn names_to_delete(query: &Option<String>, body: Body) -> Result<Vec<String>, ApiError> {
+    let mut names: Vec<String> = query_pairs(query).into_iter().filter(|(k, _)| k == "name").map(|(_, v)| v).collect();
+    if names.is_empty() {
+        let bytes = read_limited(body, MAX_JSON_BODY_BYTES).await?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            let value: Value =
+                serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+            let as_names = |v: &Value| -> Result<Vec<String>, ApiError> {
+                v.as_array()
+                    .ok_or_else(|| ApiError::bad_request("invalid body: `names` must be an array of strings"))?
+                    .iter()
+                    .map(|n| {
+                        n.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| ApiError::bad_request("invalid body: names must be strings"))
+                    })
+                    .collect()
+            };
+            match &value {
+                Value::Array(_) => names = as_names(&value)?,
+                Value::Object(map) => {
+                    if let Some(name) = map.get("name") {
+                        names.push(
+                            name.as_str()
+                                .ok_or_else(|| ApiError::bad_request("invalid body: `name` must be a string"))?
+                                .to_owned(),
+                        );
+                    }
+                    if let Some(list) = map.get("names") {
+                        names.extend(as_names(list)?);
+                    }
+                }
+                _ => return Err(ApiError::bad_request("invalid body: expected an array of names or an object")),
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    names.retain(|n| !n.is_empty() && seen.insert(n.clone()));
+    if names.is_empty() {
+        return Err(ApiError::bad_request("name is required"));
+    }
+    Ok(names)
+}
+
+/// `DELETE /auth-files?all=true` | `?name=a.json&name=b.json` | body with names.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(all) = query_value(&query, "all")
+        && matches!(all.to_ascii_lowercase().as_str(), "true" | "1" | "*")
+    {
+        let deleted = state.store.delete_all().await.map_err(store_error)?;
+        tracing::info!(deleted, "all auth files deleted");
+        return Ok(ok_with(json!({"deleted": deleted})).into_response());
+    }
+    let names = names_to_delete(&query, body).await?;
+    let mut deleted = Vec::new();
+    let mut failed = Vec::new();
+    for name in names {
+        let outcome = match validate_file_name(&name) {
+            Ok(()) => state.store.delete(&name).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::info!(file = %name, "auth file deleted");
+                deleted.push(name);
+            }
+            Err(error) => failed.push(Failure { name, error: store_error(error) }),
+        }
+    }
+    match (deleted.len(), failed.len()) {
+        (1, 0) => Ok(ok_with(json!({})).into_response()),
+        (0, 1) => Err(failed.pop().expect("one failure").error),
+        (_, 0) => Ok(ok_with(json!({"deleted": deleted.len(), "files": deleted})).into_response()),
+        (0, _) => Err(ApiError::bad_request("no auth file deleted").with("deleted", 0).with("failed", failures_json(&failed))),
+        _ => Ok((
+            StatusCode::MULTI_STATUS,
+            Json(json!({"status": "partial", "deleted": deleted.len(), "files": deleted, "failed": failures_json(&failed)})),
+        )
+            .into_response()),
+    }
+}
+
+/// Finds a listed auth by file name (the id is the file name) and checks an optional `auth_index`.
+fn find(state: &AppState, name: &str, auth_index: Option<&str>) -> Result<Arc<StoredAuth>, ApiError> {
+    validate_file_name(name).map_err(store_error)?;
+    let stored = state.store.get(name).ok_or_else(|| ApiError::not_found("auth file not found"))?;
+    if auth_index.is_some_and(|index| !index.is_empty() && index != stored.auth_index) {
+        return Err(ApiError::not_found("auth file not found"));
+    }
+    Ok(stored)
+}
+
+/// `PATCH /auth-files/status` `{"name", "auth_index"?, "disabled": bool}`.
+pub async fn set_status(State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
+    let body = read_json_object(body).await?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let disabled = match body.get("disabled") {
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("disabled must be a boolean")),
+        None => return Err(ApiError::bad_request("disabled is required")),
+    };
+    let stored = find(&state, name, body.get("auth_index").and_then(Value::as_str))?;
+    state
+        .store
+        .update(&stored.name, move |credential| {
+            credential.set_disabled(disabled);
+            Ok(())
+        })
+        .await
+        .map_err(store_error)?;
+    tracing::info!(file = %stored.name, disabled, "auth file status changed");
+    Ok(ok_with(json!({"disabled": disabled})))
+}
+
+/// Sets `value` at a dotted path, creating objects on the way; `null` removes the key.
+fn set_path(target: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), ApiError> {
+    let mut segments = path.split('.').peekable();
+    let mut current = target;
+    while let Some(segment) = segments.next() {
+        if segment.is_empty() {
+            return Err(ApiError::bad_request(format!("invalid field path `{path}`")));
+        }
+        if segments.peek().is_none() {
+            if value.is_null() {
+                current.remove(segment);
+            } else {
+                current.insert(segment.to_owned(), value);
+            }
+            return Ok(());
+        }
+        let next = current.entry(segment.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            return Err(ApiError::bad_request(format!("field `{segment}` in `{path}` is not an object")));
+        }
+        current = next.as_object_mut().expect("checked object");
+    }
+    Ok(())
+}
+
+/// One validated edit of `PATCH /auth-files/fields`.
+enum FieldEdit {
+    Set(String, Value),
+    MergeHeaders(Map<String, Value>),
+}
+
+fn plan_field_edits(body: Map<String, Value>) -> Result<Vec<FieldEdit>, ApiError> {
+    let mut edits = Vec::new();
+    let mut roots_seen = BTreeSet::new();
+    for (key, value) in body {
+        if key == "name" || key == "auth_index" {
+            continue;
+        }
+        let (root, rest) = match key.split_once('.') {
+            Some((root, rest)) => (root.to_owned(), Some(rest.to_owned())),
+            None => (key.clone(), None),
+        };
+        let canonical = switchyard_auth::canonical_key(&root).to_owned();
+        let path = match &rest {
+            Some(rest) => format!("{canonical}.{rest}"),
+            None => canonical.clone(),
+        };
+        if !roots_seen.insert(path.clone()) {
+            return Err(ApiError::bad_request(format!("fields `{key}` and another key both set `{path}`")));
+        }
+        let edit = match (path.as_str(), value) {
+            ("weight", Value::Null) => FieldEdit::Set(path, Value::Null),
+            ("weight", value) if value.as_i64().is_some_and(|w| w <= switchyard_auth::MAX_WEIGHT) => {
+                FieldEdit::Set(path, value)
+            }
+            ("weight", _) => {
+                return Err(ApiError::bad_request(format!(
+                    "weight must be an integer up to {}",
+                    switchyard_auth::MAX_WEIGHT
+                )));
+            }
+            ("request_retry", Value::Null) => FieldEdit::Set(path, Value::Null),
+            ("request_retry", value) if value.is_i64() => {
+                // A negative retry count means "inherit the global setting": drop the override.
+                let keep = value.as_i64().is_some_and(|n| n >= 0);
+                FieldEdit::Set(path, if keep { value } else { Value::Null })
+            }
+            ("request_retry", _) => return Err(ApiError::bad_request("request_retry must be an integer")),
+            ("headers", Value::Object(map)) => FieldEdit::MergeHeaders(map),
+            ("headers", Value::Null) => FieldEdit::Set(path, Value::Null),
+            ("headers", _) => return Err(ApiError::bad_request("headers must be an object")),
+            ("type", _) => return Err(ApiError::bad_request("type cannot be changed")),
+            (_, value) => FieldEdit::Set(path, value),
+        };
+        edits.push(edit);
+    }
+    if edits.is_empty() {
+        return Err(ApiError::bad_request("no fields to update"));
+    }
+    Ok(edits)
+}
+
+/// `PATCH /auth-files/fields` `{"name": "x.json", "<field or dotted.path>": <value>, ...}`.
+pub async fn patch_fields(State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
+    let body = read_json_object(body).await?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?
+        .to_owned();
+    let stored = find(&state, &name, body.get("auth_index").and_then(Value::as_str))?;
+    let edits = plan_field_edits(body)?;
+    state
+        .store
+        .update(&stored.name, move |credential| {
+            for edit in edits {
+                match edit {
+                    FieldEdit::Set(path, value) => set_path(credential.fields_mut(), &path, value)
+                        .map_err(|e| StoreError::Invalid(e.message().to_owned()))?,
+                    FieldEdit::MergeHeaders(changes) => {
+                        let headers =
+                            credential.fields_mut().entry("headers").or_insert_with(|| Value::Object(Map::new()));
+                        let Some(headers) = headers.as_object_mut() else {
+                            return Err(StoreError::Invalid("existing `headers` is not an object".into()));
+                        };
+                        for (header_name, value) in changes {
+                            match value {
+                                Value::String(s) if s.is_empty() => {
+                                    headers.remove(&header_name);
+                                }
+                                Value::String(_) => {
+                                    headers.insert(header_name, value);
+                                }
+                                _ => {
+                                    return Err(StoreError::Invalid(format!("header `{header_name}` must be a string")));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // The edited file must still be a valid auth file (weight range, types, ...).
+            Credential::from_json(&credential.to_json_pretty())
+                .map(|_| ())
+                .map_err(|e| StoreError::Invalid(e.to_string()))
+        })
+        .await
+        .map_err(store_error)?;
+    tracing::info!(file = %stored.name, "auth file fields updated");
+    Ok(ok_with(json!({})))
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn file_aliases(value: Option<&Value>) -> Vec<ModelAlias> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    Some(ModelAlias {
+                        name: item.get("name")?.as_str()?.to_owned(),
+                        alias: item.get("alias")?.as_str()?.to_owned(),
+                        fork: item.get("fork").and_then(Value::as_bool).unwrap_or(false),
+                        force_mapping: item
+                            .get("force-mapping")
+                            .or_else(|| item.get("force_mapping"))
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /auth-files/models?name=` → `{"models": [{id, display_name, type, owned_by}]}`: the provider's
+/// catalogue after the account's and the channel's exclusions, aliases and prefix.
+pub async fn models(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+    let name = query_value(&query, "name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let stored = find(&state, &name, None)?;
+    let AuthContent::Valid(credential) = &stored.content else {
+        return Ok(Json(json!({"models": []})));
+    };
+    let Some(provider) = credential.file_type().and_then(switchyard_providers::for_file_type) else {
+        return Ok(Json(json!({"models": []})));
+    };
+    let config = state.config.get();
+    let channel = provider.channel();
+    let global_excluded = config.oauth_excluded_models.get(channel).cloned().unwrap_or_default();
+    let global_aliases: Vec<ModelAlias> = config
+        .oauth_model_alias
+        .get(channel)
+        .map(|aliases| {
+            aliases
+                .iter()
+                .map(|a| ModelAlias {
+                    name: a.name.clone(),
+                    alias: a.alias.clone(),
+                    fork: a.fork,
+                    force_mapping: a.force_mapping,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let account_excluded = string_list(credential.fields().get("excluded_models"));
+    let account_aliases = file_aliases(credential.fields().get("model_aliases"));
+    let rules = AccountModelRules {
+        global_excluded: &global_excluded,
+        account_excluded: &account_excluded,
+        global_aliases: &global_aliases,
+        account_aliases: &account_aliases,
+        prefix: credential.prefix(),
+        force_model_prefix: config.force_model_prefix,
+    };
+    let models: Vec<Value> = account_models(provider.models(), &rules)
+        .into_iter()
+        .map(|m| json!({"id": m.id, "display_name": m.display_name, "type": m.kind, "owned_by": m.owned_by}))
+        .collect();
+    Ok(Json(json!({ "models": models })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_twenty_aligned_ten_minute_windows() {
+        let now = Local::now();
+        let buckets = recent_request_buckets(now);
+        assert_eq!(buckets.len(), 20);
+        let last = buckets.last().unwrap()["time"].as_str().unwrap().to_owned();
+        let (start, end) = last.split_once('-').unwrap();
+        assert!(start.ends_with('0') && end.ends_with('0'), "{last}");
+        let minute: u32 = start[3..].parse().unwrap();
+        assert_eq!(minute, now.minute() - now.minute() % 10);
+        assert_eq!(buckets[0]["success"], 0);
+    }
+
+    #[test]
+    fn dotted_paths_create_objects_and_null_removes() {
+        let mut map = Map::new();
+        set_path(&mut map, "a.b.c", json!(1)).unwrap();
+        assert_eq!(Value::Object(map.clone()), json!({"a": {"b": {"c": 1}}}));
+        set_path(&mut map, "a.b.c", Value::Null).unwrap();
+        assert_eq!(Value::Object(map.clone()), json!({"a": {"b": {}}}));
+        map.insert("x".into(), json!(3));
+        assert!(set_path(&mut map, "x.y", json!(1)).is_err());
+        assert!(set_path(&mut map, "a..b", json!(1)).is_err());
+    }
+
+    #[test]
+    fn codex_claims_are_read_from_the_id_token_payload() {
+        let payload = json!({"email": "a@b.c", "https://api.openai.com/auth": {"chatgpt_account_id": "acc-1", "chatgpt_plan_type": "plus"}});
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+        let mut credential = Credential::new("codex");
+        credential.fields_mut().insert("id_token".into(), json!(format!("h.{encoded}.s")));
+        let claims = codex_id_token_claims(&credential).unwrap();
+        assert_eq!(claims, json!({"chatgpt_account_id": "acc-1", "plan_type": "plus"}));
+        credential.fields_mut().insert("id_token".into(), json!("not-a-jwt"));
+        assert!(codex_id_token_claims(&credential).is_none());
+    }
+}

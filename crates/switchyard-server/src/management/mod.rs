@@ -1,0 +1,71 @@
+//! `/v0/management/...`: CLIProxyAPI-compatible paths and JSON shapes, so existing panels work.
+
+mod auth_files;
+mod config_routes;
+mod guard;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use tower_http::cors::{Any, CorsLayer};
+
+pub use guard::Guard;
+
+use crate::{ApiError, AppState};
+
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/config", get(config_routes::get_config))
+        .route("/config.yaml", get(config_routes::get_yaml).put(config_routes::put_yaml))
+        .route("/auth-files", get(auth_files::list).post(auth_files::upload).delete(auth_files::delete))
+        .route("/auth-files/download", get(auth_files::download))
+        .route("/auth-files/status", patch(auth_files::set_status))
+        .route("/auth-files/fields", patch(auth_files::patch_fields))
+        .route("/auth-files/models", get(auth_files::models))
+        // Handlers enforce their own limits so an oversize body gets a JSON answer, not plain text.
+        .layer(DefaultBodyLimit::disable())
+        .route_layer(middleware::from_fn_with_state(state, require_management_key))
+        .fallback(|| async { ApiError::not_found("not found") })
+        .layer(middleware::map_response(add_version_headers))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+                .allow_headers(Any),
+        )
+}
+
+async fn require_management_key(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = state.config.get();
+    match state.management.authorize(&config, peer.ip(), request.headers()).await {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Panels read these to show which server they talk to.
+async fn add_version_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let commit = option_env!("SWITCHYARD_COMMIT").unwrap_or("unknown");
+    let build_date = option_env!("SWITCHYARD_BUILD_DATE").unwrap_or("unknown");
+    for (name, value) in [
+        ("x-cpa-version", env!("CARGO_PKG_VERSION")),
+        ("x-cpa-commit", commit),
+        ("x-cpa-build-date", build_date),
+        ("x-cpa-support-plugin", "false"),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    response
+}

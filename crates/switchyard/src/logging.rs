@@ -1,0 +1,44 @@
+//! Log setup: `RUST_LOG` wins; otherwise the config's `debug` flag picks the level, and a config
+//! reload that flips it takes effect without a restart.
+
+use switchyard_config::Config;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+pub struct LogControl {
+    /// `None` when `RUST_LOG` fixed the filter.
+    handle: Option<reload::Handle<EnvFilter, Registry>>,
+}
+
+fn filter_for(config: &Config) -> EnvFilter {
+    // Dependencies stay at info even in debug mode: hyper's debug output is noise for users.
+    let level = if config.debug { "debug" } else { "info" };
+    EnvFilter::new(format!(
+        "info,switchyard={level},switchyard_server={level},switchyard_auth={level},switchyard_config={level}"
+    ))
+}
+
+pub fn init(config: &Config) -> LogControl {
+    let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let (filter, dynamic) = match from_env {
+        Some(spec) => (EnvFilter::new(spec), false),
+        None => (filter_for(config), true),
+    };
+    let (filter, handle) = reload::Layer::new(filter);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .try_init();
+    LogControl { handle: dynamic.then_some(handle) }
+}
+
+impl LogControl {
+    pub fn apply(&self, config: &Config) {
+        if let Some(handle) = &self.handle
+            && handle.reload(filter_for(config)).is_err()
+        {
+            tracing::warn!("could not change the log level");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The `switchyard` binary: parses the command line and wires the library crates together.
+
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchyard_auth::CredentialStore;
+use switchyard_config::{Config, ConfigHandle};
+use switchyard_server::AppState;
+use tokio::net::TcpListener;
+
+/// One local endpoint (OpenAI, Anthropic and Gemini APIs) for the AI coding subscriptions you
+/// already pay for. Compatible with CLIProxyAPI's config.yaml, auth files and management API.
+#[derive(Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+struct Cli {
+    /// config.yaml to load and watch for changes. Without it Switchyard runs on its embedded
+    /// default: 127.0.0.1:8317, auth files in ~/.cli-proxy-api, management API disabled.
+    #[arg(short, long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default when no command is given).
+    Serve,
+    /// Validate a config file (or the embedded default) and print its warnings; exit 2 if invalid.
+    CheckConfig,
+    /// Print the embedded default config.yaml, a commented starting point for your own.
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::DefaultConfig => {
+            print!("{}", switchyard_config::DEFAULT_YAML);
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig => check_config(cli.config),
+        Command::Serve => {
+            let (config, warnings) = match load_config(cli.config) {
+                Ok(loaded) => loaded,
+                Err(message) => {
+                    eprintln!("switchyard: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            let log_control = logging::init(&config.get());
+            for warning in &warnings {
+                tracing::warn!("config: {warning}");
+            }
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("switchyard: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config, log_control)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    eprintln!("switchyard: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<(Arc<ConfigHandle>, Vec<String>), String> {
+    match path {
+        None => Ok((Arc::new(ConfigHandle::embedded()), Vec::new())),
+        Some(path) => {
+            let (handle, warnings) = ConfigHandle::from_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok((Arc::new(handle), warnings.iter().map(ToString::to_string).collect()))
+        }
+    }
+}
+
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    match load_config(path) {
+        Ok((handle, warnings)) => {
+            for warning in &warnings {
+                println!("warning: {warning}");
+            }
+            let config = handle.get();
+            println!(
+                "ok: listens on {}:{}, auth dir {}, management {}",
+                bind_host(&config),
+                config.port,
+                config.auth_dir_path().display(),
+                if config.management_secret().is_some() { "enabled" } else { "disabled (no secret-key)" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("invalid config: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// CPA's `host: ""` means every interface.
+fn bind_host(config: &Config) -> &str {
+    if config.host.trim().is_empty() { "0.0.0.0" } else { config.host.trim() }
+}
+
+async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> anyhow::Result<()> {
+    let initial = config.get();
+    let auth_dir = initial.auth_dir_path();
+    let store = CredentialStore::open(auth_dir.clone())
+        .await
+        .with_context(|| format!("cannot open the auth directory {}", auth_dir.display()))?;
+    let _store_watcher = store.watch().context("cannot watch the auth directory")?;
+    let _config_watcher = match config.path() {
+        Some(_) => Some(config.watch(Duration::from_millis(150)).context("cannot watch the config file")?),
+        None => None,
+    };
+    tokio::spawn(follow_config_changes(config.clone(), log_control));
+
+    let management_password = std::env::var("MANAGEMENT_PASSWORD").ok().filter(|p| !p.is_empty());
+    let state = AppState::new(config.clone(), store.clone(), management_password);
+    let address = format!("{}:{}", bind_host(&initial), initial.port);
+    let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+    tracing::info!(
+        address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+        auth_dir = %auth_dir.display(),
+        credentials = store.list().len(),
+        management = if state.config.get().management_secret().is_some() { "enabled" } else { "disabled" },
+        "switchyard is serving"
+    );
+    switchyard_server::serve(listener, switchyard_server::app(state), shutdown_signal()).await?;
+    tracing::info!("switchyard stopped");
+    Ok(())
+}
+
+/// Applies what can change live (log level) and says plainly what needs a restart.
+async fn follow_config_changes(config: Arc<ConfigHandle>, log_control: logging::LogControl) {
+    let mut changes = config.subscribe();
+    let mut previous = config.get();
+    while changes.changed().await.is_ok() {
+        let current = changes.borrow_and_update().clone();
+        log_control.apply(&current);
+        if current.host != previous.host || current.port != previous.port || current.auth_dir != previous.auth_dir {
+            tracing::warn!("host, port or auth-dir changed in the config: restart switchyard to apply them");
+        }
+        previous = current;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

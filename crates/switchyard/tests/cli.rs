@@ -1,0 +1,335 @@
+//! The real `switchyard` binary, started as a user would start it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+const STARTUP: Duration = Duration::from_secs(30);
+const CHANGE_SEEN: Duration = Duration::from_secs(15);
+
+/// A running binary with its HOME, config and log file in a temp dir; killed on drop.
+struct Gateway {
+    child: Child,
+    base: String,
+    dir: TempDir,
+    log: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(dir: TempDir, args: &[&str], port: u16, rust_log: Option<&str>) -> Gateway {
+    let log = dir.path().join("switchyard.log");
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env("HOME", dir.path())
+        .env_remove("MANAGEMENT_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let child = command.spawn().unwrap();
+    Gateway { child, base: format!("http://127.0.0.1:{port}"), dir, log }
+}
+
+fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    let path = dir.join("config.yaml");
+    let yaml = format!("port: {port}\nauth-dir: {}\n{extra}", dir.join("auths").display());
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+impl Gateway {
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("switchyard exited early with {status}: {}", self.log_text());
+            }
+            if let Ok(response) = reqwest::get(format!("{}/healthz", self.base)).await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "switchyard not ready: {}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn mgmt(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new().request(method, format!("{}/v0/management{path}", self.base)).bearer_auth(key)
+    }
+
+    fn auth_dir(&self) -> PathBuf {
+        self.dir.path().join("auths")
+    }
+}
+
+/// Polls `check` until it holds or `limit` passes; the bound keeps a broken build from hanging.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+#[test]
+fn help_documents_every_command() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in ["serve", "check-config", "default-config", "--config", "--help", "--version"] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
+
+#[test]
+fn default_config_prints_the_embedded_yaml_and_it_checks_clean() {
+    let output = Command::new(BIN).arg("default-config").output().unwrap();
+    assert!(output.status.success());
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    assert!(yaml.contains("8317"), "{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let check = Command::new(BIN).args(["--config", path.to_str().unwrap(), "check-config"]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let report = String::from_utf8(check.stdout).unwrap();
+    assert!(!report.contains("warning"), "{report}");
+}
+
+#[test]
+fn invalid_config_is_refused_with_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, "host: 127.0.0.1\nport: 8317\nrouting:\n  strategy: sideways\n").unwrap();
+    for args in [vec!["--config", path.to_str().unwrap()], vec!["--config", path.to_str().unwrap(), "check-config"]] {
+        let output = Command::new(BIN).args(&args).env("HOME", dir.path()).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("line 4"), "{stderr}");
+        assert!(stderr.contains("routing.strategy"), "{stderr}");
+    }
+    let missing = Command::new(BIN).args(["--config", "/nonexistent/config.yaml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/config.yaml"));
+}
+
+#[test]
+fn check_config_names_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), 8317, "remote-management:\n  alow-remote: true\nfrobnicate: 1\n");
+    let output = Command::new(BIN).args(["--config", path.to_str().unwrap(), "check-config"]).output().unwrap();
+    assert!(output.status.success());
+    let report = String::from_utf8(output.stdout).unwrap();
+    assert!(report.contains("remote-management.alow-remote"), "{report}");
+    assert!(report.contains("frobnicate"), "{report}");
+}
+
+#[tokio::test]
+async fn no_arguments_serves_on_8317_with_the_embedded_config() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:8317");
+    assert!(probe.is_ok(), "port 8317 is taken on this machine; this test needs it free");
+    drop(probe);
+    let home = tempfile::tempdir().unwrap();
+    let mut gateway = spawn(home, &[], 8317, None);
+    gateway.wait_ready().await;
+
+    let auth_dir = gateway.dir.path().join(".cli-proxy-api");
+    let mode = std::fs::metadata(&auth_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "auth dir mode");
+    // No secret in the embedded config: management does not exist.
+    let response = reqwest::get(format!("{}/v0/management/config", gateway.base)).await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(gateway.log_text().contains("switchyard is serving"), "{}", gateway.log_text());
+}
+
+#[tokio::test]
+async fn config_edits_apply_live_and_a_broken_edit_keeps_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = write_config(dir.path(), port, "remote-management:\n  secret-key: first-key\n");
+    let mut gateway = spawn(dir, &["--config", path.to_str().unwrap()], port, None);
+    gateway.wait_ready().await;
+    assert_eq!(status_of(gateway.mgmt(reqwest::Method::GET, "/config", "first-key")).await, 200);
+
+    // Replace the file the way editors do: write elsewhere, then rename over it.
+    let staged = path.with_extension("tmp");
+    std::fs::write(
+        &staged,
+        format!(
+            "port: {port}\nauth-dir: {}\nrequest-retry: 9\nremote-management:\n  secret-key: second-key\n",
+            gateway.auth_dir().display()
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    eventually(CHANGE_SEEN, "new key accepted", || async {
+        status_of(gateway.mgmt(reqwest::Method::GET, "/config", "second-key")).await == 200
+    })
+    .await;
+    let config: Value =
+        gateway.mgmt(reqwest::Method::GET, "/config", "second-key").send().await.unwrap().json().await.unwrap();
+    assert_eq!(config["request-retry"], 9);
+
+    std::fs::write(&path, format!("port: {port}\nrequest-retry: [oops\n")).unwrap();
+    eventually(CHANGE_SEEN, "reload failure logged", || async {
+        gateway.log_text().contains("keeping the last good configuration")
+    })
+    .await;
+    assert_eq!(status_of(gateway.mgmt(reqwest::Method::GET, "/config", "second-key")).await, 200);
+    let config: Value =
+        gateway.mgmt(reqwest::Method::GET, "/config", "second-key").send().await.unwrap().json().await.unwrap();
+    assert_eq!(config["request-retry"], 9, "broken edit must not replace the running config");
+}
+
+#[tokio::test]
+async fn auth_files_changed_by_other_programs_are_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = write_config(dir.path(), port, "remote-management:\n  secret-key: k\n");
+    let mut gateway = spawn(dir, &["--config", path.to_str().unwrap()], port, None);
+    gateway.wait_ready().await;
+    let file = gateway.auth_dir().join("claude-other@example.com.json");
+    let listed_email = |gateway: &Gateway| {
+        let request = gateway.mgmt(reqwest::Method::GET, "/auth-files?name=claude-other@example.com.json", "k");
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["files"].as_array().unwrap().first().map(|f| f["email"].clone())
+        }
+    };
+
+    std::fs::write(&file, br#"{"type":"claude","email":"one@example.com"}"#).unwrap();
+    eventually(CHANGE_SEEN, "file added", || async { listed_email(&gateway).await == Some(json!("one@example.com")) })
+        .await;
+    std::fs::write(&file, br#"{"type":"claude","email":"two@example.com"}"#).unwrap();
+    eventually(CHANGE_SEEN, "file changed", || async {
+        listed_email(&gateway).await == Some(json!("two@example.com"))
+    })
+    .await;
+    std::fs::remove_file(&file).unwrap();
+    eventually(CHANGE_SEEN, "file removed", || async { listed_email(&gateway).await.is_none() }).await;
+}
+
+/// Plants secrets everywhere a careless log line could pick them up, drives the management API
+/// through all of them at the most verbose log level, then greps the whole log.
+#[tokio::test]
+async fn planted_secrets_never_reach_the_logs() {
+    const SECRETS: &[&str] = &[
+        "PLANTED-mgmt-key-7f3a",
+        "PLANTED-client-key-91c2",
+        "PLANTED-access-token-55aa",
+        "PLANTED-refresh-token-66bb",
+        "PLANTED-cookie-77cc",
+        "PLANTED-api-key-88dd",
+        "PLANTED-wrong-key-99ee",
+        "PLANTED-query-key-aa11",
+        "PLANTED-oauth-code-bb22",
+        "PLANTED-new-mgmt-key-cc33",
+        "PLANTED-id-token-dd44",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = write_config(
+        dir.path(),
+        port,
+        "debug: true\napi-keys: [PLANTED-client-key-91c2]\nremote-management:\n  secret-key: PLANTED-mgmt-key-7f3a\n",
+    );
+    let mut gateway = spawn(dir, &["--config", path.to_str().unwrap()], port, Some("trace"));
+    gateway.wait_ready().await;
+    let key = "PLANTED-mgmt-key-7f3a";
+    use reqwest::Method;
+
+    let auth = json!({
+        "type": "claude", "email": "p@example.com",
+        "access_token": "PLANTED-access-token-55aa", "refresh_token": "PLANTED-refresh-token-66bb",
+        "id_token": "PLANTED-id-token-dd44", "cookie": "PLANTED-cookie-77cc"
+    });
+    assert_eq!(
+        status_of(gateway.mgmt(Method::POST, "/auth-files?name=claude-p@example.com.json", key).json(&auth)).await,
+        200
+    );
+    assert_eq!(
+        status_of(
+            gateway
+                .mgmt(Method::POST, "/auth-files?name=claude-bad.json", key)
+                .body("{\"access_token\": \"PLANTED-access-token-55aa\"")
+        )
+        .await,
+        400
+    );
+    assert_eq!(status_of(gateway.mgmt(Method::GET, "/auth-files", key)).await, 200);
+    assert_eq!(
+        status_of(gateway.mgmt(Method::GET, "/auth-files/download?name=claude-p@example.com.json", key)).await,
+        200
+    );
+    let fields = json!({"name": "claude-p@example.com.json", "api_key": "PLANTED-api-key-88dd", "headers": {"Authorization": "Bearer PLANTED-api-key-88dd"}});
+    assert_eq!(status_of(gateway.mgmt(Method::PATCH, "/auth-files/fields", key).json(&fields)).await, 200);
+    assert_eq!(
+        status_of(gateway.mgmt(Method::GET, "/config?key=PLANTED-query-key-aa11&code=PLANTED-oauth-code-bb22", key))
+            .await,
+        200
+    );
+    assert_eq!(status_of(gateway.mgmt(Method::GET, "/config", "PLANTED-wrong-key-99ee")).await, 401);
+    assert_eq!(
+        status_of(
+            reqwest::Client::new()
+                .get(format!("{}/healthz?auth_token=PLANTED-query-key-aa11", gateway.base))
+                .header("X-Api-Key", "PLANTED-client-key-91c2")
+                .header("Cookie", "session=PLANTED-cookie-77cc")
+        )
+        .await,
+        200
+    );
+    let yaml = std::fs::read_to_string(&path).unwrap().replace("PLANTED-mgmt-key-7f3a", "PLANTED-new-mgmt-key-cc33");
+    assert_eq!(status_of(gateway.mgmt(Method::PUT, "/config.yaml", key).body(yaml.clone())).await, 200);
+    let broken = format!("{yaml}port: [\n");
+    assert_eq!(
+        status_of(gateway.mgmt(Method::PUT, "/config.yaml", "PLANTED-new-mgmt-key-cc33").body(broken)).await,
+        400
+    );
+    assert_eq!(
+        status_of(gateway.mgmt(
+            Method::DELETE,
+            "/auth-files?name=claude-p@example.com.json",
+            "PLANTED-new-mgmt-key-cc33"
+        ))
+        .await,
+        200
+    );
+
+    let log = gateway.log_text();
+    assert!(log.contains("request"), "expected access log lines at trace level:\n{log}");
+    for secret in SECRETS {
+        assert!(!log.contains(secret), "{secret} appeared in the log:\n{log}");
+    }
+}
