@@ -9,6 +9,7 @@
 
 mod credential;
 mod disk;
+pub mod login;
 mod paths;
 mod store;
 mod timestamp;

@@ -4,6 +4,8 @@
 //! [`for_file_type`], never by matching on provider names, so adding a provider is one new module
 //! plus one line in `REGISTRY`.
 
+use switchyard_auth::login::{BrowserLogin, TokenRefresher};
+
 pub mod antigravity;
 pub mod claude;
 pub mod codex;
@@ -37,6 +39,16 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Static model catalogue, in listing order.
     fn models(&self) -> &'static [ModelInfo];
+
+    /// Browser (authorization-code) login, if the provider offers one.
+    fn browser_login(&self) -> Option<&dyn BrowserLogin> {
+        None
+    }
+
+    /// Token renewal, if the provider's credentials expire.
+    fn refresher(&self) -> Option<&dyn TokenRefresher> {
+        None
+    }
 }
 
 /// Values of [`ModelInfo::kind`]: the dialect family the upstream speaks for that model.

@@ -1,0 +1,144 @@
+//! OAuth login and token refresh: the engine (state, PKCE, login sessions, the one-shot callback
+//! listener, pasted callback URLs, the refresher) and the traits a provider implements to plug
+//! into it. Providers live in `switchyard-providers`; nothing here knows any provider by name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use switchyard_config::Config;
+
+use crate::Credential;
+
+/// What a provider's login and refresh code gets to talk to the outside world.
+#[derive(Clone)]
+pub struct LoginContext {
+    pub http: reqwest::Client,
+    pub config: Arc<Config>,
+}
+
+impl LoginContext {
+    pub fn new(http: reqwest::Client, config: Arc<Config>) -> Self {
+        Self { http, config }
+    }
+
+    /// The URL of one upstream endpoint: `upstream-urls.<provider>.<endpoint>` from config when
+    /// set (tests point these at loopback mocks), else the provider's built-in default.
+    pub fn endpoint(&self, provider: &str, endpoint: &str, default: &str) -> String {
+        self.config.upstream_url(provider, endpoint).unwrap_or(default).to_owned()
+    }
+}
+
+/// RFC 7636 PKCE pair (method S256).
+#[derive(Clone)]
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+/// Provider-specific login options (e.g. Gemini CLI's `project_id`), from the CLI flags or the
+/// management start request's query.
+pub type LoginOptions = BTreeMap<String, String>;
+
+/// Everything a provider needs to build the authorize URL and later finish the login.
+pub struct AuthorizeRequest<'a> {
+    pub state: &'a str,
+    /// Present when the provider uses PKCE.
+    pub pkce: Option<&'a Pkce>,
+    pub redirect_uri: &'a str,
+    pub options: &'a LoginOptions,
+}
+
+/// A finished login: the credential to save and the file it goes to (`<provider>-<id>.json`).
+pub struct LoginOutcome {
+    pub file_name: String,
+    pub credential: Credential,
+}
+
+/// Why a login failed. Display texts are what `/get-auth-status` and the CLI show, so they are
+/// human-readable and never contain tokens or codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// The user (or the authorization server) refused: `error=access_denied` and friends.
+    #[error("Authentication failed: {0}")]
+    Denied(String),
+    #[error("State code error")]
+    StateMismatch,
+    #[error("Timeout waiting for OAuth callback")]
+    Timeout,
+    #[error("login cancelled")]
+    Cancelled,
+    #[error("callback port {port} is already in use: {reason}")]
+    PortInUse { port: u16, reason: String },
+    #[error("Failed to exchange authorization code for tokens: {0}")]
+    TokenExchange(String),
+    #[error("Failed to fetch user info: {0}")]
+    Identity(String),
+    /// Any other provider step (project onboarding, API enablement, ...), already phrased.
+    #[error("{0}")]
+    Provider(String),
+    #[error("Failed to save authentication tokens: {0}")]
+    Save(String),
+}
+
+/// A browser (authorization-code) login, with or without PKCE.
+#[async_trait::async_trait]
+pub trait BrowserLogin: Send + Sync {
+    /// Session key and the name in `GET /v0/management/<name>-auth-url` and
+    /// `switchyard login <name>` (e.g. `anthropic`, `codex`, `antigravity`, `gemini-cli`).
+    fn login_name(&self) -> &str;
+    /// Other names accepted for the same login (e.g. `claude` for `anthropic`).
+    fn login_aliases(&self) -> &[&str] {
+        &[]
+    }
+    /// Segment of the main-port callback route `/<segment>/callback` (e.g. `anthropic`, `google`).
+    fn callback_route(&self) -> &str;
+    /// Port the local callback listener uses by default (`oauth-callback-ports` overrides).
+    fn default_callback_port(&self) -> u16;
+    /// Path the provider redirects to on that port, e.g. `/callback`.
+    fn callback_path(&self) -> &str;
+    /// The registered redirect URI for a listener on `port`.
+    fn redirect_uri(&self, port: u16) -> String {
+        format!("http://localhost:{port}{}", self.callback_path())
+    }
+    fn uses_pkce(&self) -> bool;
+    fn authorize_url(&self, ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError>;
+    /// Exchanges `code`, looks up the identity, runs any provider step (project onboarding) and
+    /// returns the credential to save. Must not write files: the engine saves.
+    async fn finish(
+        &self,
+        ctx: &LoginContext,
+        code: &str,
+        request: &AuthorizeRequest<'_>,
+    ) -> Result<LoginOutcome, LoginError>;
+}
+
+/// Why a refresh failed; decides what the refresher does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// The refresh token is dead (`invalid_grant`, revoked, 401): the account needs a re-login.
+    /// Nothing is retried until the file changes.
+    #[error("needs re-login: {0}")]
+    Revoked(String),
+    /// The credential has no refresh token to use.
+    #[error("no refresh token")]
+    NoRefreshToken,
+    /// Upstream asked us to slow down.
+    #[error("rate limited by the token endpoint")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Network error, 5xx, malformed answer: retried with backoff.
+    #[error("refresh failed: {0}")]
+    Transient(String),
+}
+
+/// Renews a credential's access token.
+#[async_trait::async_trait]
+pub trait TokenRefresher: Send + Sync {
+    /// How long before expiry the background refresher renews; `None` = only on use.
+    fn refresh_lead(&self) -> Option<Duration>;
+    /// Calls the token endpoint with the credential's refresh token and returns the fields to
+    /// merge into the file (`access_token`, `refresh_token` when rotated, `expired`,
+    /// `last_refresh`, ...). Must not write files: the refresher saves.
+    async fn refresh(&self, ctx: &LoginContext, credential: &Credential) -> Result<Map<String, Value>, RefreshError>;
+}

@@ -1,0 +1,1 @@
+//! Mock claude servers (filled in by the provider work).

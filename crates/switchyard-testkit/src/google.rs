@@ -1,0 +1,1 @@
+//! Mock google servers (filled in by the provider work).

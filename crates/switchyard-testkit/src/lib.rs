@@ -1,0 +1,10 @@
+//! Test doubles for the outside world: loopback HTTP servers that behave like the real
+//! authorization servers and provider APIs, quirks included, with knobs to inject faults.
+//! Used by tests and benches only; never by Switchyard itself.
+
+pub mod claude;
+pub mod google;
+pub mod openai;
+mod server;
+
+pub use server::{MockServer, RecordedRequest, serve};

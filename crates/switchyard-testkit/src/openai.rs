@@ -1,0 +1,1 @@
+//! Mock openai servers (filled in by the provider work).
