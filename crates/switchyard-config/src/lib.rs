@@ -27,8 +27,8 @@ mod yaml;
 
 pub use handle::{ConfigHandle, ConfigWatcher, ReloadOutcome};
 pub use model::{
-    ApiKeyEntry, CompatApiKeyEntry, Config, ModelAlias, ModelMapping, OpenAiCompatibility, QuotaExceeded,
-    RemoteManagement, Routing, RoutingStrategy,
+    ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, ModelAlias, ModelMapping, OpenAiCompatibility,
+    QuotaExceeded, RemoteManagement, Routing, RoutingStrategy,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
 

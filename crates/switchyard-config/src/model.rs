@@ -51,6 +51,11 @@ pub struct Config {
     /// Switchyard only: provider -> endpoint name -> absolute http(s) URL, overriding the
     /// provider's built-in OAuth/API URLs (tests point these at loopback mocks).
     pub upstream_urls: BTreeMap<String, BTreeMap<String, String>>,
+    /// Switchyard only: login name (`anthropic`, `codex`, ...) -> port of its local OAuth callback
+    /// listener, replacing the provider's registered default; 0 picks any free port.
+    pub oauth_callback_ports: BTreeMap<String, u16>,
+    /// Switchyard only: OAuth providers declared in config (our equivalent of CPA's plugin logins).
+    pub oauth_providers: Vec<CustomOAuthProvider>,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -91,6 +96,8 @@ impl Default for Config {
             xai_api_key: Vec::new(),
             openai_compatibility: Vec::new(),
             upstream_urls: BTreeMap::new(),
+            oauth_callback_ports: BTreeMap::new(),
+            oauth_providers: Vec::new(),
             other: serde_json::Map::new(),
         }
     }
@@ -314,4 +321,61 @@ pub struct CompatApiKeyEntry {
     pub api_key: String,
     pub weight: Option<i64>,
     pub proxy_url: String,
+}
+
+/// One entry of `oauth-providers`: any OAuth 2 / OpenID Connect server whose tokens an upstream
+/// API accepts. Endpoints come from `issuer` discovery unless given explicitly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CustomOAuthProvider {
+    /// Provider key: files `<name>-<account>.json` with `type: <name>`, `switchyard login <name>`,
+    /// `GET /v0/management/<name>-auth-url`. Lower-case letters, digits and `-`.
+    pub name: String,
+    /// Human name for listings; defaults to `name`.
+    pub label: String,
+    /// OpenID issuer; `<issuer>/.well-known/openid-configuration` supplies missing endpoints.
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub pkce: bool,
+    /// Claim (from the id_token, else userinfo) that names the account; `email` by default.
+    pub account_claim: String,
+    /// Local callback port (0 = any free port) and path for the redirect URI.
+    pub callback_port: u16,
+    pub callback_path: String,
+    /// Renew this long before expiry (seconds).
+    pub refresh_lead_seconds: u64,
+    /// API the token is used with, and the dialect it speaks (`openai`, `claude`, `gemini`).
+    pub api_base: String,
+    pub dialect: String,
+    /// Model ids served by `api-base`.
+    pub models: Vec<String>,
+}
+
+impl Default for CustomOAuthProvider {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            label: String::new(),
+            issuer: String::new(),
+            authorization_endpoint: String::new(),
+            token_endpoint: String::new(),
+            userinfo_endpoint: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            scopes: vec!["openid".into(), "email".into(), "offline_access".into()],
+            pkce: true,
+            account_claim: "email".into(),
+            callback_port: 0,
+            callback_path: "/callback".into(),
+            refresh_lead_seconds: 300,
+            api_base: String::new(),
+            dialect: "openai".into(),
+            models: Vec::new(),
+        }
+    }
 }

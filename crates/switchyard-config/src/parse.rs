@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 use url::Url;
 
-use crate::model::{ApiKeyEntry, CompatApiKeyEntry, Config};
+use crate::model::{ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider};
 use crate::yaml::{self, De, DeError, Kind, Node, Unknowns};
 
 /// Result of a successful [`parse`].
@@ -258,6 +258,17 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         }
     }
 
+    let mut provider_names = HashSet::new();
+    for (i, provider) in config.oauth_providers.iter().enumerate() {
+        check_custom_provider(&format!("oauth-providers[{i}]"), provider)?;
+        if !provider_names.insert(provider.name.as_str()) {
+            return Err(Invalid::new(
+                format!("oauth-providers[{i}].name"),
+                format!("duplicate provider name `{}`; names must be unique", provider.name),
+            ));
+        }
+    }
+
     for (provider, endpoints) in &config.upstream_urls {
         for (endpoint, url) in endpoints {
             check_http_url(&format!("upstream-urls.{provider}.{endpoint}"), url)?;
@@ -276,6 +287,67 @@ fn check_api_key_entry(at: &str, entry: &ApiKeyEntry) -> Result<(), Invalid> {
         check_http_url(&format!("{at}.base-url"), &entry.base_url)?;
     }
     check_proxy_url(&format!("{at}.proxy-url"), &entry.proxy_url, true)
+}
+
+/// Built-in provider keys a custom provider may not take over.
+const RESERVED_PROVIDER_NAMES: &[&str] = &[
+    "claude",
+    "anthropic",
+    "codex",
+    "openai",
+    "gemini",
+    "gemini-cli",
+    "google",
+    "antigravity",
+    "vertex",
+    "kimi",
+    "xai",
+    "qwen",
+    "iflow",
+    "github-copilot",
+    "kiro",
+];
+
+fn check_custom_provider(at: &str, provider: &CustomOAuthProvider) -> Result<(), Invalid> {
+    let name = provider.name.as_str();
+    if name.is_empty() {
+        return Err(Invalid::new(format!("{at}.name"), "is required"));
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || name.starts_with('-') {
+        return Err(Invalid::new(format!("{at}.name"), "must use lower-case letters, digits and `-` only"));
+    }
+    if RESERVED_PROVIDER_NAMES.contains(&name) {
+        return Err(Invalid::new(format!("{at}.name"), format!("`{name}` is a built-in provider")));
+    }
+    if provider.client_id.trim().is_empty() {
+        return Err(Invalid::new(format!("{at}.client-id"), "is required"));
+    }
+    if provider.issuer.trim().is_empty()
+        && (provider.authorization_endpoint.trim().is_empty() || provider.token_endpoint.trim().is_empty())
+    {
+        return Err(Invalid::new(
+            format!("{at}.issuer"),
+            "is required unless authorization-endpoint and token-endpoint are both given",
+        ));
+    }
+    for (key, value) in [
+        ("issuer", &provider.issuer),
+        ("authorization-endpoint", &provider.authorization_endpoint),
+        ("token-endpoint", &provider.token_endpoint),
+        ("userinfo-endpoint", &provider.userinfo_endpoint),
+        ("api-base", &provider.api_base),
+    ] {
+        if !value.trim().is_empty() {
+            check_http_url(&format!("{at}.{key}"), value)?;
+        }
+    }
+    if !provider.callback_path.starts_with('/') {
+        return Err(Invalid::new(format!("{at}.callback-path"), "must start with `/`"));
+    }
+    if !["openai", "openai-responses", "claude", "gemini"].contains(&provider.dialect.as_str()) {
+        return Err(Invalid::new(format!("{at}.dialect"), "must be one of openai, openai-responses, claude, gemini"));
+    }
+    Ok(())
 }
 
 fn check_compat_key(at: &str, key: &CompatApiKeyEntry) -> Result<(), Invalid> {

@@ -613,3 +613,50 @@ fn config_round_trips_through_json() {
     let back: Config = serde_json::from_value(json).unwrap();
     assert_eq!(back, c);
 }
+
+#[test]
+fn oauth_providers_and_callback_ports() {
+    let doc = "\
+oauth-callback-ports:
+  anthropic: 0
+  codex: 1456
+oauth-providers:
+  - name: acme
+    issuer: http://127.0.0.1:9000
+    client-id: switchyard
+    client-secret: s3cret
+    scopes: [openid, email, offline_access]
+    api-base: http://127.0.0.1:9001/v1
+    models: [acme-large]
+";
+    let config = parse(doc).unwrap().config;
+    assert_eq!(config.oauth_callback_ports.get("anthropic"), Some(&0));
+    assert_eq!(config.oauth_callback_ports.get("codex"), Some(&1456));
+    let acme = &config.oauth_providers[0];
+    assert_eq!(acme.name, "acme");
+    assert!(acme.pkce, "PKCE defaults to on");
+    assert_eq!(acme.account_claim, "email");
+    assert_eq!(acme.dialect, "openai");
+    assert_eq!(acme.callback_path, "/callback");
+    assert_eq!(acme.models, vec!["acme-large".to_owned()]);
+}
+
+#[test]
+fn oauth_provider_errors_name_the_field() {
+    let base = "oauth-providers:\n  - name: acme\n    issuer: http://127.0.0.1:9000\n    client-id: c\n";
+    assert_err(&base.replace("name: acme", "name: Acme_1"), 2, "oauth-providers[0].name", "lower-case");
+    assert_err(&base.replace("name: acme", "name: claude"), 2, "oauth-providers[0].name", "built-in");
+    assert_err(&base.replace("    client-id: c\n", ""), 2, "oauth-providers[0].client-id", "required");
+    assert_err(
+        &base.replace("issuer: http://127.0.0.1:9000", "issuer: ftp://x"),
+        3,
+        "oauth-providers[0].issuer",
+        "http",
+    );
+    let no_endpoints = "oauth-providers:\n  - name: acme\n    client-id: c\n";
+    assert_err(no_endpoints, 2, "oauth-providers[0].issuer", "required unless");
+    let twice = format!("{base}  - name: acme\n    issuer: http://127.0.0.1:9000\n    client-id: d\n");
+    assert_err(&twice, 5, "oauth-providers[1].name", "duplicate");
+    assert_err(&format!("{base}    dialect: cobol\n"), 5, "oauth-providers[0].dialect", "one of");
+    assert_err("oauth-callback-ports:\n  codex: 70000\n", 2, "oauth-callback-ports.codex", "");
+}

@@ -4,17 +4,23 @@
 //! [`for_file_type`], never by matching on provider names, so adding a provider is one new module
 //! plus one line in `REGISTRY`.
 
+use std::sync::Arc;
+
 use switchyard_auth::login::{BrowserLogin, TokenRefresher};
 
 pub mod antigravity;
 pub mod claude;
 pub mod codex;
+pub mod custom;
 pub mod gemini_cli;
 pub mod github_copilot;
+mod google_oauth;
 pub mod iflow;
 pub mod kimi;
 pub mod kiro;
+mod oauth_http;
 pub mod qwen;
+mod registry;
 pub mod vertex;
 pub mod xai;
 
@@ -40,13 +46,14 @@ pub trait Provider: Send + Sync + 'static {
     /// Static model catalogue, in listing order.
     fn models(&self) -> &'static [ModelInfo];
 
-    /// Browser (authorization-code) login, if the provider offers one.
-    fn browser_login(&self) -> Option<&dyn BrowserLogin> {
+    /// Browser (authorization-code) login, if the provider offers one. An `Arc` because a login
+    /// outlives the request that started it (providers are unit structs: `Some(Arc::new(Self))`).
+    fn browser_login(&self) -> Option<Arc<dyn BrowserLogin>> {
         None
     }
 
-    /// Token renewal, if the provider's credentials expire.
-    fn refresher(&self) -> Option<&dyn TokenRefresher> {
+    /// Token renewal, if the provider's credentials expire (`Some(Arc::new(Self))`).
+    fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         None
     }
 }
@@ -74,6 +81,8 @@ impl ModelInfo {
         Self { id, display_name, owned_by, kind }
     }
 }
+
+pub use registry::{ConfigLookup, Registry};
 
 static REGISTRY: &[&dyn Provider] = &[
     &claude::Claude,

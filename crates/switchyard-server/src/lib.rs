@@ -2,6 +2,7 @@
 //! work lands, the public API dialects, OAuth callbacks and the panel.
 
 mod access_log;
+mod callbacks;
 mod error;
 mod health;
 mod management;
@@ -12,7 +13,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use switchyard_auth::CredentialStore;
+use switchyard_auth::login::{LoginEngine, Refresher};
 use switchyard_config::ConfigHandle;
+use switchyard_providers::ConfigLookup;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -21,6 +24,10 @@ pub use error::ApiError;
 pub struct AppState {
     pub config: Arc<ConfigHandle>,
     pub store: Arc<CredentialStore>,
+    /// One HTTP client (and connection pool) for every upstream call.
+    pub http: reqwest::Client,
+    pub engine: Arc<LoginEngine>,
+    pub refresher: Arc<Refresher>,
     management: management::Guard,
 }
 
@@ -32,7 +39,18 @@ impl AppState {
         store: Arc<CredentialStore>,
         management_password: Option<String>,
     ) -> Arc<Self> {
-        Arc::new(Self { config, store, management: management::Guard::new(management_password) })
+        let http = reqwest::Client::new();
+        let engine = LoginEngine::new(store.clone(), config.clone(), http.clone());
+        let lookup = Arc::new(ConfigLookup(config.clone()));
+        let refresher = Refresher::new(store.clone(), lookup, config.clone(), http.clone());
+        Arc::new(Self {
+            config,
+            store,
+            http,
+            engine,
+            refresher,
+            management: management::Guard::new(management_password),
+        })
     }
 }
 
@@ -40,6 +58,7 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(callbacks::routes())
         .nest("/v0/management", management::routes(state.clone()))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)

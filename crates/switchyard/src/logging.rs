@@ -42,3 +42,13 @@ impl LogControl {
         }
     }
 }
+
+/// For interactive commands: warnings and errors only (or `RUST_LOG`), so the terminal shows the
+/// command's own messages.
+pub fn init_quiet() -> Result<(), tracing_subscriber::util::TryInitError> {
+    let filter = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "warn".into());
+    tracing_subscriber::registry()
+        .with(EnvFilter::new(filter))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .try_init()
+}

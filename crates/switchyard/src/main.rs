@@ -1,6 +1,7 @@
 //! The `switchyard` binary: parses the command line and wires the library crates together.
 
 mod logging;
+mod login;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,33 @@ enum Command {
     CheckConfig,
     /// Print the embedded default config.yaml, a commented starting point for your own.
     DefaultConfig,
+    /// Log in to a provider account in the browser and save the credential to the auth dir.
+    ///
+    /// Providers: anthropic (claude), codex (openai), gemini-cli (gemini), antigravity, and any
+    /// `oauth-providers` entry of the config. Logging in again to an existing account replaces
+    /// its tokens and keeps your settings (prefix, proxy_url, priority, note, disabled, ...).
+    ///
+    /// Exit codes: 0 saved, 2 usage or config error, 3 provider error (token exchange,
+    /// identity, port in use, ...), 4 timed out, 5 cancelled or consent denied.
+    #[command(after_help = "If the browser runs on another machine, paste the URL it ends on (even an error page \
+                            at http://localhost:...) into this terminal and press Enter.")]
+    Login {
+        /// Provider login name or alias.
+        provider: String,
+        /// Print the URL instead of opening a browser (SSH sessions, headless servers).
+        #[arg(long)]
+        no_browser: bool,
+        /// Port for the local callback listener instead of the provider's registered one
+        /// (the provider must accept the resulting redirect URI).
+        #[arg(long, value_name = "PORT")]
+        callback_port: Option<u16>,
+        /// Seconds to wait for the browser to come back.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        timeout: u64,
+        /// Gemini CLI: the Google Cloud project to use (`ALL` for every project).
+        #[arg(long, value_name = "ID")]
+        project_id: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +74,34 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig => check_config(cli.config),
+        Command::Login { provider, no_browser, callback_port, timeout, project_id } => {
+            let config = match load_config(cli.config) {
+                Ok((config, _)) => config,
+                Err(message) => {
+                    eprintln!("switchyard: {message}");
+                    return ExitCode::from(login::exit::USAGE);
+                }
+            };
+            let _ = logging::init_quiet();
+            let mut options = switchyard_auth::login::LoginOptions::new();
+            if let Some(project_id) = project_id {
+                options.insert("project_id".into(), project_id);
+            }
+            let args = login::LoginArgs {
+                provider,
+                no_browser,
+                callback_port,
+                timeout: Duration::from_secs(timeout),
+                options,
+            };
+            match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime.block_on(login::run(config, args)),
+                Err(error) => {
+                    eprintln!("switchyard: cannot start the async runtime: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve => {
             let (config, warnings) = match load_config(cli.config) {
                 Ok(loaded) => loaded,
@@ -130,6 +186,8 @@ async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> a
 
     let management_password = std::env::var("MANAGEMENT_PASSWORD").ok().filter(|p| !p.is_empty());
     let state = AppState::new(config.clone(), store.clone(), management_password);
+    // CPA checks every 5 s; the refresher renews each credential its provider's lead before expiry.
+    let _refresh_loop = AbortOnDrop(state.refresher.spawn_background(Duration::from_secs(5)));
     let address = format!("{}:{}", bind_host(&initial), initial.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(
@@ -142,6 +200,15 @@ async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> a
     switchyard_server::serve(listener, switchyard_server::app(state), shutdown_signal()).await?;
     tracing::info!("switchyard stopped");
     Ok(())
+}
+
+/// Stops a background task when serving ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Applies what can change live (log level) and says plainly what needs a restart.

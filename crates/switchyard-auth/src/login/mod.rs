@@ -11,6 +11,20 @@ use switchyard_config::Config;
 
 use crate::Credential;
 
+mod engine;
+mod listener;
+mod paste;
+mod pkce;
+mod refresher;
+mod sessions;
+
+pub use engine::{CLI_CALLBACK_TIMEOUT, LoginEngine, StartOptions, StartedLogin, WEB_CALLBACK_TIMEOUT};
+pub use listener::{CallbackListener, bind_callback_listener, deliver_callback_page};
+pub use paste::{CallbackParams, PasteError, parse_callback_input};
+pub use pkce::{InvalidState, new_state, s256_challenge, validate_state};
+pub use refresher::{RefreshState, Refresher, RefresherLookup};
+pub use sessions::{COMPLETED_TTL, DeliverError, SESSION_TTL, SessionInfo, SessionStatus, SessionStore, SessionWaiter};
+
 /// What a provider's login and refresh code gets to talk to the outside world.
 #[derive(Clone)]
 pub struct LoginContext {
@@ -130,6 +144,10 @@ pub enum RefreshError {
     /// Network error, 5xx, malformed answer: retried with backoff.
     #[error("refresh failed: {0}")]
     Transient(String),
+    /// Reported by the [`Refresher`], never by a provider: there is nothing to refresh (the file
+    /// is gone or corrupt, or no refresher handles its type).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Renews a credential's access token.

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Local, Timelike, Utc};
 use serde_json::{Map, Value, json};
+use switchyard_auth::login::{RefreshError, RefreshState};
 use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
 use switchyard_router::{AccountModelRules, ModelAlias, account_models};
 
@@ -44,15 +45,15 @@ fn store_error(error: StoreError) -> ApiError {
     }
 }
 
-fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
+pub(super) fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
     query.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
-fn query_value(query: &Option<String>, key: &str) -> Option<String> {
+pub(super) fn query_value(query: &Option<String>, key: &str) -> Option<String> {
     query_pairs(query).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(super) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
 }
 
@@ -127,7 +128,7 @@ const PASSTHROUGH_FIELDS: &[&str] = &[
     "model_aliases",
 ];
 
-fn list_entry(stored: &StoredAuth, buckets: &[Value]) -> Value {
+fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, buckets: &[Value]) -> Value {
     let mut entry = Map::new();
     let provider = match &stored.content {
         AuthContent::Valid(credential) => credential.provider().unwrap_or_else(|| "unknown".to_owned()),
@@ -158,11 +159,23 @@ fn list_entry(stored: &StoredAuth, buckets: &[Value]) -> Value {
         }
         AuthContent::Valid(credential) => {
             let disabled = credential.disabled();
+            let refresh = refresh.unwrap_or_default();
+            // A dead refresh token outranks everything but a manual disable: the panel offers re-login.
+            let (status, message) = match (&refresh.needs_relogin, disabled) {
+                (_, true) => ("disabled", String::new()),
+                (Some(reason), false) => ("error", format!("needs re-login: {reason}")),
+                (None, false) if refresh.refreshing => ("refreshing", String::new()),
+                (None, false) => ("active", refresh.last_error.clone().unwrap_or_default()),
+            };
             entry.insert("label".into(), json!(credential.label().unwrap_or_else(|| stored.name.clone())));
-            entry.insert("status".into(), json!(if disabled { "disabled" } else { "active" }));
-            entry.insert("status_message".into(), json!(""));
+            entry.insert("status".into(), json!(status));
+            entry.insert("status_message".into(), json!(message));
             entry.insert("disabled".into(), json!(disabled));
-            entry.insert("unavailable".into(), json!(false));
+            entry.insert("unavailable".into(), json!(refresh.needs_relogin.is_some()));
+            entry.insert("needs_relogin".into(), json!(refresh.needs_relogin.is_some()));
+            if let Some(next) = refresh.next_attempt_after {
+                entry.insert("next_retry_after".into(), json!(next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            }
             if let Some(email) = credential.email() {
                 entry.insert("email".into(), json!(email));
             }
@@ -212,7 +225,7 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
         .iter()
         .filter(|s| name.as_deref().is_none_or(|n| s.name == n))
         .filter(|s| index.as_deref().is_none_or(|i| s.auth_index == i))
-        .map(|s| list_entry(s, &buckets))
+        .map(|s| list_entry(s, state.refresher.state(&s.name), &buckets))
         .collect();
     Json(json!({ "files": files }))
 }
@@ -591,7 +604,9 @@ pub async fn patch_fields(State(state): State<Arc<AppState>>, body: Body) -> Res
                                     headers.insert(header_name, value);
                                 }
                                 _ => {
-                                    return Err(StoreError::Invalid(format!("header `{header_name}` must be a string")));
+                                    return Err(StoreError::Invalid(format!(
+                                        "header `{header_name}` must be a string"
+                                    )));
                                 }
                             }
                         }
@@ -607,6 +622,38 @@ pub async fn patch_fields(State(state): State<Arc<AppState>>, body: Body) -> Res
         .map_err(store_error)?;
     tracing::info!(file = %stored.name, "auth file fields updated");
     Ok(ok_with(json!({})))
+}
+
+/// `POST /auth-files/refresh` `{"name": "x.json"}`: renew the access token now, whatever its expiry.
+pub async fn refresh(State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
+    let body = read_json_object(body).await?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let stored = find(&state, name, body.get("auth_index").and_then(Value::as_str))?;
+    let Some(credential) = stored.credential() else {
+        return Err(ApiError::conflict("auth file cannot be parsed and is left untouched"));
+    };
+    if switchyard_providers::Registry::new(&state.config.get()).refresher_for(credential).is_none() {
+        return Err(ApiError::bad_request("this provider's credentials cannot be refreshed"));
+    }
+    match state.refresher.force_refresh(&stored.name).await {
+        Ok(()) => {
+            let expired = state.store.get(&stored.name).and_then(|s| s.credential().and_then(Credential::expiry));
+            let expired = expired.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            Ok(ok_with(json!({ "expired": expired })))
+        }
+        Err(error @ RefreshError::Revoked(_)) => Err(ApiError::conflict(error.to_string()).with("needs_relogin", true)),
+        Err(error @ RefreshError::NoRefreshToken) => Err(ApiError::bad_request(error.to_string())),
+        Err(error @ RefreshError::RateLimited { .. }) => {
+            Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.to_string()))
+        }
+        Err(error @ RefreshError::Transient(_)) => Err(ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())),
+        // The file vanished or turned corrupt while we looked.
+        Err(error @ RefreshError::Unavailable(_)) => Err(ApiError::conflict(error.to_string())),
+    }
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {

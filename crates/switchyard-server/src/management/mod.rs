@@ -3,6 +3,7 @@
 mod auth_files;
 mod config_routes;
 mod guard;
+mod oauth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
 pub use guard::Guard;
@@ -28,9 +29,21 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/auth-files/status", patch(auth_files::set_status))
         .route("/auth-files/fields", patch(auth_files::patch_fields))
         .route("/auth-files/models", get(auth_files::models))
+        .route("/auth-files/refresh", post(auth_files::refresh))
+        .route("/get-auth-status", get(oauth::status))
+        .route("/oauth-session", delete(oauth::cancel))
+        // `<login>-auth-url` for every provider in the registry; static routes above win.
+        .route("/{login_auth_url}", get(oauth::start))
         // Handlers enforce their own limits so an oversize body gets a JSON answer, not plain text.
         .layer(DefaultBodyLimit::disable())
-        .route_layer(middleware::from_fn_with_state(state, require_management_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_management_key))
+        // The pasted-callback routes need no key (the login's `state` is the secret), but like
+        // every management route they exist only while management is enabled.
+        .merge(
+            Router::new()
+                .route("/oauth-callback", get(oauth::get_callback).post(oauth::paste_callback))
+                .route_layer(middleware::from_fn_with_state(state, require_management_enabled)),
+        )
         .fallback(|| async { ApiError::not_found("not found") })
         .layer(middleware::map_response(add_version_headers))
         .layer(
@@ -51,6 +64,14 @@ async fn require_management_key(
     match state.management.authorize(&config, peer.ip(), request.headers()).await {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
+    }
+}
+
+async fn require_management_enabled(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if state.management.enabled(&state.config.get()) {
+        next.run(request).await
+    } else {
+        ApiError::not_found("not found").into_response()
     }
 }
 

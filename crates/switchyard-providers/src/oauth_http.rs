@@ -1,0 +1,279 @@
+//! What the OAuth token exchanges of several providers share: calling a token endpoint, reading
+//! its JSON answer, and turning failures into [`LoginError`] / [`RefreshError`] texts that never
+//! echo a token or code (only status, error code and a scrubbed description).
+
+use std::time::Duration;
+
+use chrono::{Local, SecondsFormat};
+use reqwest::{RequestBuilder, StatusCode, header};
+use serde_json::Value;
+use switchyard_auth::login::{LoginError, RefreshError};
+
+/// CPA's timeout for each call to an OAuth endpoint.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Error codes meaning the refresh token is dead: RFC 6749's `invalid_grant` and OpenAI's
+/// refresh-token codes.
+const DEAD_TOKEN_CODES: &[&str] =
+    &["invalid_grant", "refresh_token_reused", "refresh_token_expired", "refresh_token_invalidated"];
+
+/// Longest server-supplied description kept in a message.
+const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// A successful token-endpoint answer: a JSON object with a non-blank `access_token`.
+pub(crate) struct TokenResponse(Value);
+
+impl TokenResponse {
+    pub(crate) fn json(&self) -> &Value {
+        &self.0
+    }
+
+    pub(crate) fn access_token(&self) -> &str {
+        str_at(&self.0, &["access_token"]).expect("checked when the response was read")
+    }
+
+    pub(crate) fn str(&self, key: &str) -> Option<&str> {
+        str_at(&self.0, &[key])
+    }
+
+    /// `now + expires_in` as RFC 3339; `None` when the answer has no usable `expires_in`.
+    pub(crate) fn expiry(&self) -> Option<String> {
+        let seconds = match self.0.get("expires_in")? {
+            Value::Number(n) => n.as_i64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        // Checked: an absurd `expires_in` must not panic.
+        let lifetime = chrono::Duration::try_seconds(seconds.max(0))?;
+        Local::now().checked_add_signed(lifetime).map(timestamp)
+    }
+}
+
+/// Authorization-code exchange: the token answer, or why it failed.
+pub(crate) async fn exchange(request: RequestBuilder) -> Result<TokenResponse, LoginError> {
+    let reply = send(request).await.map_err(LoginError::TokenExchange)?;
+    if !reply.status.is_success() {
+        return Err(LoginError::TokenExchange(reply.summary()));
+    }
+    reply.tokens().map_err(LoginError::TokenExchange)
+}
+
+/// Refresh-token grant: the token answer, or a [`RefreshError`] saying whether to retry.
+pub(crate) async fn refresh(request: RequestBuilder) -> Result<TokenResponse, RefreshError> {
+    let reply = send(request).await.map_err(RefreshError::Transient)?;
+    if reply.status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(RefreshError::RateLimited { retry_after: reply.retry_after });
+    }
+    let error = reply.error();
+    if reply.status.is_client_error() && (reply.status == StatusCode::UNAUTHORIZED || error.is_dead_token()) {
+        return Err(RefreshError::Revoked(error.describe(reply.status)));
+    }
+    if !reply.status.is_success() {
+        return Err(RefreshError::Transient(reply.summary()));
+    }
+    reply.tokens().map_err(RefreshError::Transient)
+}
+
+/// The current local time as CPA writes it (RFC 3339, seconds, local offset).
+pub(crate) fn now() -> String {
+    timestamp(Local::now())
+}
+
+fn timestamp(time: chrono::DateTime<Local>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The trimmed, non-blank string at `path` inside nested JSON objects.
+pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(value, |v, key| v.get(key))?.as_str().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A reqwest failure with its causes ("error sending request ...: tcp connect error: ..."); the
+/// request body (which holds the code or refresh token) is never part of it.
+pub(crate) fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+async fn send(request: RequestBuilder) -> Result<Reply, String> {
+    let response = request.timeout(TIMEOUT).send().await.map_err(|e| describe(&e))?;
+    let status = response.status();
+    let retry_after = response.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
+    let body = response.bytes().await.map_err(|e| describe(&e))?.to_vec();
+    Ok(Reply { status, retry_after, body })
+}
+
+impl Reply {
+    fn error(&self) -> OAuthError {
+        OAuthError::parse(&self.body)
+    }
+
+    fn summary(&self) -> String {
+        format!("token endpoint answered {}", self.error().describe(self.status))
+    }
+
+    /// The body of a 2xx answer. Parse errors are reported without the body: a half-written
+    /// answer may still hold a token.
+    fn tokens(&self) -> Result<TokenResponse, String> {
+        let value: Value = serde_json::from_slice(&self.body)
+            .map_err(|_| format!("token endpoint answered HTTP {} with malformed JSON", self.status.as_u16()))?;
+        if !value.is_object() {
+            return Err("token endpoint answered with a non-object JSON body".into());
+        }
+        if str_at(&value, &["access_token"]).is_none() {
+            return Err("token endpoint answer has no access_token".into());
+        }
+        Ok(TokenResponse(value))
+    }
+}
+
+/// The error an OAuth server reported: RFC 6749 `{"error": "...", "error_description": "..."}`,
+/// or OpenAI's `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Default)]
+struct OAuthError {
+    code: Option<String>,
+    description: Option<String>,
+}
+
+impl OAuthError {
+    fn parse(body: &[u8]) -> OAuthError {
+        let Ok(value) = serde_json::from_slice::<Value>(body) else {
+            return OAuthError::default();
+        };
+        let (code, description) = match value.get("error") {
+            Some(Value::Object(_)) => (
+                str_at(&value, &["error", "code"]).or_else(|| str_at(&value, &["error", "type"])),
+                str_at(&value, &["error", "message"]),
+            ),
+            _ => (str_at(&value, &["error"]), str_at(&value, &["error_description"])),
+        };
+        OAuthError {
+            // Codes are identifiers; anything else is not trusted into a message.
+            code: code.filter(|c| c.len() <= 64 && c.chars().all(is_code_char)).map(str::to_owned),
+            description: description.map(scrub),
+        }
+    }
+
+    fn is_dead_token(&self) -> bool {
+        let code = self.code.as_deref().unwrap_or_default();
+        let revoked = |text: &str| text.to_ascii_lowercase().contains("revoked");
+        DEAD_TOKEN_CODES.contains(&code) || revoked(code) || self.description.as_deref().is_some_and(revoked)
+    }
+
+    /// `HTTP 400: invalid_grant (Refresh token revoked)`.
+    fn describe(&self, status: StatusCode) -> String {
+        let mut text = format!("HTTP {}", status.as_u16());
+        if let Some(code) = &self.code {
+            text.push_str(&format!(": {code}"));
+        }
+        if let Some(description) = &self.description {
+            text.push_str(&format!(" ({description})"));
+        }
+        text
+    }
+}
+
+fn is_code_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// Server text with every token-shaped word (20+ token characters in a row) masked and the
+/// length capped: some servers echo the rejected token in their error description.
+fn scrub(text: &str) -> String {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+/=".contains(c);
+    let looks_like_token = |word: &str| word.split(|c| !is_token_char(c)).any(|run| run.len() >= 20);
+    let words: Vec<&str> =
+        text.split_whitespace().map(|word| if looks_like_token(word) { "[redacted]" } else { word }).collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(MAX_DESCRIPTION_CHARS) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+fn parse_retry_after(value: &header::HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_errors_of_both_shapes_are_read() {
+        let rfc = OAuthError::parse(br#"{"error":"invalid_grant","error_description":"Refresh token revoked"}"#);
+        assert_eq!(rfc.describe(StatusCode::BAD_REQUEST), "HTTP 400: invalid_grant (Refresh token revoked)");
+        assert!(rfc.is_dead_token());
+
+        let openai = OAuthError::parse(br#"{"error":{"code":"refresh_token_reused","message":"Already used."}}"#);
+        assert_eq!(openai.describe(StatusCode::UNAUTHORIZED), "HTTP 401: refresh_token_reused (Already used.)");
+        assert!(openai.is_dead_token());
+
+        let revoked = OAuthError::parse(br#"{"error":"invalid_request","error_description":"Token was revoked"}"#);
+        assert!(revoked.is_dead_token());
+
+        let html = OAuthError::parse(b"<html>Bad Gateway</html>");
+        assert_eq!(html.describe(StatusCode::BAD_GATEWAY), "HTTP 502");
+        assert!(!html.is_dead_token());
+    }
+
+    #[test]
+    fn descriptions_lose_token_shaped_words_and_codes_must_be_identifiers() {
+        let body = br#"{"error":"bad code: abcdefghijklmnopqrstuvwxyz","error_description":"token sk-ant-ort01-abcdefghijklmnopqrstuv is unknown"}"#;
+        let error = OAuthError::parse(body);
+        assert_eq!(error.code, None);
+        assert_eq!(error.description.as_deref(), Some("token [redacted] is unknown"));
+        assert_eq!(scrub(&"word ".repeat(100)).chars().count(), MAX_DESCRIPTION_CHARS + 1);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let seconds = header::HeaderValue::from_static("30");
+        assert_eq!(parse_retry_after(&seconds), Some(Duration::from_secs(30)));
+        let past = header::HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(parse_retry_after(&past), None);
+        let later = chrono::Utc::now() + chrono::Duration::seconds(120);
+        let date = header::HeaderValue::from_str(&later.to_rfc2822()).unwrap();
+        let parsed = parse_retry_after(&date).unwrap();
+        assert!(parsed > Duration::from_secs(100) && parsed <= Duration::from_secs(120));
+    }
+
+    #[test]
+    fn expiry_reads_numbers_and_numeric_strings_and_survives_absurd_values() {
+        let expiry = |expires_in: Value| TokenResponse(serde_json::json!({"expires_in": expires_in})).expiry();
+        for value in [serde_json::json!(3600), serde_json::json!(" 3600 ")] {
+            let at = chrono::DateTime::parse_from_rfc3339(&expiry(value).unwrap()).unwrap();
+            let lifetime = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            assert!(lifetime > chrono::Duration::seconds(3590) && lifetime <= chrono::Duration::seconds(3600));
+        }
+        assert_eq!(expiry(serde_json::json!(i64::MAX)), None);
+        assert_eq!(expiry(serde_json::json!("soon")), None);
+    }
+
+    #[test]
+    fn nested_strings_are_trimmed_and_blank_is_none() {
+        let value = serde_json::json!({"a": {"b": " x ", "c": "  ", "d": 1}});
+        assert_eq!(str_at(&value, &["a", "b"]), Some("x"));
+        assert_eq!(str_at(&value, &["a", "c"]), None);
+        assert_eq!(str_at(&value, &["a", "d"]), None);
+        assert_eq!(str_at(&value, &["z"]), None);
+    }
+}

@@ -1,0 +1,175 @@
+//! The management OAuth API (CPA §2): start a login, poll its status, cancel it, and deliver a
+//! callback URL pasted from a browser on another machine. Providers come from the registry, so a
+//! new provider needs no change here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use switchyard_auth::login::{
+    CallbackParams, LoginError, LoginOptions, SessionStatus, StartOptions, parse_callback_input, validate_state,
+};
+use switchyard_providers::Registry;
+
+use super::auth_files::{query_pairs, query_value, read_limited};
+use crate::error::ok_with;
+use crate::{ApiError, AppState};
+
+/// How long a login started from the panel waits for its callback.
+pub const WEB_LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const MAX_CALLBACK_BODY_BYTES: usize = 64 * 1024;
+
+fn truthy(value: &str) -> bool {
+    matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+fn login_error(error: LoginError) -> ApiError {
+    match error {
+        LoginError::PortInUse { .. } => ApiError::conflict(error.to_string()),
+        LoginError::Provider(message) => ApiError::new(StatusCode::BAD_GATEWAY, message),
+        other => ApiError::internal(format!("failed to generate authorization URL: {other}")),
+    }
+}
+
+/// `GET /v0/management/<login>-auth-url[?is_webui=true][&project_id=...]`.
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(segment): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let Some(name) = segment.strip_suffix("-auth-url").filter(|n| !n.is_empty()) else {
+        return Err(ApiError::not_found("not found"));
+    };
+    let registry = Registry::new(&state.config.get());
+    let login = registry
+        .login(name, &state.http)
+        .await
+        .map_err(login_error)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown provider `{name}`")))?;
+    let mut is_webui = false;
+    let mut options = LoginOptions::new();
+    for (key, value) in query_pairs(&query) {
+        if key == "is_webui" {
+            is_webui = truthy(&value);
+        } else {
+            options.insert(key, value);
+        }
+    }
+    // With `is_webui` the browser runs on this machine: listen on the provider's registered
+    // callback port. Otherwise the user pastes the final URL into POST /oauth-callback.
+    let started = state
+        .engine
+        .start(login, StartOptions { listen: is_webui, callback_port: None, timeout: WEB_LOGIN_TIMEOUT, options })
+        .await
+        .map_err(login_error)?;
+    tracing::info!(provider = name, webui = is_webui, "management login started");
+    Ok(ok_with(json!({"url": started.url, "state": started.state})))
+}
+
+/// `GET /v0/management/get-auth-status?state=` → `wait` / `ok` / `error` + message.
+pub async fn status(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+    let Some(login_state) = query_value(&query, "state").filter(|s| !s.is_empty()) else {
+        return Ok(ok_with(json!({})));
+    };
+    validate_state(&login_state).map_err(|_| ApiError::bad_request("invalid state").with("status", "error"))?;
+    Ok(Json(match state.engine.sessions().status(&login_state) {
+        SessionStatus::Pending => json!({"status": "wait"}),
+        SessionStatus::Completed { file_name } => json!({"status": "ok", "file": file_name}),
+        SessionStatus::Failed(message) => json!({"status": "error", "error": message}),
+        SessionStatus::Unknown => json!({"status": "error", "error": "unknown or expired state"}),
+    }))
+}
+
+/// `DELETE /v0/management/oauth-session?state=` cancels a pending login (nothing is saved).
+pub async fn cancel(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+    let login_state =
+        query_value(&query, "state").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("missing state"))?;
+    validate_state(&login_state).map_err(|_| ApiError::bad_request("invalid state"))?;
+    let cancelled = state.engine.sessions().cancel(&login_state);
+    Ok(ok_with(json!({"cancelled": cancelled})))
+}
+
+fn callback_error(message: impl Into<String>, status: StatusCode) -> ApiError {
+    ApiError::new(status, message).with("status", "error")
+}
+
+/// The fields of a pasted callback, explicit values first, then those found in `redirect_url`.
+struct PastedCallback {
+    provider: Option<String>,
+    params: CallbackParams,
+}
+
+fn pasted_from(fields: &Value) -> Result<PastedCallback, ApiError> {
+    let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
+    let mut params = CallbackParams {
+        code: text("code").map(str::to_owned),
+        state: text("state").map(str::to_owned),
+        error: text("error").or_else(|| text("error_description")).map(str::to_owned),
+    };
+    if let Some(redirect) = text("redirect_url") {
+        let parsed = parse_callback_input(redirect)
+            .map_err(|e| callback_error(format!("invalid redirect_url: {e}"), StatusCode::BAD_REQUEST))?;
+        params.code = params.code.or(parsed.code);
+        params.state = params.state.or(parsed.state);
+        params.error = params.error.or(parsed.error);
+    }
+    Ok(PastedCallback { provider: text("provider").map(str::to_owned), params })
+}
+
+async fn deliver(state: &AppState, pasted: PastedCallback) -> Result<Json<Value>, ApiError> {
+    let PastedCallback { provider, params } = pasted;
+    let login_state =
+        params.state.clone().ok_or_else(|| callback_error("state is required", StatusCode::BAD_REQUEST))?;
+    validate_state(&login_state).map_err(|_| callback_error("invalid state", StatusCode::BAD_REQUEST))?;
+    if params.code.is_none() && params.error.is_none() {
+        return Err(callback_error("code or error is required", StatusCode::BAD_REQUEST));
+    }
+    let provider = match provider {
+        Some(name) => {
+            let registry = Registry::new(&state.config.get());
+            if !registry.has_login(&name) {
+                return Err(callback_error("unsupported provider", StatusCode::BAD_REQUEST));
+            }
+            Some(canonical_login_name(&registry, &name, &state.http).await.unwrap_or(name))
+        }
+        None => None,
+    };
+    match state.engine.sessions().deliver(&login_state, provider.as_deref(), params) {
+        Ok(()) => Ok(ok_with(json!({}))),
+        Err(error) => {
+            let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            Err(callback_error(error.message(), status))
+        }
+    }
+}
+
+/// `anthropic` for `claude`, and so on: sessions are keyed by the login's own name.
+async fn canonical_login_name(registry: &Registry, name: &str, http: &reqwest::Client) -> Option<String> {
+    registry.login(name, http).await.ok().flatten().map(|login| login.login_name().to_owned())
+}
+
+/// `POST /v0/management/oauth-callback` `{"provider"?, "redirect_url"?, "code"?, "state"?, "error"?}`.
+/// Needs no management key: knowing the login's `state` is the proof.
+pub async fn paste_callback(State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
+    let bytes = read_limited(body, MAX_CALLBACK_BODY_BYTES).await?;
+    let fields: Value =
+        serde_json::from_slice(&bytes).map_err(|_| callback_error("invalid body", StatusCode::BAD_REQUEST))?;
+    if !fields.is_object() {
+        return Err(callback_error("invalid body", StatusCode::BAD_REQUEST));
+    }
+    deliver(&state, pasted_from(&fields)?).await
+}
+
+/// `GET /v0/management/oauth-callback?provider=&code=&state=&error=` (a redirect target).
+pub async fn get_callback(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let fields: serde_json::Map<String, Value> =
+        query_pairs(&query).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    deliver(&state, pasted_from(&Value::Object(fields))?).await
+}
