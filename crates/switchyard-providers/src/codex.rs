@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
+    jwt_claims,
     AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher,
 };
 
@@ -226,20 +225,7 @@ struct IdToken {
 impl IdToken {
     /// Errors name the defect only; the token itself never appears.
     fn parse(jwt: &str) -> Result<IdToken, String> {
-        let mut parts = jwt.split('.');
-        let (Some(_header), Some(payload), Some(_signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("id_token is not a JWT (expected three dot-separated parts)".into());
-        };
-        // Some issuers pad their base64url; the alphabet is the same either way.
-        let bytes = URL_SAFE_NO_PAD
-            .decode(payload.trim_end_matches('='))
-            .map_err(|_| "id_token payload is not base64url".to_owned())?;
-        let claims: Value = serde_json::from_slice(&bytes).map_err(|_| "id_token payload is not JSON".to_owned())?;
-        if !claims.is_object() {
-            return Err("id_token payload is not a JSON object".into());
-        }
+        let claims = Value::Object(jwt_claims(jwt).map_err(|e| format!("id_token: {e}"))?);
         let get = |path: &[&str]| str_at(&claims, path).map(str::to_owned);
         Ok(IdToken {
             email: get(&["email"]),
@@ -265,6 +251,9 @@ const fn model(id: &'static str, display_name: &'static str) -> ModelInfo {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     /// The first 8 hex digits of SHA-256("acct-123") (from `sha256sum`).

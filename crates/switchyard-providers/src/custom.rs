@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
+    jwt_claims,
     AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher,
 };
 use switchyard_config::CustomOAuthProvider;
+
+use crate::oauth_http::{self, TokenResponse};
 
 /// A configured provider with its endpoints resolved (explicit, else from OIDC discovery).
 pub struct CustomOAuth {
@@ -97,30 +98,6 @@ async fn discover(issuer: &str, http: &reqwest::Client) -> Result<Discovery, Log
     response.json::<Discovery>().await.map_err(|e| failed(format!("invalid metadata: {e}")))
 }
 
-/// The claims of a JWT, read without verifying the signature: the token came straight from the
-/// token endpoint over the connection we opened, which OIDC allows in place of validation.
-fn jwt_claims(token: &str) -> Option<Map<String, Value>> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(claims) => Some(claims),
-        _ => None,
-    }
-}
-
-/// `error` / `error_description` of an OAuth error body, never echoing anything else.
-fn oauth_error(body: &[u8]) -> (String, String) {
-    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let field = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-    (field("error"), switchyard_redact::text(&field("error_description")))
-}
-
-fn expiry_in(expires_in: Option<i64>) -> Option<String> {
-    expires_in
-        .filter(|s| *s > 0)
-        .map(|s| (Utc::now() + chrono::Duration::seconds(s)).to_rfc3339_opts(SecondsFormat::Secs, true))
-}
-
 /// The account part of a file name: CPA's safe characters only.
 fn file_segment(account: &str) -> String {
     let mut segment: String =
@@ -191,28 +168,9 @@ impl BrowserLogin for CustomOAuth {
         if let Some(pkce) = request.pkce {
             form.push(("code_verifier", pkce.verifier.clone()));
         }
-        let response = self
-            .token_request(ctx, form)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| LoginError::TokenExchange(switchyard_redact::text(&e.to_string())))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| LoginError::TokenExchange(e.to_string()))?;
-        if !status.is_success() {
-            let (error, description) = oauth_error(&body);
-            return Err(LoginError::TokenExchange(
-                format!("HTTP {} {error} {description}", status.as_u16()).trim().into(),
-            ));
-        }
-        let tokens: Map<String, Value> = serde_json::from_slice(&body)
-            .map_err(|_| LoginError::TokenExchange("token endpoint answered with malformed JSON".into()))?;
-        let access_token = tokens
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| LoginError::TokenExchange("no access_token in the token response".into()))?;
-
-        let mut claims = tokens.get("id_token").and_then(Value::as_str).and_then(jwt_claims).unwrap_or_default();
+        let tokens = oauth_http::exchange(self.token_request(ctx, form)).await?;
+        let access_token = tokens.access_token();
+        let mut claims = tokens.str("id_token").and_then(|t| jwt_claims(t).ok()).unwrap_or_default();
         if self.account_from(&claims).is_none()
             && let Some(userinfo) = &self.userinfo_endpoint
         {
@@ -220,10 +178,10 @@ impl BrowserLogin for CustomOAuth {
                 .http
                 .get(userinfo)
                 .bearer_auth(access_token)
-                .timeout(Duration::from_secs(30))
+                .timeout(oauth_http::TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| LoginError::Identity(switchyard_redact::text(&e.to_string())))?;
+                .map_err(|e| LoginError::Identity(oauth_http::describe(&e)))?;
             if !response.status().is_success() {
                 return Err(LoginError::Identity(format!("userinfo answered HTTP {}", response.status().as_u16())));
             }
@@ -239,15 +197,7 @@ impl BrowserLogin for CustomOAuth {
 
         let mut credential = Credential::new(&self.spec.name);
         let fields = credential.fields_mut();
-        for key in ["access_token", "refresh_token", "id_token", "token_type", "scope"] {
-            if let Some(value) = tokens.get(key) {
-                fields.insert(key.into(), value.clone());
-            }
-        }
-        if let Some(expired) = expiry_in(tokens.get("expires_in").and_then(Value::as_i64)) {
-            fields.insert("expired".into(), json!(expired));
-        }
-        fields.insert("last_refresh".into(), json!(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)));
+        fields.extend(token_fields(&tokens));
         fields.insert("account".into(), json!(account));
         if let Some(email) = claims.get("email").and_then(Value::as_str) {
             fields.insert("email".into(), json!(email));
@@ -285,53 +235,25 @@ impl TokenRefresher for CustomRefresher {
             }
         };
         let form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh_token.to_owned())];
-        let response = provider
-            .token_request(ctx, form)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| RefreshError::Transient(switchyard_redact::text(&e.to_string())))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(|e| RefreshError::Transient(e.to_string()))?;
-        if status.as_u16() == 429 {
-            return Err(RefreshError::RateLimited { retry_after });
-        }
-        if !status.is_success() {
-            let (error, description) = oauth_error(&body);
-            let reason = format!("{error} {description}").trim().to_owned();
-            return Err(
-                if matches!(status.as_u16(), 400 | 401)
-                    && matches!(error.as_str(), "invalid_grant" | "unauthorized_client" | "invalid_client")
-                {
-                    RefreshError::Revoked(reason)
-                } else {
-                    RefreshError::Transient(format!("HTTP {} {reason}", status.as_u16()).trim().to_owned())
-                },
-            );
-        }
-        let tokens: Map<String, Value> =
-            serde_json::from_slice(&body).map_err(|_| RefreshError::Transient("malformed token response".into()))?;
-        if tokens.get("access_token").and_then(Value::as_str).is_none() {
-            return Err(RefreshError::Transient("no access_token in the token response".into()));
-        }
-        let mut merged = Map::new();
-        for key in ["access_token", "refresh_token", "id_token", "token_type", "scope"] {
-            if let Some(value) = tokens.get(key) {
-                merged.insert(key.into(), value.clone());
-            }
-        }
-        if let Some(expired) = expiry_in(tokens.get("expires_in").and_then(Value::as_i64)) {
-            merged.insert("expired".into(), json!(expired));
-        }
-        merged.insert("last_refresh".into(), json!(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)));
-        Ok(merged)
+        let tokens = oauth_http::refresh(provider.token_request(ctx, form)).await?;
+        Ok(token_fields(&tokens))
     }
+}
+
+/// The token answer's fields as stored in the auth file (a refresh token only when issued, so
+/// a non-rotating server keeps the old one).
+fn token_fields(tokens: &TokenResponse) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for key in ["access_token", "refresh_token", "id_token", "token_type", "scope"] {
+        if let Some(value) = tokens.str(key) {
+            fields.insert(key.into(), json!(value));
+        }
+    }
+    if let Some(expired) = tokens.expiry() {
+        fields.insert("expired".into(), json!(expired));
+    }
+    fields.insert("last_refresh".into(), json!(oauth_http::now()));
+    fields
 }
 
 #[cfg(test)]
@@ -345,12 +267,4 @@ mod tests {
         assert_eq!(file_segment("x y/z"), "x-y-z");
     }
 
-    #[test]
-    fn jwt_claims_are_read_from_the_payload() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"email":"a@b.c","sub":"1"}"#);
-        let claims = jwt_claims(&format!("h.{payload}.s")).unwrap();
-        assert_eq!(claims["email"], "a@b.c");
-        assert!(jwt_claims("nope").is_none());
-        assert!(jwt_claims("a.!!!.c").is_none());
-    }
 }

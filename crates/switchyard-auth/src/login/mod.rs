@@ -12,6 +12,7 @@ use switchyard_config::Config;
 use crate::Credential;
 
 mod engine;
+mod jwt;
 mod listener;
 mod paste;
 mod pkce;
@@ -19,6 +20,7 @@ mod refresher;
 mod sessions;
 
 pub use engine::{CLI_CALLBACK_TIMEOUT, LoginEngine, StartOptions, StartedLogin, WEB_CALLBACK_TIMEOUT};
+pub use jwt::{JwtError, jwt_claims};
 pub use listener::{CallbackListener, bind_callback_listener, deliver_callback_page};
 pub use paste::{CallbackParams, PasteError, parse_callback_input};
 pub use pkce::{InvalidState, new_state, s256_challenge, validate_state};

@@ -10,7 +10,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use chrono::{DateTime, Local, Timelike, Utc};
 use serde_json::{Map, Value, json};
 use switchyard_auth::login::{RefreshError, RefreshState};
@@ -91,10 +90,7 @@ fn recent_request_buckets(now: DateTime<Local>) -> Vec<Value> {
 
 /// Codex keeps plan and subscription in the id_token's claims; panels show them.
 fn codex_id_token_claims(credential: &Credential) -> Option<Value> {
-    let token = credential.str_field("id_token")?;
-    let payload = token.split('.').nth(1)?;
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: Value = serde_json::from_slice(&decoded).ok()?;
+    let claims = switchyard_auth::login::jwt_claims(credential.str_field("id_token")?).ok()?;
     let auth = claims.get("https://api.openai.com/auth")?;
     let mut out = Map::new();
     for key in [
@@ -736,6 +732,8 @@ pub async fn models(State(state): State<Arc<AppState>>, RawQuery(query): RawQuer
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+
     use super::*;
 
     #[test]
