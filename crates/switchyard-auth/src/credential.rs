@@ -201,10 +201,13 @@ impl Credential {
 
     /// Re-login merge: keeps every key of `previous` that `self` does not set, except the
     /// token-lifecycle keys, so user settings (prefix, proxy_url, priority, weight, note,
-    /// headers, disabled, ...) survive while the new tokens replace the old ones.
+    /// headers, disabled, ...) survive while the new tokens replace the old ones. `disabled` is
+    /// the user's switch even when the login sets it (providers write `"disabled": false`):
+    /// logging in again must not re-enable an account the user turned off.
     pub fn carry_over_user_fields(&mut self, previous: &Credential) {
         for (key, value) in &previous.fields {
-            if !self.fields.contains_key(key) && !TOKEN_LIFECYCLE_KEYS.contains(&key.as_str()) {
+            let inherit = !self.fields.contains_key(key) || key == "disabled";
+            if inherit && !TOKEN_LIFECYCLE_KEYS.contains(&key.as_str()) {
                 self.fields.insert(key.clone(), value.clone());
             }
         }

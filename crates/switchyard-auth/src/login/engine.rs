@@ -132,7 +132,7 @@ impl LoginEngine {
     pub async fn wait(&self, state: &str) -> Result<String, LoginError> {
         match self.sessions.wait_outcome(state).await {
             SessionStatus::Completed { file_name } => Ok(file_name),
-            SessionStatus::Failed(message) => Err(LoginError::Provider(message)),
+            SessionStatus::Failed(message) => Err(failure_from_message(message)),
             SessionStatus::Unknown | SessionStatus::Pending => Err(LoginError::Cancelled),
         }
     }
@@ -197,5 +197,22 @@ impl LoginEngine {
                 self.sessions.fail(&flow.state, err.to_string());
             }
         }
+    }
+}
+
+/// A session keeps only its failure's text; this gives back the kinds callers act on (the CLI
+/// exits 4 on a timeout, 5 on a cancellation or refusal). Anything else is a provider error,
+/// whose Display is the message unchanged.
+fn failure_from_message(message: String) -> LoginError {
+    if message == LoginError::Timeout.to_string() {
+        return LoginError::Timeout;
+    }
+    if message == LoginError::Cancelled.to_string() {
+        return LoginError::Cancelled;
+    }
+    let denied_prefix = LoginError::Denied(String::new()).to_string();
+    match message.strip_prefix(&denied_prefix) {
+        Some(reason) => LoginError::Denied(reason.to_owned()),
+        None => LoginError::Provider(message),
     }
 }

@@ -50,6 +50,17 @@ pub enum PasteError {
 /// (Claude's console shows one) supplies the state when none was given. Succeeds when there is
 /// a code or an error.
 pub fn parse_callback_input(input: &str) -> Result<CallbackParams, PasteError> {
+    let params = parse_callback_fields(input)?;
+    if params.code.is_none() && params.error.is_none() {
+        return Err(PasteError::MissingCode);
+    }
+    Ok(params)
+}
+
+/// [`parse_callback_input`] without requiring a code or an error, for callers that validate the
+/// fields themselves (the management API answers "state is required" before "code or error is
+/// required", as CPA does).
+pub fn parse_callback_fields(input: &str) -> Result<CallbackParams, PasteError> {
     let input = input.trim();
     if input.is_empty() {
         return Err(PasteError::Empty);
@@ -68,11 +79,7 @@ pub fn parse_callback_input(input: &str) -> Result<CallbackParams, PasteError> {
         raw.fill_from(url.query().unwrap_or(""));
         raw.fill_from(url.fragment().unwrap_or(""));
     }
-    let params = raw.finish();
-    if params.code.is_none() && params.error.is_none() {
-        return Err(PasteError::MissingCode);
-    }
-    Ok(params)
+    Ok(raw.finish())
 }
 
 /// `key=value...` with a plain first key: no scheme, host or path in front of the first `=`

@@ -3,7 +3,6 @@
 //! new provider needs no change here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -11,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard_auth::login::{
-    CallbackParams, LoginError, LoginOptions, SessionStatus, StartOptions, parse_callback_input, validate_state,
+    CallbackParams, LoginError, LoginOptions, SessionStatus, StartOptions, WEB_CALLBACK_TIMEOUT, parse_callback_fields, validate_state,
 };
 use switchyard_providers::Registry;
 
@@ -19,8 +18,6 @@ use super::auth_files::{query_pairs, query_value, read_limited};
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
 
-/// How long a login started from the panel waits for its callback.
-pub const WEB_LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const MAX_CALLBACK_BODY_BYTES: usize = 64 * 1024;
 
 fn truthy(value: &str) -> bool {
@@ -63,7 +60,7 @@ pub async fn start(
     // callback port. Otherwise the user pastes the final URL into POST /oauth-callback.
     let started = state
         .engine
-        .start(login, StartOptions { listen: is_webui, callback_port: None, timeout: WEB_LOGIN_TIMEOUT, options })
+        .start(login, StartOptions { listen: is_webui, callback_port: None, timeout: WEB_CALLBACK_TIMEOUT, options })
         .await
         .map_err(login_error)?;
     tracing::info!(provider = name, webui = is_webui, "management login started");
@@ -111,7 +108,7 @@ fn pasted_from(fields: &Value) -> Result<PastedCallback, ApiError> {
         error: text("error").or_else(|| text("error_description")).map(str::to_owned),
     };
     if let Some(redirect) = text("redirect_url") {
-        let parsed = parse_callback_input(redirect)
+        let parsed = parse_callback_fields(redirect)
             .map_err(|e| callback_error(format!("invalid redirect_url: {e}"), StatusCode::BAD_REQUEST))?;
         params.code = params.code.or(parsed.code);
         params.state = params.state.or(parsed.state);
