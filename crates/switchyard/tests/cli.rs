@@ -259,10 +259,15 @@ async fn planted_secrets_never_reach_the_logs() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    // A real login and refresh run too: every code and token the mock issues starts with `mock-`.
+    let claude = switchyard_testkit::claude::MockClaudeAuth::start().await;
     let path = write_config(
         dir.path(),
         port,
-        "debug: true\napi-keys: [PLANTED-client-key-91c2]\nremote-management:\n  secret-key: PLANTED-mgmt-key-7f3a\n",
+        &format!(
+            "debug: true\napi-keys: [PLANTED-client-key-91c2]\nremote-management:\n  secret-key: PLANTED-mgmt-key-7f3a\n{}",
+            claude.upstream_urls_yaml()
+        ),
     );
     let mut gateway = spawn(dir, &["--config", path.to_str().unwrap()], port, Some("trace"));
     gateway.wait_ready().await;
@@ -310,6 +315,27 @@ async fn planted_secrets_never_reach_the_logs() {
         .await,
         200
     );
+    // OAuth login (pasted-URL path) and a forced refresh, at trace level.
+    let started: Value = gateway.mgmt(Method::GET, "/anthropic-auth-url", key).send().await.unwrap().json().await.unwrap();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let authorized = no_redirects.get(started["url"].as_str().unwrap()).send().await.unwrap();
+    let callback = authorized.headers()["location"].to_str().unwrap().to_owned();
+    let pasted = reqwest::Client::new()
+        .post(format!("{}/v0/management/oauth-callback", gateway.base))
+        .json(&json!({"redirect_url": callback}));
+    assert_eq!(status_of(pasted).await, 200);
+    let state = started["state"].as_str().unwrap().to_owned();
+    let status_url = format!("/get-auth-status?state={state}");
+    eventually(CHANGE_SEEN, "login completes", || {
+        let request = gateway.mgmt(Method::GET, &status_url, key);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["status"] == "ok" }
+    })
+    .await;
+    let status: Value = gateway.mgmt(Method::GET, &status_url, key).send().await.unwrap().json().await.unwrap();
+    let saved = status["file"].as_str().unwrap().to_owned();
+    let refresh = gateway.mgmt(Method::POST, "/auth-files/refresh", key).json(&json!({"name": saved}));
+    assert_eq!(status_of(refresh).await, 200);
+
     let yaml = std::fs::read_to_string(&path).unwrap().replace("PLANTED-mgmt-key-7f3a", "PLANTED-new-mgmt-key-cc33");
     assert_eq!(status_of(gateway.mgmt(Method::PUT, "/config.yaml", key).body(yaml.clone())).await, 200);
     let broken = format!("{yaml}port: [\n");
@@ -329,7 +355,8 @@ async fn planted_secrets_never_reach_the_logs() {
 
     let log = gateway.log_text();
     assert!(log.contains("request"), "expected access log lines at trace level:\n{log}");
-    for secret in SECRETS {
+    for secret in SECRETS.iter().copied().chain(["mock-"]) {
         assert!(!log.contains(secret), "{secret} appeared in the log:\n{log}");
     }
+    assert!(!log.contains(&state), "the login state appeared in the log");
 }
