@@ -16,3 +16,16 @@ pub mod openai_responses;
 pub mod sse;
 
 pub use ir::TranslateError;
+
+/// The wire dialect a client or an upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// `POST /v1/chat/completions`.
+    OpenAiChat,
+    /// `POST /v1/responses` (also the ChatGPT Codex backend).
+    OpenAiResponses,
+    /// `POST /v1/messages`.
+    AnthropicMessages,
+    /// `POST /v1beta/models/{model}:generateContent` and friends.
+    Gemini,
+}

@@ -12,6 +12,7 @@ pub mod antigravity;
 pub mod claude;
 pub mod codex;
 pub mod custom;
+pub mod executor;
 pub mod gemini_cli;
 pub mod github_copilot;
 mod google_oauth;
@@ -54,6 +55,11 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Token renewal, if the provider's credentials expire (`Some(Arc::new(Self))`).
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
+        None
+    }
+
+    /// How requests reach this provider's upstream, if Switchyard can serve it yet.
+    fn executor(&self) -> Option<Arc<dyn executor::Executor>> {
         None
     }
 }
