@@ -8,7 +8,12 @@
 //   OIDC_CLIENT_SECRET    client secret (default switchyard-e2e-secret)
 //   OIDC_REDIRECT_URIS    comma-separated redirect URIs registered for the client (required)
 //   OIDC_ACCESS_TOKEN_TTL access token lifetime in seconds (default 120)
+//   OIDC_APPLICATION_TYPE `web` (default: redirect URIs match exactly) or `native` (RFC 8252 §7.3:
+//                         a loopback redirect URI matches whatever port the request names)
 //   OIDC_PORT             port to listen on (default 0 = any free port)
+//   OIDC_REFRESH_RULE     `client` (default): a refresh token for every code exchange of a client
+//                         allowed the refresh_token grant; `offline-access`: oidc-provider's own
+//                         rule, only when the `offline_access` scope was granted (see below)
 // The first line on stdout is the issuer URL (`http://127.0.0.1:<port>`); the listening port is
 // chosen before the provider is built, so the issuer always names the real port.
 
@@ -25,7 +30,13 @@ const redirectUris = (process.env.OIDC_REDIRECT_URIS || '')
   .filter(Boolean);
 const accessTokenTtl = Number.parseInt(process.env.OIDC_ACCESS_TOKEN_TTL || '120', 10);
 const port = Number.parseInt(process.env.OIDC_PORT || '0', 10);
+const refreshRule = process.env.OIDC_REFRESH_RULE || 'client';
+const applicationType = process.env.OIDC_APPLICATION_TYPE || 'web';
 
+if (!['client', 'offline-access'].includes(refreshRule)) {
+  console.error(`oidc-server: OIDC_REFRESH_RULE must be client or offline-access, not ${refreshRule}`);
+  process.exit(2);
+}
 if (!redirectUris.length) {
   console.error('oidc-server: set OIDC_REDIRECT_URIS to the redirect URI(s) of the client');
   process.exit(2);
@@ -48,6 +59,7 @@ const provider = new Provider(issuer, {
   clients: [
     {
       client_id: clientId,
+      application_type: applicationType,
       client_secret: clientSecret,
       redirect_uris: redirectUris,
       response_types: ['code'],
@@ -60,12 +72,14 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   scopes: ['openid', 'email', 'offline_access'],
   claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-  // The default rule, spelled out: a refresh token when the client may use the refresh_token
-  // grant and `offline_access` was granted. oidc-provider 9 keeps `offline_access` in an
-  // authorization request without a `prompt` parameter (it is dropped only when `prompt` is given
-  // without `consent`); Switchyard sends no `prompt`, and the dev consent page grants it.
+  // oidc-provider follows OpenID Connect Core §11: it drops `offline_access` from an
+  // authorization request whose `prompt` lacks `consent` (lib/actions/authorization/scopes.js),
+  // and by default issues refresh tokens only when `offline_access` was granted. Switchyard's
+  // authorization URL carries no `prompt`, so under that rule it never gets a refresh token.
+  // `client` (the default here) issues one to any client registered for the refresh_token grant
+  // instead; `offline-access` keeps the provider's own rule, for the tests that show the gap.
   issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
-    && code.scopes.has('offline_access'),
+    && (refreshRule === 'client' || code.scopes.has('offline_access')),
   // Every refresh returns a new refresh token and consumes the old one, so a client that fails
   // to store the rotated token is caught by the next refresh.
   rotateRefreshToken: true,
@@ -96,7 +110,9 @@ const provider = new Provider(issuer, {
 // Errors the provider answers clients with go to stderr, for the test's failure output.
 for (const event of ['grant.error', 'authorization.error', 'userinfo.error', 'server_error']) {
   provider.on(event, (ctx, error) => {
-    const detail = error?.error_description || error?.message || String(error);
+    const detail = [error?.error_description || error?.message || String(error), error?.error_detail]
+      .filter(Boolean)
+      .join(': ');
     console.error(`oidc-server: ${event}: ${error?.error || ''} ${detail}`);
   });
 }
