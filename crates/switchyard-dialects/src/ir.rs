@@ -26,6 +26,99 @@ impl TranslateError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidField { field: field.into(), message: message.into() }
     }
+
+    /// A failed typed parse of a client body, as `InvalidField`: syntax errors name the body and
+    /// their line/column; type errors name the path of the offending value
+    /// (`messages[2].content[0].source.data`), found from the position serde_json reports.
+    pub fn from_json(body: &[u8], error: &serde_json::Error) -> Self {
+        let text = error.to_string();
+        let position = format!(" at line {} column {}", error.line(), error.column());
+        let message = text.strip_suffix(&position).unwrap_or(&text).to_owned();
+        if !error.is_data() {
+            return Self::field("body", format!("invalid JSON: {text}"));
+        }
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Self::field("body", "expected a JSON object");
+        }
+        let mut path = json_path_at(body, error.line(), error.column());
+        // serde reports a missing field at the end of the object that lacks it.
+        if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(missing);
+        }
+        Self::field(if path.is_empty() { "body".to_owned() } else { path }, message)
+    }
+}
+
+/// The path (`a.b[2].c`) of the value being read when a parser stopped at `line`/`column`
+/// (1-based line, bytes consumed on that line): a small scan of the JSON up to that point.
+fn json_path_at(body: &[u8], line: usize, column: usize) -> String {
+    enum Frame {
+        Object { key: Option<String>, expect_key: bool },
+        Array { index: usize },
+    }
+    let line_start = if line <= 1 {
+        0
+    } else {
+        body.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(line - 2).map_or(body.len(), |(i, _)| i + 1)
+    };
+    let end = (line_start + column).min(body.len());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match body[i] {
+            b'{' => stack.push(Frame::Object { key: None, expect_key: true }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, expect_key }) => {
+                    *key = None;
+                    *expect_key = true;
+                }
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Object { expect_key, .. }) = stack.last_mut() {
+                    *expect_key = false;
+                }
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < body.len() && body[i] != b'"' {
+                    i += if body[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Object { key, expect_key: true }) = stack.last_mut() {
+                    let raw = &body[start..(i + 1).min(body.len())];
+                    *key = Some(
+                        serde_json::from_slice::<String>(raw)
+                            .unwrap_or_else(|_| String::from_utf8_lossy(raw).trim_matches('"').to_owned()),
+                    );
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object { key: Some(key), .. } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Frame::Object { key: None, .. } => {}
+            Frame::Array { index } => path.push_str(&format!("[{index}]")),
+        }
+    }
+    path
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +247,36 @@ pub struct ErrorInfo {
     /// `overloaded`, `server_error`, `timeout`.
     pub kind: String,
     pub message: String,
+}
+
+impl ErrorInfo {
+    /// The category an HTTP status falls in, for bodies that do not say.
+    pub fn kind_for_status(status: u16) -> &'static str {
+        match status {
+            401 => "authentication",
+            402 | 403 => "permission",
+            404 => "not_found",
+            408 | 504 => "timeout",
+            429 => "rate_limit",
+            503 | 529 => "overloaded",
+            400..=499 => "invalid_request",
+            _ => "server_error",
+        }
+    }
+
+    /// The HTTP status to answer with for a category (errors that arrive without one, mid-stream).
+    pub fn status_for_kind(kind: &str) -> u16 {
+        match kind {
+            "invalid_request" => 400,
+            "authentication" => 401,
+            "permission" => 403,
+            "not_found" => 404,
+            "rate_limit" => 429,
+            "overloaded" => 503,
+            "timeout" => 504,
+            _ => 500,
+        }
+    }
 }
 
 /// One step of a streamed response. Blocks are numbered by `index` in output order; a decoder

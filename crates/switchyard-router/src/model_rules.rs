@@ -1,5 +1,6 @@
-//! Account model rules (CPA §4.3): exclusions, aliases and prefixes turn a provider catalogue into
-//! the model IDs one account exposes to clients. Pure functions, no state.
+//! Account model rules (CPA §4.3): exclusions, aliases and prefixes turn a provider catalogue (or
+//! an API key's configured model list) into the model IDs one account exposes to clients. Pure
+//! functions, no state.
 
 use std::collections::HashSet;
 
@@ -73,6 +74,22 @@ pub fn pattern_matches(pattern: &str, model: &str) -> bool {
     true
 }
 
+/// A catalogue entry, borrowed from a provider's static catalogue or from config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatalogModel<'c> {
+    /// The name sent upstream.
+    pub id: &'c str,
+    pub display_name: &'c str,
+    pub owned_by: &'c str,
+    pub kind: &'c str,
+}
+
+impl<'c> From<&'c ModelInfo> for CatalogModel<'c> {
+    fn from(m: &'c ModelInfo) -> Self {
+        Self { id: m.id, display_name: m.display_name, owned_by: m.owned_by, kind: m.kind }
+    }
+}
+
 /// The models an account exposes, in catalogue order, each ID once.
 ///
 /// Judgement calls where the spec is silent:
@@ -86,31 +103,51 @@ pub fn pattern_matches(pattern: &str, model: &str) -> bool {
 /// - A prefix is trimmed of spaces and `/`; empty means none. `p/<id>` is listed before `<id>`.
 /// - When two entries yield the same ID (e.g. one alias over two names), the first in catalogue
 ///   order wins.
-pub fn account_models(catalog: &[ModelInfo], rules: &AccountModelRules) -> Vec<ExposedModel> {
+pub fn account_models<'c, M: Into<CatalogModel<'c>>>(
+    catalog: impl IntoIterator<Item = M>,
+    rules: &AccountModelRules,
+) -> Vec<ExposedModel> {
+    let names = catalog.into_iter().map(Into::into).filter(|m| !rules.is_excluded(m.id)).flat_map(|model| {
+        let aliases = rules.aliases_for(model.id);
+        let keep_upstream = aliases.iter().all(|a| a.fork);
+        let names: Vec<&str> =
+            keep_upstream.then_some(model.id).into_iter().chain(aliases.iter().map(|a| a.alias.as_str())).collect();
+        names.into_iter().map(move |name| (name, model))
+    });
+    expose(names, rules)
+}
+
+/// The models an API-key entry lists explicitly (`models[{name, alias}]`): each pair is the
+/// client-visible name (the alias, else the upstream name) and the model behind it. Exclusions,
+/// prefix and `force-model-prefix` apply as in [`account_models`]; the rules' aliases do not.
+pub fn configured_models<'c>(
+    models: impl IntoIterator<Item = (&'c str, CatalogModel<'c>)>,
+    rules: &AccountModelRules,
+) -> Vec<ExposedModel> {
+    expose(models.into_iter().filter(|(_, model)| !rules.is_excluded(model.id)), rules)
+}
+
+/// Turns `(client name, model)` pairs into exposed IDs: drops excluded names, applies the
+/// prefix, keeps the first of any duplicate ID.
+fn expose<'c>(
+    names: impl Iterator<Item = (&'c str, CatalogModel<'c>)>,
+    rules: &AccountModelRules,
+) -> Vec<ExposedModel> {
     let prefix = rules.prefix.map(|p| p.trim().trim_matches('/')).filter(|p| !p.is_empty());
     let mut seen = HashSet::new();
     let mut exposed = Vec::new();
-    for model in catalog.iter().filter(|m| !rules.is_excluded(m.id)) {
-        let aliases = rules.aliases_for(model.id);
-        let keep_upstream = aliases.iter().all(|a| a.fork);
-        let names = keep_upstream
-            .then_some(model.id)
-            .into_iter()
-            .chain(aliases.iter().map(|a| a.alias.as_str()))
-            .filter(|name| !rules.is_excluded(name));
-        for name in names {
-            let prefixed = prefix.map(|p| format!("{p}/{name}"));
-            let bare = (prefix.is_none() || !rules.force_model_prefix).then(|| name.to_owned());
-            for id in prefixed.into_iter().chain(bare) {
-                if seen.insert(id.clone()) {
-                    exposed.push(ExposedModel {
-                        id,
-                        upstream: model.id.to_owned(),
-                        display_name: model.display_name.to_owned(),
-                        owned_by: model.owned_by.to_owned(),
-                        kind: model.kind.to_owned(),
-                    });
-                }
+    for (name, model) in names.filter(|(name, _)| !rules.is_excluded(name)) {
+        let prefixed = prefix.map(|p| format!("{p}/{name}"));
+        let bare = (prefix.is_none() || !rules.force_model_prefix).then(|| name.to_owned());
+        for id in prefixed.into_iter().chain(bare) {
+            if seen.insert(id.clone()) {
+                exposed.push(ExposedModel {
+                    id,
+                    upstream: model.id.to_owned(),
+                    display_name: model.display_name.to_owned(),
+                    owned_by: model.owned_by.to_owned(),
+                    kind: model.kind.to_owned(),
+                });
             }
         }
     }
@@ -376,6 +413,34 @@ mod tests {
                 ("p/sonnet", "claude-sonnet-4-5"),
                 ("sonnet", "claude-sonnet-4-5"),
             ])
+        );
+    }
+
+    fn configured<'c>(client: &'c str, upstream: &'c str) -> (&'c str, CatalogModel<'c>) {
+        (client, CatalogModel { id: upstream, display_name: upstream, owned_by: "o", kind: dialect::OPENAI })
+    }
+
+    #[test]
+    fn configured_models_list_each_entry_once_under_its_client_name() {
+        let excluded = strings(&["*-mini"]);
+        let aliases = [alias("big-model", "ignored", false)];
+        let rules = AccountModelRules {
+            account_excluded: &excluded,
+            global_aliases: &aliases,
+            prefix: Some("p"),
+            ..Default::default()
+        };
+        let models = [
+            configured("big", "big-model"),
+            configured("small", "small-mini"), // upstream excluded
+            configured("gpt-mini", "gpt"),     // client name excluded
+            configured("big", "other"),        // duplicate client name: first wins
+            configured("plain", "plain"),
+        ];
+        let listed: Vec<_> = configured_models(models, &rules).into_iter().map(|m| (m.id, m.upstream)).collect();
+        assert_eq!(
+            listed,
+            pairs(&[("p/big", "big-model"), ("big", "big-model"), ("p/plain", "plain"), ("plain", "plain")])
         );
     }
 
