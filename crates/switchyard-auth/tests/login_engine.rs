@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{
     AuthorizeRequest, BrowserLogin, CallbackParams, DeliverError, LoginContext, LoginEngine, LoginError, LoginOptions,
-    LoginOutcome, SessionStatus, StartOptions, StartedLogin, parse_callback_input, s256_challenge,
+    LoginOutcome, LoginSpec, SessionStatus, StartOptions, StartedLogin, parse_callback_input, s256_challenge,
 };
 use switchyard_config::ConfigHandle;
 use tempfile::TempDir;
@@ -116,23 +116,18 @@ struct TestLogin {
 
 #[async_trait::async_trait]
 impl BrowserLogin for TestLogin {
-    fn login_name(&self) -> &str {
-        PROVIDER
-    }
-    fn callback_route(&self) -> &str {
-        PROVIDER
-    }
-    fn default_callback_port(&self) -> u16 {
-        49_999
-    }
-    fn callback_path(&self) -> &str {
-        "/callback"
+    fn spec(&self) -> LoginSpec<'_> {
+        LoginSpec {
+            name: PROVIDER,
+            aliases: &[],
+            callback_route: PROVIDER,
+            default_callback_port: 49_999,
+            callback_path: "/callback",
+            pkce: true,
+        }
     }
     fn redirect_uri(&self, port: u16) -> String {
         format!("http://127.0.0.1:{port}/callback")
-    }
-    fn uses_pkce(&self) -> bool {
-        true
     }
 
     fn authorize_url(&self, _ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError> {
@@ -328,8 +323,9 @@ async fn access_denied_fails_without_writing() {
     h.deliver(&started.state, params.unwrap()).unwrap();
 
     let err = h.outcome(&started.state).await.unwrap_err();
+    assert_eq!(err, LoginError::Denied("access_denied".into()));
     assert_eq!(err.to_string(), "Authentication failed: access_denied");
-    assert_eq!(h.status(&started.state), SessionStatus::Failed("Authentication failed: access_denied".into()));
+    assert_eq!(h.status(&started.state), SessionStatus::Failed(err));
     assert!(h.json_files().is_empty());
     assert_eq!(h.mock.token_requests(), 0);
 }
@@ -342,8 +338,10 @@ async fn state_mismatch_fails_without_exchanging() {
     params.state = Some("someone-elses-state".into());
     h.deliver(&started.state, params).unwrap();
 
-    assert_eq!(h.outcome(&started.state).await.unwrap_err().to_string(), "State code error");
-    assert_eq!(h.status(&started.state), SessionStatus::Failed("State code error".into()));
+    let err = h.outcome(&started.state).await.unwrap_err();
+    assert_eq!(err, LoginError::StateMismatch);
+    assert_eq!(err.to_string(), "State code error");
+    assert_eq!(h.status(&started.state), SessionStatus::Failed(err));
     assert!(h.json_files().is_empty());
     assert_eq!(h.mock.token_requests(), 0);
 }
@@ -354,11 +352,14 @@ async fn no_callback_in_time_fails_with_timeout() {
     let started = h.start(true, Duration::from_millis(100), None).await.unwrap();
     let port = started.listener_port.unwrap();
 
-    let message = "Timeout waiting for OAuth callback";
-    assert_eq!(h.outcome(&started.state).await.unwrap_err().to_string(), message);
-    assert_eq!(h.status(&started.state), SessionStatus::Failed(message.into()));
+    let err = h.outcome(&started.state).await.unwrap_err();
+    assert_eq!(err, LoginError::Timeout, "the original error, not one rebuilt from its text");
+    assert_eq!(err.to_string(), "Timeout waiting for OAuth callback");
+    assert_eq!(h.status(&started.state), SessionStatus::Failed(LoginError::Timeout));
     let late = parse_callback_input(&h.callback_url(&started).await).unwrap();
-    assert_eq!(h.deliver(&started.state, late), Err(DeliverError::Failed(message.into())));
+    let refused = h.deliver(&started.state, late).unwrap_err();
+    assert_eq!(refused, DeliverError::Failed(LoginError::Timeout));
+    assert_eq!(refused.message(), "Timeout waiting for OAuth callback");
     wait_closed(port).await;
     assert!(h.json_files().is_empty());
 }
@@ -406,9 +407,10 @@ async fn exchange_failure_keeps_the_existing_file(mode: TokenMode, detail: &str)
     let started = h.start_ok(false, None).await;
     h.deliver(&started.state, parse_callback_input(&h.callback_url(&started).await).unwrap()).unwrap();
 
-    let message = format!("Failed to exchange authorization code for tokens: {detail}");
-    assert_eq!(h.outcome(&started.state).await.unwrap_err().to_string(), message);
-    assert_eq!(h.status(&started.state), SessionStatus::Failed(message));
+    let err = h.outcome(&started.state).await.unwrap_err();
+    assert_eq!(err, LoginError::TokenExchange(detail.into()));
+    assert_eq!(err.to_string(), format!("Failed to exchange authorization code for tokens: {detail}"));
+    assert_eq!(h.status(&started.state), SessionStatus::Failed(err));
     assert_eq!(fs::read(h.dir.join("mock-user1.json")).unwrap(), existing);
     assert_eq!(h.json_files(), ["mock-user1.json"]);
 }

@@ -14,10 +14,11 @@ use reqwest::header::{ACCEPT, USER_AGENT};
 use serde_json::{Map, Value, json};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher,
+    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError, TokenRefresher,
 };
 
-use crate::google_oauth::{self, OAuthClient, Tokens, rfc3339};
+use crate::google_oauth::{self, OAuthClient, Tokens};
+use crate::oauth_http::rfc3339;
 use crate::{ModelInfo, Provider, dialect};
 
 pub struct Antigravity;
@@ -45,6 +46,10 @@ impl Provider for Antigravity {
 
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         Some(Arc::new(Antigravity))
+    }
+
+    fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
+        Some(Arc::new(crate::exec::AntigravityExecutor))
     }
 }
 
@@ -85,28 +90,15 @@ const ONBOARD_API_CLIENT: &str = "gl-node/22.21.1";
 
 #[async_trait::async_trait]
 impl BrowserLogin for Antigravity {
-    fn login_name(&self) -> &str {
-        PROVIDER
-    }
-
-    fn login_aliases(&self) -> &[&str] {
-        &["anti-gravity"]
-    }
-
-    fn callback_route(&self) -> &str {
-        PROVIDER
-    }
-
-    fn default_callback_port(&self) -> u16 {
-        51121
-    }
-
-    fn callback_path(&self) -> &str {
-        "/oauth-callback"
-    }
-
-    fn uses_pkce(&self) -> bool {
-        false
+    fn spec(&self) -> LoginSpec<'_> {
+        LoginSpec {
+            name: PROVIDER,
+            aliases: &["anti-gravity"],
+            callback_route: PROVIDER,
+            default_callback_port: 51121,
+            callback_path: "/oauth-callback",
+            pkce: false,
+        }
     }
 
     fn authorize_url(&self, ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError> {

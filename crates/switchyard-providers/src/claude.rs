@@ -8,10 +8,11 @@ use reqwest::header;
 use serde_json::{Map, Value, json};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher, new_state,
+    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError, TokenRefresher,
+    new_state,
 };
 
-use crate::oauth_http::{self, TokenResponse, str_at};
+use crate::oauth_http::{self, Standard, TokenResponse, str_at};
 use crate::{ModelInfo, Provider, dialect};
 
 /// Claude Code's public OAuth client.
@@ -56,32 +57,23 @@ impl Provider for Claude {
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         Some(Arc::new(Claude))
     }
+
+    fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
+        Some(Arc::new(crate::exec::ClaudeExecutor))
+    }
 }
 
 #[async_trait::async_trait]
 impl BrowserLogin for Claude {
-    fn login_name(&self) -> &str {
-        "anthropic"
-    }
-
-    fn login_aliases(&self) -> &[&str] {
-        &["claude"]
-    }
-
-    fn callback_route(&self) -> &str {
-        "anthropic"
-    }
-
-    fn default_callback_port(&self) -> u16 {
-        54545
-    }
-
-    fn callback_path(&self) -> &str {
-        "/callback"
-    }
-
-    fn uses_pkce(&self) -> bool {
-        true
+    fn spec(&self) -> LoginSpec<'_> {
+        LoginSpec {
+            name: "anthropic",
+            aliases: &["claude"],
+            callback_route: "anthropic",
+            default_callback_port: 54545,
+            callback_path: "/callback",
+            pkce: true,
+        }
     }
 
     fn authorize_url(&self, ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError> {
@@ -121,7 +113,7 @@ impl BrowserLogin for Claude {
             "code_verifier": pkce.verifier,
             "state": state,
         });
-        let tokens = oauth_http::exchange(token_request(ctx, &body)).await?;
+        let tokens = oauth_http::exchange(token_request(ctx, &body), &Standard).await?;
 
         let mut identity = Identity::from_tokens(&tokens);
         match fetch_profile(ctx, tokens.access_token()).await {
@@ -166,7 +158,7 @@ impl TokenRefresher for Claude {
             "refresh_token": refresh_token,
             "scope": SCOPE,
         });
-        let tokens = oauth_http::refresh(token_request(ctx, &body)).await.map_err(|e| match e {
+        let tokens = oauth_http::refresh(token_request(ctx, &body), &Standard).await.map_err(|e| match e {
             RefreshError::RateLimited { retry_after } => RefreshError::RateLimited {
                 retry_after: retry_after.map(|d| d.clamp(RATE_LIMIT_BLOCK.0, RATE_LIMIT_BLOCK.1)),
             },

@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
+    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError, TokenRefresher,
     jwt_claims,
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher,
 };
 
-use crate::oauth_http::{self, str_at};
+use crate::oauth_http::{self, Standard, str_at};
 use crate::{ModelInfo, Provider, dialect};
 
 /// The Codex CLI's public OAuth client.
@@ -53,32 +53,23 @@ impl Provider for Codex {
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         Some(Arc::new(Codex))
     }
+
+    fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
+        Some(Arc::new(crate::exec::CodexExecutor))
+    }
 }
 
 #[async_trait::async_trait]
 impl BrowserLogin for Codex {
-    fn login_name(&self) -> &str {
-        "codex"
-    }
-
-    fn login_aliases(&self) -> &[&str] {
-        &["openai"]
-    }
-
-    fn callback_route(&self) -> &str {
-        "codex"
-    }
-
-    fn default_callback_port(&self) -> u16 {
-        1455
-    }
-
-    fn callback_path(&self) -> &str {
-        "/auth/callback"
-    }
-
-    fn uses_pkce(&self) -> bool {
-        true
+    fn spec(&self) -> LoginSpec<'_> {
+        LoginSpec {
+            name: "codex",
+            aliases: &["openai"],
+            callback_route: "codex",
+            default_callback_port: 1455,
+            callback_path: "/auth/callback",
+            pkce: true,
+        }
     }
 
     fn authorize_url(&self, ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError> {
@@ -115,7 +106,7 @@ impl BrowserLogin for Codex {
             ("redirect_uri", request.redirect_uri),
             ("code_verifier", pkce.verifier.as_str()),
         ];
-        let tokens = oauth_http::exchange(token_request(ctx, &form)).await?;
+        let tokens = oauth_http::exchange(token_request(ctx, &form), &Standard).await?;
         let id_token =
             tokens.str("id_token").ok_or_else(|| LoginError::Identity("token response has no id_token".into()))?;
         let identity = IdToken::parse(id_token).map_err(LoginError::Identity)?;
@@ -152,7 +143,7 @@ impl TokenRefresher for Codex {
             ("refresh_token", refresh_token),
             ("scope", REFRESH_SCOPE),
         ];
-        let tokens = oauth_http::refresh(token_request(ctx, &form)).await?;
+        let tokens = oauth_http::refresh(token_request(ctx, &form), &Standard).await?;
 
         let mut fields = Map::new();
         fields.insert("access_token".into(), tokens.access_token().into());

@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
+    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError, TokenRefresher,
     jwt_claims,
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher,
 };
 use switchyard_config::CustomOAuthProvider;
 
-use crate::oauth_http::{self, TokenResponse};
+use crate::oauth_http::{self, Standard, TokenResponse};
 
 /// A configured provider with its endpoints resolved (explicit, else from OIDC discovery).
 pub struct CustomOAuth {
@@ -111,29 +111,20 @@ fn file_segment(account: &str) -> String {
 
 #[async_trait::async_trait]
 impl BrowserLogin for CustomOAuth {
-    fn login_name(&self) -> &str {
-        &self.spec.name
-    }
-
-    fn callback_route(&self) -> &str {
-        &self.spec.name
-    }
-
-    fn default_callback_port(&self) -> u16 {
-        self.spec.callback_port
-    }
-
-    fn callback_path(&self) -> &str {
-        &self.spec.callback_path
+    fn spec(&self) -> LoginSpec<'_> {
+        LoginSpec {
+            name: &self.spec.name,
+            aliases: &[],
+            callback_route: &self.spec.name,
+            default_callback_port: self.spec.callback_port,
+            callback_path: &self.spec.callback_path,
+            pkce: self.spec.pkce,
+        }
     }
 
     /// The listener binds 127.0.0.1, so the redirect names it literally (RFC 8252 §7.3).
     fn redirect_uri(&self, port: u16) -> String {
         format!("http://127.0.0.1:{port}{}", self.spec.callback_path)
-    }
-
-    fn uses_pkce(&self) -> bool {
-        self.spec.pkce
     }
 
     fn authorize_url(&self, _ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError> {
@@ -168,7 +159,7 @@ impl BrowserLogin for CustomOAuth {
         if let Some(pkce) = request.pkce {
             form.push(("code_verifier", pkce.verifier.clone()));
         }
-        let tokens = oauth_http::exchange(self.token_request(ctx, form)).await?;
+        let tokens = oauth_http::exchange(self.token_request(ctx, form), &Standard).await?;
         let access_token = tokens.access_token();
         let mut claims = tokens.str("id_token").and_then(|t| jwt_claims(t).ok()).unwrap_or_default();
         if self.account_from(&claims).is_none()
@@ -235,7 +226,7 @@ impl TokenRefresher for CustomRefresher {
             }
         };
         let form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh_token.to_owned())];
-        let tokens = oauth_http::refresh(provider.token_request(ctx, form)).await?;
+        let tokens = oauth_http::refresh(provider.token_request(ctx, form), &Standard).await?;
         Ok(token_fields(&tokens))
     }
 }
@@ -266,5 +257,4 @@ mod tests {
         assert_eq!(file_segment("../../etc/passwd"), "-.--.-etc-passwd");
         assert_eq!(file_segment("x y/z"), "x-y-z");
     }
-
 }

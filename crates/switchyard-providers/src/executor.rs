@@ -60,6 +60,9 @@ pub enum ExecError {
     /// The credential lacks something the upstream needs (e.g. no project id).
     #[error("{0}")]
     Credential(String),
+    /// The upstream has no such operation (e.g. token counting on the ChatGPT Codex backend).
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 /// What an executor gets besides the request.

@@ -17,10 +17,11 @@ use reqwest::header::USER_AGENT;
 use serde_json::{Map, Value, json};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, RefreshError, TokenRefresher,
+    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError, TokenRefresher,
 };
 
-use crate::google_oauth::{self, OAuthClient, Tokens, rfc3339};
+use crate::google_oauth::{self, OAuthClient, Tokens};
+use crate::oauth_http::{self, rfc3339};
 use crate::{ModelInfo, Provider, dialect};
 
 pub struct GeminiCli;
@@ -48,6 +49,10 @@ impl Provider for GeminiCli {
 
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         Some(Arc::new(GeminiCli))
+    }
+
+    fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
+        Some(Arc::new(crate::exec::GeminiCliExecutor))
     }
 }
 
@@ -90,28 +95,15 @@ const CLIENT_METADATA: &str = "ideType=IDE_UNSPECIFIED,platform=PLATFORM_UNSPECI
 
 #[async_trait::async_trait]
 impl BrowserLogin for GeminiCli {
-    fn login_name(&self) -> &str {
-        PROVIDER
-    }
-
-    fn login_aliases(&self) -> &[&str] {
-        &["gemini", "google"]
-    }
-
-    fn callback_route(&self) -> &str {
-        "google"
-    }
-
-    fn default_callback_port(&self) -> u16 {
-        8085
-    }
-
-    fn callback_path(&self) -> &str {
-        "/oauth2callback"
-    }
-
-    fn uses_pkce(&self) -> bool {
-        false
+    fn spec(&self) -> LoginSpec<'_> {
+        LoginSpec {
+            name: PROVIDER,
+            aliases: &["gemini", "google"],
+            callback_route: "google",
+            default_callback_port: 8085,
+            callback_path: "/oauth2callback",
+            pkce: false,
+        }
     }
 
     fn authorize_url(&self, ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError> {
@@ -261,8 +253,7 @@ impl Setup<'_> {
         let service = format!("{}/v1/projects/{project}/services/{CLOUD_AI_SERVICE}", base.trim_end_matches('/'));
         let verify_failed = |e: String| LoginError::Provider(format!("Failed to verify Cloud AI API status: {e}"));
 
-        let status =
-            google_oauth::send(self.service_usage(self.ctx.http.get(&service))).await.map_err(verify_failed)?;
+        let status = oauth_http::send(self.service_usage(self.ctx.http.get(&service))).await.map_err(verify_failed)?;
         let enabled = status.status.is_success()
             && status.json().is_some_and(|s| s.get("state").and_then(Value::as_str) == Some("ENABLED"));
         if enabled {
@@ -270,8 +261,8 @@ impl Setup<'_> {
         }
 
         let enable = self.ctx.http.post(format!("{service}:enable")).json(&json!({}));
-        let answer = google_oauth::send(self.service_usage(enable)).await.map_err(verify_failed)?;
-        let error = answer.error();
+        let answer = oauth_http::send(self.service_usage(enable)).await.map_err(verify_failed)?;
+        let error = google_oauth::error_text(&answer);
         match answer.status.as_u16() {
             200 | 201 => {
                 tracing::info!(project, "enabled the Cloud AI Companion API");

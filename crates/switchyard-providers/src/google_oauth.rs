@@ -1,19 +1,19 @@
-//! Google OAuth pieces Gemini CLI and Antigravity share: the authorize URL, the code exchange, the
-//! refresh grant, userinfo, and readers for Cloud Code Assist answers.
+//! Google OAuth pieces Gemini CLI and Antigravity share: the authorize URL, the code exchange and
+//! the refresh grant (through [`oauth_http`], with the client secret in the form and Google's
+//! wording), userinfo, and readers for Cloud Code Assist answers.
 //!
 //! Error texts are built from Google's error fields only (never from request bodies) and are
 //! scrubbed of the code or token in play, so they are safe to show in `/get-auth-status`.
 
-use std::error::Error as _;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, SecondsFormat, Utc};
-use reqwest::{RequestBuilder, StatusCode, header};
+use chrono::{DateTime, Utc};
+use reqwest::RequestBuilder;
 use serde_json::Value;
 use switchyard_auth::login::{AuthorizeRequest, LoginError, LoginOptions, RefreshError};
 
-/// Per-request limit, so a stalled Google endpoint cannot hang a login or a refresh forever.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::oauth_http::{self, Reply, TokenResponse, Wording};
+
 /// Lifetime assumed when a token answer has no `expires_in` (Google normally sends 3599).
 const DEFAULT_EXPIRES_IN: i64 = 3600;
 /// Login option overriding the onboarding poll interval, in milliseconds (tests use 0).
@@ -41,32 +41,48 @@ impl Tokens {
     pub fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::seconds(self.expires_in)
     }
-}
 
-/// One HTTP answer, read whole (Google's answers here are small).
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub body: Vec<u8>,
-    retry_after: Option<Duration>,
-}
-
-impl Answer {
-    pub fn json(&self) -> Option<Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
-    /// `HTTP <status>` plus Google's own message when the body carries one.
-    pub fn error(&self) -> String {
-        let status = self.status.as_u16();
-        match self.json().as_ref().and_then(describe_error) {
-            Some(detail) => format!("HTTP {status}: {}", truncate(&detail)),
-            None => format!("HTTP {status}"),
+    /// Google's reading of a token answer: `Bearer` and [`DEFAULT_EXPIRES_IN`] when left out.
+    fn from_answer(tokens: &TokenResponse) -> Tokens {
+        let expires_in = tokens.json().get("expires_in").and_then(Value::as_i64).filter(|s| *s > 0);
+        Tokens {
+            access_token: tokens.access_token().to_owned(),
+            refresh_token: tokens.str("refresh_token").map(str::to_owned),
+            token_type: tokens.str("token_type").unwrap_or("Bearer").to_owned(),
+            expires_in: expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
         }
     }
+}
 
-    /// The OAuth error code (`invalid_grant`, ...) of a token-endpoint failure.
-    fn oauth_error(&self) -> Option<String> {
-        self.json()?.get("error")?.as_str().map(str::to_owned)
+/// `HTTP <status>` plus Google's own message when the body carries one.
+pub(crate) fn error_text(reply: &Reply) -> String {
+    let status = reply.status.as_u16();
+    match reply.json().as_ref().and_then(describe_error) {
+        Some(detail) => format!("HTTP {status}: {}", oauth_http::truncate(&detail, MAX_MESSAGE_CHARS)),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// Google's texts for token-endpoint failures, with the code or refresh token of the call masked.
+struct GoogleWording<'a> {
+    secret: &'a str,
+}
+
+impl Wording for GoogleWording<'_> {
+    fn error_answer(&self, reply: &Reply) -> String {
+        error_text(reply)
+    }
+
+    fn failed(&self, reply: &Reply) -> String {
+        error_text(reply)
+    }
+
+    fn malformed(&self, _why: String) -> String {
+        "the token endpoint sent a malformed answer".into()
+    }
+
+    fn finish(&self, text: String) -> String {
+        scrub(&text, &[self.secret])
     }
 }
 
@@ -103,15 +119,11 @@ pub(crate) async fn exchange_code(
         ("client_secret", client.secret),
         ("redirect_uri", redirect_uri),
     ];
-    let failed = |message: String| LoginError::TokenExchange(scrub(&message, &[code]));
-    let answer = send(http.post(token_url).form(&form)).await.map_err(failed)?;
-    if !answer.status.is_success() {
-        return Err(failed(answer.error()));
-    }
-    parse_tokens(&answer).ok_or_else(|| failed("the token endpoint sent a malformed answer".into()))
+    let tokens = oauth_http::exchange(http.post(token_url).form(&form), &GoogleWording { secret: code }).await?;
+    Ok(Tokens::from_answer(&tokens))
 }
 
-/// Renews an access token with the refresh-token grant.
+/// Renews an access token with the refresh-token grant (Google does not rotate the refresh token).
 pub(crate) async fn refresh(
     http: &reqwest::Client,
     token_url: &str,
@@ -124,19 +136,9 @@ pub(crate) async fn refresh(
         ("client_id", client.id),
         ("client_secret", client.secret),
     ];
-    let clean = |message: String| scrub(&message, &[refresh_token]);
-    let answer = send(http.post(token_url).form(&form)).await.map_err(|e| RefreshError::Transient(clean(e)))?;
-    if answer.status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(RefreshError::RateLimited { retry_after: answer.retry_after });
-    }
-    if !answer.status.is_success() {
-        let message = clean(answer.error());
-        // invalid_grant is Google's answer for an expired or revoked refresh token.
-        let dead = answer.status == StatusCode::UNAUTHORIZED
-            || matches!(answer.oauth_error().as_deref(), Some("invalid_grant" | "unauthorized_client"));
-        return Err(if dead { RefreshError::Revoked(message) } else { RefreshError::Transient(message) });
-    }
-    parse_tokens(&answer).ok_or_else(|| RefreshError::Transient("the token endpoint sent a malformed answer".into()))
+    let wording = GoogleWording { secret: refresh_token };
+    let tokens = oauth_http::refresh(http.post(token_url).form(&form), &wording).await?;
+    Ok(Tokens::from_answer(&tokens))
 }
 
 /// The account's email from a userinfo endpoint (v1 or v2; same shape).
@@ -146,9 +148,9 @@ pub(crate) async fn fetch_email(
     access_token: &str,
 ) -> Result<String, LoginError> {
     let failed = |message: String| LoginError::Identity(scrub(&message, &[access_token]));
-    let answer = send(http.get(userinfo_url).bearer_auth(access_token)).await.map_err(failed)?;
+    let answer = oauth_http::send(http.get(userinfo_url).bearer_auth(access_token)).await.map_err(failed)?;
     if !answer.status.is_success() {
-        return Err(failed(answer.error()));
+        return Err(failed(error_text(&answer)));
     }
     let info = answer.json().ok_or_else(|| failed("the userinfo endpoint sent a malformed answer".into()))?;
     info.get("email")
@@ -159,25 +161,11 @@ pub(crate) async fn fetch_email(
         .ok_or_else(|| failed("the account has no email address".into()))
 }
 
-/// Sends a request and reads the whole answer. Transport failures come back as text.
-pub(crate) async fn send(request: RequestBuilder) -> Result<Answer, String> {
-    let response = request.timeout(REQUEST_TIMEOUT).send().await.map_err(transport_error)?;
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map(Duration::from_secs);
-    let body = response.bytes().await.map_err(transport_error)?.to_vec();
-    Ok(Answer { status, body, retry_after })
-}
-
 /// Sends a Google API request and returns its JSON answer; anything else is an error text.
 pub(crate) async fn send_json(request: RequestBuilder) -> Result<Value, String> {
-    let answer = send(request).await?;
+    let answer = oauth_http::send(request).await?;
     if !answer.status.is_success() {
-        return Err(answer.error());
+        return Err(error_text(&answer));
     }
     answer.json().ok_or_else(|| format!("HTTP {}: malformed JSON answer", answer.status.as_u16()))
 }
@@ -225,22 +213,6 @@ pub(crate) fn poll_interval(options: &LoginOptions, default: Duration) -> Durati
     options.get(POLL_OPTION).and_then(|ms| ms.trim().parse().ok()).map_or(default, Duration::from_millis)
 }
 
-/// RFC 3339 with whole seconds and the local offset, as CPA writes auth-file times.
-pub(crate) fn rfc3339(time: DateTime<Utc>) -> String {
-    time.with_timezone(&Local).to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn parse_tokens(answer: &Answer) -> Option<Tokens> {
-    let body = answer.json()?;
-    let text = |key: &str| body.get(key).and_then(Value::as_str).and_then(non_blank);
-    Some(Tokens {
-        access_token: text("access_token")?,
-        refresh_token: text("refresh_token"),
-        token_type: text("token_type").unwrap_or_else(|| "Bearer".into()),
-        expires_in: body.get("expires_in").and_then(Value::as_i64).filter(|s| *s > 0).unwrap_or(DEFAULT_EXPIRES_IN),
-    })
-}
-
 /// Google's two error shapes: OAuth endpoints send `{"error": "<code>", "error_description"}`,
 /// APIs send `{"error": {"code", "message", "status"}}`.
 fn describe_error(body: &Value) -> Option<String> {
@@ -254,28 +226,9 @@ fn describe_error(body: &Value) -> Option<String> {
     }
 }
 
-/// reqwest's message plus its causes ("connection refused" lives in a source).
-fn transport_error(error: reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
 /// Removes the secrets of the call in progress from a message, should Google ever echo one.
 fn scrub(message: &str, secrets: &[&str]) -> String {
     secrets.iter().filter(|s| !s.is_empty()).fold(message.to_owned(), |m, secret| m.replace(secret, "[redacted]"))
-}
-
-fn truncate(text: &str) -> String {
-    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 fn non_blank(text: &str) -> Option<String> {
@@ -286,22 +239,37 @@ fn non_blank(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
     use serde_json::json;
 
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer { status: StatusCode::from_u16(status).unwrap(), body: body.as_bytes().to_vec(), retry_after: None }
+    fn answer(status: u16, body: &str) -> Reply {
+        Reply { status: StatusCode::from_u16(status).unwrap(), body: body.as_bytes().to_vec(), retry_after: None }
+    }
+
+    fn parse_tokens(answer: &Reply) -> Option<Tokens> {
+        answer.tokens().ok().map(|tokens| Tokens::from_answer(&tokens))
     }
 
     #[test]
     fn errors_use_google_fields_only() {
         let oauth = answer(400, r#"{"error":"invalid_grant","error_description":"Bad Request"}"#);
-        assert_eq!(oauth.error(), "HTTP 400: invalid_grant: Bad Request");
-        assert_eq!(oauth.oauth_error().as_deref(), Some("invalid_grant"));
+        assert_eq!(error_text(&oauth), "HTTP 400: invalid_grant: Bad Request");
+        assert_eq!(oauth.oauth_error().code.as_deref(), Some("invalid_grant"));
         let api = answer(403, r#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#);
-        assert_eq!(api.error(), "HTTP 403: denied");
-        assert_eq!(answer(500, "<html>oops</html>").error(), "HTTP 500");
+        assert_eq!(error_text(&api), "HTTP 403: denied");
+        assert_eq!(error_text(&answer(500, "<html>oops</html>")), "HTTP 500");
         let long = answer(400, &json!({"error": {"message": "x".repeat(1000)}}).to_string());
-        assert!(long.error().chars().count() < 320);
+        assert!(error_text(&long).chars().count() < 320);
+    }
+
+    #[test]
+    fn token_endpoint_failures_keep_google_texts_and_mask_the_secret() {
+        let wording = GoogleWording { secret: "4/0A-code" };
+        let revoked = answer(400, r#"{"error":"invalid_grant","error_description":"Bad code 4/0A-code"}"#);
+        assert_eq!(wording.finish(wording.error_answer(&revoked)), "HTTP 400: invalid_grant: Bad code [redacted]");
+        assert_eq!(wording.failed(&revoked), wording.error_answer(&revoked), "no `token endpoint answered` prefix");
+        let malformed = wording.malformed("token endpoint answer has no access_token".into());
+        assert_eq!(malformed, "the token endpoint sent a malformed answer");
     }
 
     #[test]

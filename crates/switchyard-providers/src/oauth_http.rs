@@ -1,10 +1,12 @@
-//! What the OAuth token exchanges of several providers share: calling a token endpoint, reading
-//! its JSON answer, and turning failures into [`LoginError`] / [`RefreshError`] texts that never
-//! echo a token or code (only status, error code and a scrubbed description).
+//! What the OAuth token exchanges of all providers share: calling a token endpoint, reading its
+//! JSON answer, deciding what a failure is (revoked, rate limited, transient, malformed) and
+//! turning it into [`LoginError`] / [`RefreshError`] texts that never echo a token or code. How a
+//! failure is worded is the provider's [`Wording`]; [`Standard`] gives only status, error code and
+//! a scrubbed description.
 
 use std::time::Duration;
 
-use chrono::{Local, SecondsFormat};
+use chrono::{DateTime, Local, SecondsFormat, TimeZone};
 use reqwest::{RequestBuilder, StatusCode, header};
 use serde_json::Value;
 use switchyard_auth::login::{LoginError, RefreshError};
@@ -12,10 +14,16 @@ use switchyard_auth::login::{LoginError, RefreshError};
 /// CPA's timeout for each call to an OAuth endpoint.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Error codes meaning the refresh token is dead: RFC 6749's `invalid_grant` and OpenAI's
+/// Error codes meaning the refresh token is dead: RFC 6749's `invalid_grant` and
+/// `unauthorized_client` (Google's answer for a token issued to another client), and OpenAI's
 /// refresh-token codes.
-const DEAD_TOKEN_CODES: &[&str] =
-    &["invalid_grant", "refresh_token_reused", "refresh_token_expired", "refresh_token_invalidated"];
+const DEAD_TOKEN_CODES: &[&str] = &[
+    "invalid_grant",
+    "unauthorized_client",
+    "refresh_token_reused",
+    "refresh_token_expired",
+    "refresh_token_invalidated",
+];
 
 /// Longest server-supplied description kept in a message.
 const MAX_DESCRIPTION_CHARS: usize = 200;
@@ -45,42 +53,84 @@ impl TokenResponse {
         };
         // Checked: an absurd `expires_in` must not panic.
         let lifetime = chrono::Duration::try_seconds(seconds.max(0))?;
-        Local::now().checked_add_signed(lifetime).map(timestamp)
+        Local::now().checked_add_signed(lifetime).map(rfc3339)
+    }
+}
+
+/// How a provider words token-endpoint failures. Which failure an answer is, is decided by
+/// [`exchange`] and [`refresh`] alike for every provider; only the texts are the provider's.
+pub(crate) trait Wording {
+    /// An error answer, e.g. `HTTP 400: invalid_grant (Refresh token revoked)`; the whole text
+    /// of a dead refresh token.
+    fn error_answer(&self, reply: &Reply) -> String;
+
+    /// An error answer that fails an exchange, or a refresh that may be retried.
+    fn failed(&self, reply: &Reply) -> String {
+        format!("token endpoint answered {}", self.error_answer(reply))
+    }
+
+    /// A 2xx answer that is no token answer; `why` says what is wrong with it.
+    fn malformed(&self, why: String) -> String {
+        why
+    }
+
+    /// The last pass over every text, e.g. masking the code or token of the call.
+    fn finish(&self, text: String) -> String {
+        text
+    }
+}
+
+/// Status, error code and scrubbed description of RFC 6749 and OpenAI error answers.
+pub(crate) struct Standard;
+
+impl Wording for Standard {
+    fn error_answer(&self, reply: &Reply) -> String {
+        reply.oauth_error().describe(reply.status)
     }
 }
 
 /// Authorization-code exchange: the token answer, or why it failed.
-pub(crate) async fn exchange(request: RequestBuilder) -> Result<TokenResponse, LoginError> {
-    let reply = send(request).await.map_err(LoginError::TokenExchange)?;
+pub(crate) async fn exchange(request: RequestBuilder, wording: &impl Wording) -> Result<TokenResponse, LoginError> {
+    let failed = |text: String| LoginError::TokenExchange(wording.finish(text));
+    let reply = send(request).await.map_err(failed)?;
     if !reply.status.is_success() {
-        return Err(LoginError::TokenExchange(reply.summary()));
+        return Err(failed(wording.failed(&reply)));
     }
-    reply.tokens().map_err(LoginError::TokenExchange)
+    reply.tokens().map_err(|why| failed(wording.malformed(why)))
 }
 
 /// Refresh-token grant: the token answer, or a [`RefreshError`] saying whether to retry.
-pub(crate) async fn refresh(request: RequestBuilder) -> Result<TokenResponse, RefreshError> {
-    let reply = send(request).await.map_err(RefreshError::Transient)?;
+pub(crate) async fn refresh(request: RequestBuilder, wording: &impl Wording) -> Result<TokenResponse, RefreshError> {
+    let transient = |text: String| RefreshError::Transient(wording.finish(text));
+    let reply = send(request).await.map_err(transient)?;
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
         return Err(RefreshError::RateLimited { retry_after: reply.retry_after });
     }
-    let error = reply.error();
-    if reply.status.is_client_error() && (reply.status == StatusCode::UNAUTHORIZED || error.is_dead_token()) {
-        return Err(RefreshError::Revoked(error.describe(reply.status)));
+    if reply.is_dead_token() {
+        return Err(RefreshError::Revoked(wording.finish(wording.error_answer(&reply))));
     }
     if !reply.status.is_success() {
-        return Err(RefreshError::Transient(reply.summary()));
+        return Err(transient(wording.failed(&reply)));
     }
-    reply.tokens().map_err(RefreshError::Transient)
+    reply.tokens().map_err(|why| transient(wording.malformed(why)))
 }
 
 /// The current local time as CPA writes it (RFC 3339, seconds, local offset).
 pub(crate) fn now() -> String {
-    timestamp(Local::now())
+    rfc3339(Local::now())
 }
 
-fn timestamp(time: chrono::DateTime<Local>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// `time` as CPA writes auth-file times: RFC 3339 with whole seconds and the local offset.
+pub(crate) fn rfc3339<Tz: TimeZone>(time: DateTime<Tz>) -> String {
+    time.with_timezone(&Local).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `text` cut to `max_chars` characters, with `…` where it was cut.
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// The trimmed, non-blank string at `path` inside nested JSON objects.
@@ -101,13 +151,16 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
     text
 }
 
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
+/// One HTTP answer, read whole (OAuth and account answers are small).
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Vec<u8>,
 }
 
-async fn send(request: RequestBuilder) -> Result<Reply, String> {
+/// Sends a request (with [`TIMEOUT`]) and reads the whole answer. Transport failures come back
+/// as text ([`describe`]).
+pub(crate) async fn send(request: RequestBuilder) -> Result<Reply, String> {
     let response = request.timeout(TIMEOUT).send().await.map_err(|e| describe(&e))?;
     let status = response.status();
     let retry_after = response.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
@@ -116,17 +169,24 @@ async fn send(request: RequestBuilder) -> Result<Reply, String> {
 }
 
 impl Reply {
-    fn error(&self) -> OAuthError {
+    /// The body as JSON, if it is.
+    pub(crate) fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    pub(crate) fn oauth_error(&self) -> OAuthError {
         OAuthError::parse(&self.body)
     }
 
-    fn summary(&self) -> String {
-        format!("token endpoint answered {}", self.error().describe(self.status))
+    /// A dead refresh token: a client error that is a 401 or names a dead-token code or a
+    /// revocation. A server error never is, whatever its body says.
+    fn is_dead_token(&self) -> bool {
+        self.status.is_client_error() && (self.status == StatusCode::UNAUTHORIZED || self.oauth_error().is_dead_token())
     }
 
     /// The body of a 2xx answer. Parse errors are reported without the body: a half-written
     /// answer may still hold a token.
-    fn tokens(&self) -> Result<TokenResponse, String> {
+    pub(crate) fn tokens(&self) -> Result<TokenResponse, String> {
         let value: Value = serde_json::from_slice(&self.body)
             .map_err(|_| format!("token endpoint answered HTTP {} with malformed JSON", self.status.as_u16()))?;
         if !value.is_object() {
@@ -142,8 +202,8 @@ impl Reply {
 /// The error an OAuth server reported: RFC 6749 `{"error": "...", "error_description": "..."}`,
 /// or OpenAI's `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Default)]
-struct OAuthError {
-    code: Option<String>,
+pub(crate) struct OAuthError {
+    pub(crate) code: Option<String>,
     description: Option<String>,
 }
 
@@ -196,11 +256,7 @@ fn scrub(text: &str) -> String {
     let looks_like_token = |word: &str| word.split(|c| !is_token_char(c)).any(|run| run.len() >= 20);
     let words: Vec<&str> =
         text.split_whitespace().map(|word| if looks_like_token(word) { "[redacted]" } else { word }).collect();
-    let joined = words.join(" ");
-    match joined.char_indices().nth(MAX_DESCRIPTION_CHARS) {
-        Some((cut, _)) => format!("{}…", &joined[..cut]),
-        None => joined,
-    }
+    truncate(&words.join(" "), MAX_DESCRIPTION_CHARS)
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date.
@@ -233,6 +289,24 @@ mod tests {
         let html = OAuthError::parse(b"<html>Bad Gateway</html>");
         assert_eq!(html.describe(StatusCode::BAD_GATEWAY), "HTTP 502");
         assert!(!html.is_dead_token());
+
+        let other_client = OAuthError::parse(br#"{"error":"unauthorized_client","error_description":"Unauthorized"}"#);
+        assert!(other_client.is_dead_token());
+    }
+
+    #[test]
+    fn only_client_errors_are_dead_tokens() {
+        let reply = |status: u16, body: &str| Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        };
+        let invalid_grant = r#"{"error":"invalid_grant"}"#;
+        assert!(reply(400, invalid_grant).is_dead_token());
+        assert!(reply(401, "").is_dead_token());
+        assert!(reply(400, r#"{"error":"unauthorized_client"}"#).is_dead_token());
+        assert!(!reply(500, invalid_grant).is_dead_token(), "a server error is never a dead token");
+        assert!(!reply(400, r#"{"error":"invalid_request"}"#).is_dead_token());
     }
 
     #[test]

@@ -24,15 +24,12 @@ impl Registry {
     }
 
     fn builtin_login(name: &str) -> Option<Arc<dyn BrowserLogin>> {
-        crate::all().iter().filter_map(|p| p.browser_login()).find(|login| {
-            login.login_name().eq_ignore_ascii_case(name)
-                || login.login_aliases().iter().any(|alias| alias.eq_ignore_ascii_case(name))
-        })
+        crate::all().iter().filter_map(|p| p.browser_login()).find(|login| login.spec().answers_to(name))
     }
 
     /// Every login name, for help texts and "unknown provider" errors.
     pub fn login_names(&self) -> Vec<String> {
-        let builtin = crate::all().iter().filter_map(|p| p.browser_login()).map(|l| l.login_name().to_owned());
+        let builtin = crate::all().iter().filter_map(|p| p.browser_login()).map(|l| l.spec().name.to_owned());
         builtin.chain(self.custom.iter().map(|p| p.name.clone())).collect()
     }
 
@@ -58,8 +55,8 @@ impl Registry {
         crate::all()
             .iter()
             .filter_map(|p| p.browser_login())
-            .find(|login| login.callback_route().eq_ignore_ascii_case(route))
-            .map(|login| login.login_name().to_owned())
+            .find(|login| login.spec().callback_route.eq_ignore_ascii_case(route))
+            .map(|login| login.spec().name.to_owned())
             .or_else(|| self.custom(route).map(|p| p.name.clone()))
     }
 

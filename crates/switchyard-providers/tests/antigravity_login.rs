@@ -1,20 +1,17 @@
 //! The Antigravity login and refresh, driven through the provider traits against the Google mock.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use reqwest::header::LOCATION;
-use serde_json::{Value, json};
-use switchyard_auth::Credential;
-use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOptions, LoginOutcome, RefreshError, TokenRefresher,
-};
+use chrono::Utc;
+use common::{GoogleHarness, assert_clean, field, google_options, query_value as query, rfc3339};
+use serde_json::json;
+use switchyard_auth::login::{LoginError, LoginOptions, LoginSpec, RefreshError};
 use switchyard_testkit::google::{
-    self, ANTIGRAVITY_CLIENT_ID, ANTIGRAVITY_CLIENT_SECRET, LOAD_CODE_ASSIST_PATH, MockGoogle, ONBOARD_USER_PATH,
-    TOKEN_PATH, TokenFault, USERINFO_V2_PATH,
+    self, ANTIGRAVITY_CLIENT_ID, ANTIGRAVITY_CLIENT_SECRET, LOAD_CODE_ASSIST_PATH, ONBOARD_USER_PATH, TOKEN_PATH,
+    TokenFault, USERINFO_V2_PATH,
 };
-use url::Url;
 
 const STATE: &str = "0123456789abcdef0123456789abcdef";
 const EMAIL: &str = "jane.doe@example.com";
@@ -26,91 +23,30 @@ const SCOPES: [&str; 5] = [
     "https://www.googleapis.com/auth/experimentsandconfigs",
 ];
 
-struct Harness {
-    google: MockGoogle,
-    ctx: LoginContext,
-    login: Arc<dyn BrowserLogin>,
-    refresher: Arc<dyn TokenRefresher>,
-    /// Onboarding polls are not slowed down.
-    options: LoginOptions,
+async fn harness() -> GoogleHarness {
+    GoogleHarness::start("antigravity", STATE).await
 }
 
-async fn harness() -> Harness {
-    let google = MockGoogle::start().await;
-    let config = switchyard_config::parse(&google.upstream_urls_yaml()).expect("mock config parses").config;
-    let ctx = LoginContext::new(reqwest::Client::new(), Arc::new(config));
-    let provider = switchyard_providers::by_id("antigravity").expect("antigravity provider");
-    let login = provider.browser_login().expect("antigravity has a browser login");
-    let refresher = provider.refresher().expect("antigravity has a refresher");
-    let options = LoginOptions::from([("onboard_poll_ms".to_owned(), "0".to_owned())]);
-    Harness { google, ctx, login, refresher, options }
-}
-
-fn query(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
-}
-
-impl Harness {
-    fn redirect_uri(&self) -> String {
-        self.login.redirect_uri(self.login.default_callback_port())
-    }
-
-    fn authorize_url(&self) -> Url {
-        let redirect_uri = self.redirect_uri();
-        let request =
-            AuthorizeRequest { state: STATE, pkce: None, redirect_uri: &redirect_uri, options: &self.options };
-        Url::parse(&self.login.authorize_url(&self.ctx, &request).expect("authorize URL")).expect("valid URL")
-    }
-
-    /// The browser's part: opens the authorize URL and returns where Google redirects to.
-    async fn consent(&self) -> Url {
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = browser.get(self.authorize_url()).send().await.expect("authorize answers");
-        assert_eq!(response.status(), 302);
-        Url::parse(response.headers()[LOCATION].to_str().unwrap()).expect("redirect is a URL")
-    }
-
-    async fn finish(&self, code: &str) -> Result<LoginOutcome, LoginError> {
-        let redirect_uri = self.redirect_uri();
-        let request =
-            AuthorizeRequest { state: STATE, pkce: None, redirect_uri: &redirect_uri, options: &self.options };
-        self.login.finish(&self.ctx, code, &request).await
-    }
-
-    async fn login_ok(&self) -> LoginOutcome {
-        let code = query(&self.consent().await, "code").expect("redirect carries a code");
-        self.finish(&code).await.unwrap_or_else(|error| panic!("login failed: {error}"))
-    }
-}
-
-/// Neither the code nor anything shaped like a Google token may reach an error text.
-fn assert_clean(message: &str, secret: &str) {
-    assert!(!message.contains(secret), "{message:?} leaks {secret:?}");
-    for token_prefix in ["ya29.", "1//0g", "4/0A"] {
-        assert!(!message.contains(token_prefix), "{message:?} leaks a token");
-    }
-}
-
-fn field<'a>(credential: &'a Credential, key: &str) -> &'a Value {
-    credential.fields().get(key).unwrap_or_else(|| panic!("no {key}"))
-}
-
-fn rfc3339(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().expect("a string")).expect("RFC 3339").to_utc()
+/// Onboarding polls are not slowed down.
+fn options() -> LoginOptions {
+    google_options(&[])
 }
 
 #[tokio::test]
 async fn login_metadata_and_authorize_url() {
     let h = harness().await;
-    assert_eq!(h.login.login_name(), "antigravity");
-    assert_eq!(h.login.login_aliases(), ["anti-gravity"]);
-    assert_eq!(h.login.callback_route(), "antigravity");
-    assert_eq!(h.login.default_callback_port(), 51121);
-    assert_eq!(h.login.callback_path(), "/oauth-callback");
-    assert!(!h.login.uses_pkce());
+    let spec = LoginSpec {
+        name: "antigravity",
+        aliases: &["anti-gravity"],
+        callback_route: "antigravity",
+        default_callback_port: 51121,
+        callback_path: "/oauth-callback",
+        pkce: false,
+    };
+    assert_eq!(h.login.spec(), spec);
     assert_eq!(h.redirect_uri(), "http://localhost:51121/oauth-callback");
 
-    let url = h.authorize_url();
+    let url = h.authorize_url(&options());
     assert_eq!(url.path(), google::AUTHORIZE_V2_PATH);
     assert_eq!(query(&url, "client_id").as_deref(), Some(ANTIGRAVITY_CLIENT_ID));
     assert_eq!(query(&url, "redirect_uri").as_deref(), Some("http://localhost:51121/oauth-callback"));
@@ -121,7 +57,7 @@ async fn login_metadata_and_authorize_url() {
     assert_eq!(query(&url, "prompt").as_deref(), Some("consent"));
     assert_eq!(query(&url, "code_challenge"), None);
 
-    let location = h.consent().await;
+    let location = h.consent(&options()).await;
     assert!(location.as_str().starts_with("http://localhost:51121/oauth-callback?state="), "{location}");
     assert!(query(&location, "code").is_some());
 }
@@ -131,7 +67,7 @@ async fn login_takes_the_project_code_assist_reports() {
     let h = harness().await;
     h.google.set_code_assist_project(Some("ag-project-7"));
     let before = Utc::now().timestamp_millis();
-    let outcome = h.login_ok().await;
+    let outcome = h.login_ok(&options()).await;
 
     assert_eq!(outcome.file_name, format!("antigravity-{EMAIL}.json"));
     let credential = &outcome.credential;
@@ -164,7 +100,7 @@ async fn login_onboards_when_code_assist_has_no_project() {
     let h = harness().await;
     h.google.set_onboard_pending_polls(2);
     h.google.set_managed_project("managed-ag-1");
-    let outcome = h.login_ok().await;
+    let outcome = h.login_ok(&options()).await;
 
     assert_eq!(field(&outcome.credential, "project_id"), "managed-ag-1");
     let onboards = h.google.requests_to(ONBOARD_USER_PATH);
@@ -180,14 +116,14 @@ async fn login_onboards_when_code_assist_has_no_project() {
 async fn project_failures_still_save_the_login() {
     let h = harness().await;
     h.google.set_onboard_pending_polls(u32::MAX);
-    let outcome = h.login_ok().await;
+    let outcome = h.login_ok(&options()).await;
     assert_eq!(outcome.file_name, format!("antigravity-{EMAIL}.json"));
     assert!(outcome.credential.project_id().is_none());
     assert!(outcome.credential.access_token().is_some());
     assert_eq!(h.google.count(ONBOARD_USER_PATH), 5, "onboarding is polled at most five times");
 
     h.google.deny_code_assist(true);
-    let outcome = h.login_ok().await;
+    let outcome = h.login_ok(&options()).await;
     assert!(outcome.credential.project_id().is_none());
 }
 
@@ -195,8 +131,8 @@ async fn project_failures_still_save_the_login() {
 async fn login_without_email_fails() {
     let h = harness().await;
     h.google.set_email(None);
-    let code = query(&h.consent().await, "code").unwrap();
-    let Err(error) = h.finish(&code).await else { panic!("login without email succeeded") };
+    let code = query(&h.consent(&options()).await, "code").unwrap();
+    let Err(error) = h.finish(&code, &options()).await else { panic!("login without email succeeded") };
     assert!(matches!(error, LoginError::Identity(_)), "{error}");
     assert_clean(&error.to_string(), &code);
 }
@@ -205,7 +141,7 @@ async fn login_without_email_fails() {
 async fn refresh_merges_the_new_access_token_and_keeps_the_refresh_token() {
     let h = harness().await;
     assert_eq!(h.refresher.refresh_lead(), Some(Duration::from_secs(300)));
-    let mut credential = h.login_ok().await.credential;
+    let mut credential = h.login_ok(&options()).await.credential;
     let old_access = credential.access_token().unwrap().to_owned();
     let old_refresh = credential.refresh_token().unwrap().to_owned();
 
@@ -230,7 +166,7 @@ async fn refresh_merges_the_new_access_token_and_keeps_the_refresh_token() {
 #[tokio::test]
 async fn refresh_failures_are_classified() {
     let h = harness().await;
-    let credential = h.login_ok().await.credential;
+    let credential = h.login_ok(&options()).await.credential;
     let refresh_token = credential.refresh_token().unwrap().to_owned();
 
     h.google.set_token_fault(Some(TokenFault::ServerError));
@@ -248,15 +184,15 @@ async fn refresh_failures_are_classified() {
 async fn consent_and_token_failures() {
     let h = harness().await;
     h.google.deny_consent(true);
-    let location = h.consent().await;
+    let location = h.consent(&options()).await;
     assert_eq!(query(&location, "error").as_deref(), Some("access_denied"));
     assert_eq!(query(&location, "code"), None);
 
     h.google.deny_consent(false);
     for fault in [TokenFault::ServerError, TokenFault::Malformed] {
-        let code = query(&h.consent().await, "code").unwrap();
+        let code = query(&h.consent(&options()).await, "code").unwrap();
         h.google.set_token_fault(Some(fault));
-        let Err(error) = h.finish(&code).await else { panic!("login succeeded despite {fault:?}") };
+        let Err(error) = h.finish(&code, &options()).await else { panic!("login succeeded despite {fault:?}") };
         assert!(matches!(error, LoginError::TokenExchange(_)), "{error}");
         assert_clean(&error.to_string(), &code);
         h.google.set_token_fault(None);

@@ -1,15 +1,14 @@
 //! Claude login and refresh through the provider traits, against the mock Anthropic servers.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::{PkceHarness, query_value};
 use switchyard_auth::Credential;
-use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOptions, LoginOutcome, Pkce, RefreshError,
-    TokenRefresher, new_state,
-};
-use switchyard_providers::Provider;
+use switchyard_auth::login::{LoginContext, LoginError, RefreshError};
 use switchyard_providers::claude::Claude;
 use switchyard_testkit::claude::{
     self as mock, AUTHORIZE_PATH, Account, CLIENT_ID, Fault, MockClaudeAuth, PROFILE_PATH, TOKEN_PATH,
@@ -18,91 +17,23 @@ use url::Url;
 
 const SCOPE: &str = "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload";
 
-struct Harness {
-    mock: MockClaudeAuth,
-    ctx: LoginContext,
-    login: Arc<dyn BrowserLogin>,
-    refresher: Arc<dyn TokenRefresher>,
-    pkce: Pkce,
-    state: String,
-    redirect_uri: String,
-    options: LoginOptions,
-}
+type Harness = PkceHarness<MockClaudeAuth>;
 
 impl Harness {
     async fn start() -> Harness {
         let mock = MockClaudeAuth::start().await;
-        let config = switchyard_config::parse(&mock.upstream_urls_yaml()).expect("config parses").config;
-        let ctx = LoginContext::new(reqwest::Client::new(), Arc::new(config));
-        let login = Claude.browser_login().expect("Claude has a browser login");
-        let refresher = Claude.refresher().expect("Claude has a refresher");
-        let redirect_uri = login.redirect_uri(login.default_callback_port());
-        Harness {
-            mock,
-            ctx,
-            login,
-            refresher,
-            pkce: Pkce::generate(),
-            state: new_state(),
-            redirect_uri,
-            options: LoginOptions::new(),
-        }
+        let yaml = mock.upstream_urls_yaml();
+        Harness::new(mock, &yaml, &Claude)
     }
-
-    fn request(&self) -> AuthorizeRequest<'_> {
-        AuthorizeRequest {
-            state: &self.state,
-            pkce: Some(&self.pkce),
-            redirect_uri: &self.redirect_uri,
-            options: &self.options,
-        }
-    }
-
-    /// Opens the authorize URL like a browser that consents, and returns the callback's query.
-    async fn consent(&self) -> Url {
-        let url = self.login.authorize_url(&self.ctx, &self.request()).expect("authorize URL");
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = browser.get(&url).send().await.expect("authorize request");
-        assert_eq!(response.status(), 302, "authorize answers with a redirect");
-        let location = response.headers()["location"].to_str().unwrap();
-        assert!(location.starts_with(&self.redirect_uri), "{location}");
-        Url::parse(location).unwrap()
-    }
-
-    async fn code(&self) -> String {
-        query_value(&self.consent().await, "code").expect("callback has a code")
-    }
-
-    async fn login(&self) -> Result<LoginOutcome, LoginError> {
-        let code = self.code().await;
-        self.login.finish(&self.ctx, &code, &self.request()).await
-    }
-
-    async fn refresh(
-        &self,
-        credential: &Credential,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, RefreshError> {
-        self.refresher.refresh(&self.ctx, credential).await
-    }
-}
-
-fn query_value(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
 /// A credential as saved after a login on `mock`, without going through the login.
 fn saved_credential(tokens: &mock::IssuedTokens) -> Credential {
-    let mut credential = Credential::new("claude");
-    credential.fields_mut().insert("access_token".into(), tokens.access_token.clone().into());
-    credential.fields_mut().insert("refresh_token".into(), tokens.refresh_token.clone().into());
-    credential
+    common::saved_credential("claude", tokens)
 }
 
 fn assert_no_secrets(message: &str, secrets: &[&str]) {
-    for secret in secrets {
-        assert!(!message.contains(secret), "message {message:?} leaks {secret:?}");
-    }
-    assert!(!message.contains("mock-claude-"), "message {message:?} leaks a token or code");
+    common::assert_no_leak(message, secrets, &["mock-claude-"]);
 }
 
 #[tokio::test]
@@ -132,7 +63,7 @@ async fn login_exchanges_the_code_as_json_and_builds_the_claude_credential() {
     let (bare_code, code_state) = code.split_once('#').expect("code carries the state");
     assert_eq!(code_state, h.state);
 
-    let outcome = h.login.finish(&h.ctx, &code, &h.request()).await.expect("login succeeds");
+    let outcome = h.finish(&code).await.expect("login succeeds");
     let account = Account::default();
     assert_eq!(outcome.file_name, format!("claude-{}.json", account.email));
 
@@ -240,7 +171,7 @@ async fn a_tampered_verifier_is_a_token_exchange_error() {
     let mut h = Harness::start().await;
     let code = h.code().await;
     h.pkce.verifier.push('x');
-    let err = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("exchange fails");
+    let err = h.finish(&code).await.err().expect("exchange fails");
     let LoginError::TokenExchange(reason) = &err else { panic!("{err:?}") };
     assert!(reason.contains("400") && reason.contains("invalid_grant"), "{reason}");
     assert_no_secrets(&err.to_string(), &[&code, &h.pkce.verifier]);
@@ -252,7 +183,7 @@ async fn token_endpoint_failures_are_token_exchange_errors() {
         let h = Harness::start().await;
         let code = h.code().await;
         h.mock.set_fault(fault.clone());
-        let err = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("exchange fails");
+        let err = h.finish(&code).await.err().expect("exchange fails");
         let LoginError::TokenExchange(reason) = &err else { panic!("{fault:?}: {err:?}") };
         assert!(reason.contains(expected), "{fault:?}: {reason}");
         assert_no_secrets(&err.to_string(), &[&code, &h.pkce.verifier]);
@@ -380,8 +311,8 @@ async fn the_mock_behaves_like_the_real_servers() {
     let response = http.post(h.mock.url(TOKEN_PATH)).form(&form).send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
-    h.login.finish(&h.ctx, &code, &h.request()).await.expect("first use works");
-    let err = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("second use fails");
+    h.finish(&code).await.expect("first use works");
+    let err = h.finish(&code).await.err().expect("second use fails");
     assert!(matches!(err, LoginError::TokenExchange(_)), "{err:?}");
 
     // The profile wants a currently issued access token.

@@ -1,90 +1,26 @@
 //! Codex login and refresh through the provider traits, against the mock OpenAI auth server.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use chrono::Utc;
+use common::{PkceHarness, query_value};
 use sha2::{Digest, Sha256};
 use switchyard_auth::Credential;
-use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOptions, LoginOutcome, Pkce, RefreshError,
-    TokenRefresher, new_state,
-};
-use switchyard_providers::Provider;
+use switchyard_auth::login::{LoginError, RefreshError};
 use switchyard_providers::codex::{Codex, codex_file_name};
 use switchyard_testkit::openai::{self as mock, AUTHORIZE_PATH, Account, CLIENT_ID, Fault, MockOpenAiAuth, TOKEN_PATH};
 use url::Url;
 
-struct Harness {
-    mock: MockOpenAiAuth,
-    ctx: LoginContext,
-    login: Arc<dyn BrowserLogin>,
-    refresher: Arc<dyn TokenRefresher>,
-    pkce: Pkce,
-    state: String,
-    redirect_uri: String,
-    options: LoginOptions,
-}
+type Harness = PkceHarness<MockOpenAiAuth>;
 
 impl Harness {
     async fn start() -> Harness {
         let mock = MockOpenAiAuth::start().await;
-        let config = switchyard_config::parse(&mock.upstream_urls_yaml()).expect("config parses").config;
-        let ctx = LoginContext::new(reqwest::Client::new(), Arc::new(config));
-        let login = Codex.browser_login().expect("Codex has a browser login");
-        let refresher = Codex.refresher().expect("Codex has a refresher");
-        let redirect_uri = login.redirect_uri(login.default_callback_port());
-        Harness {
-            mock,
-            ctx,
-            login,
-            refresher,
-            pkce: Pkce::generate(),
-            state: new_state(),
-            redirect_uri,
-            options: LoginOptions::new(),
-        }
+        let yaml = mock.upstream_urls_yaml();
+        Harness::new(mock, &yaml, &Codex)
     }
-
-    fn request(&self) -> AuthorizeRequest<'_> {
-        AuthorizeRequest {
-            state: &self.state,
-            pkce: Some(&self.pkce),
-            redirect_uri: &self.redirect_uri,
-            options: &self.options,
-        }
-    }
-
-    /// Opens the authorize URL like a browser that consents, and returns the callback URL.
-    async fn consent(&self) -> Url {
-        let url = self.login.authorize_url(&self.ctx, &self.request()).expect("authorize URL");
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = browser.get(&url).send().await.expect("authorize request");
-        assert_eq!(response.status(), 302, "authorize answers with a redirect");
-        let location = response.headers()["location"].to_str().unwrap();
-        assert!(location.starts_with(&self.redirect_uri), "{location}");
-        Url::parse(location).unwrap()
-    }
-
-    async fn code(&self) -> String {
-        query_value(&self.consent().await, "code").expect("callback has a code")
-    }
-
-    async fn login(&self) -> Result<LoginOutcome, LoginError> {
-        let code = self.code().await;
-        self.login.finish(&self.ctx, &code, &self.request()).await
-    }
-
-    async fn refresh(
-        &self,
-        credential: &Credential,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, RefreshError> {
-        self.refresher.refresh(&self.ctx, credential).await
-    }
-}
-
-fn query_value(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
 fn hash8(account_id: &str) -> String {
@@ -92,10 +28,7 @@ fn hash8(account_id: &str) -> String {
 }
 
 fn saved_credential(tokens: &mock::IssuedTokens) -> Credential {
-    let mut credential = Credential::new("codex");
-    credential.fields_mut().insert("access_token".into(), tokens.access_token.clone().into());
-    credential.fields_mut().insert("refresh_token".into(), tokens.refresh_token.clone().into());
-    credential
+    common::saved_credential("codex", tokens)
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -103,10 +36,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn assert_no_secrets(message: &str, secrets: &[&str]) {
-    for secret in secrets {
-        assert!(!message.contains(secret), "message {message:?} leaks {secret:?}");
-    }
-    assert!(!message.contains("mock-openai-"), "message {message:?} leaks a token or code");
+    common::assert_no_leak(message, secrets, &["mock-openai-"]);
 }
 
 #[tokio::test]
@@ -133,7 +63,7 @@ async fn login_exchanges_the_code_as_a_form_and_names_the_file_after_account_and
     let callback = h.consent().await;
     assert_eq!(query_value(&callback, "state").as_deref(), Some(h.state.as_str()));
     let code = query_value(&callback, "code").unwrap();
-    let outcome = h.login.finish(&h.ctx, &code, &h.request()).await.expect("login succeeds");
+    let outcome = h.finish(&code).await.expect("login succeeds");
 
     let account = Account::default();
     let email = account.email.as_deref().unwrap();
@@ -219,7 +149,7 @@ async fn a_tampered_verifier_is_a_token_exchange_error() {
     let mut h = Harness::start().await;
     let code = h.code().await;
     h.pkce.verifier.push('x');
-    let err = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("exchange fails");
+    let err = h.finish(&code).await.err().expect("exchange fails");
     let LoginError::TokenExchange(reason) = &err else { panic!("{err:?}") };
     assert!(reason.contains("400") && reason.contains("invalid_grant"), "{reason}");
     assert_no_secrets(&err.to_string(), &[&code, &h.pkce.verifier]);
@@ -231,7 +161,7 @@ async fn token_endpoint_failures_are_token_exchange_errors() {
         let h = Harness::start().await;
         let code = h.code().await;
         h.mock.set_fault(fault.clone());
-        let err = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("exchange fails");
+        let err = h.finish(&code).await.err().expect("exchange fails");
         let LoginError::TokenExchange(reason) = &err else { panic!("{fault:?}: {err:?}") };
         assert!(reason.contains(expected), "{fault:?}: {reason}");
         assert_no_secrets(&err.to_string(), &[&code, &h.pkce.verifier]);
@@ -342,7 +272,7 @@ async fn the_mock_behaves_like_the_real_server() {
     let json = serde_json::json!({"grant_type": "authorization_code", "code": code});
     let response = http.post(h.mock.url(TOKEN_PATH)).json(&json).send().await.unwrap();
     assert_eq!(response.status(), 400);
-    h.login.finish(&h.ctx, &code, &h.request()).await.expect("first use works");
-    let err = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("second use fails");
+    h.finish(&code).await.expect("first use works");
+    let err = h.finish(&code).await.err().expect("second use fails");
     assert!(matches!(err, LoginError::TokenExchange(_)), "{err:?}");
 }

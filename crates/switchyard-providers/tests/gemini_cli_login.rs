@@ -1,20 +1,18 @@
 //! The Gemini CLI login and refresh, driven through the provider traits against the Google mock.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use reqwest::header::LOCATION;
-use serde_json::{Value, json};
+use chrono::Utc;
+use common::{GoogleHarness, assert_clean, field, google_options as options, query_value as query, rfc3339};
+use serde_json::json;
 use switchyard_auth::Credential;
-use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOptions, LoginOutcome, RefreshError, TokenRefresher,
-};
+use switchyard_auth::login::{LoginError, LoginSpec, RefreshError};
 use switchyard_testkit::google::{
     self, GEMINI_CLI_CLIENT_ID, GEMINI_CLI_CLIENT_SECRET, LOAD_CODE_ASSIST_PATH, MockGoogle, ONBOARD_USER_PATH,
     PROJECTS_PATH, TOKEN_PATH, TokenFault,
 };
-use url::Url;
 
 const STATE: &str = "gem-1700000000000000000";
 const EMAIL: &str = "jane.doe@example.com";
@@ -24,99 +22,8 @@ const SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/userinfo.profile",
 ];
 
-struct Harness {
-    google: MockGoogle,
-    ctx: LoginContext,
-    login: Arc<dyn BrowserLogin>,
-    refresher: Arc<dyn TokenRefresher>,
-}
-
-async fn harness() -> Harness {
-    let google = MockGoogle::start().await;
-    let config = switchyard_config::parse(&google.upstream_urls_yaml()).expect("mock config parses").config;
-    let ctx = LoginContext::new(reqwest::Client::new(), Arc::new(config));
-    let provider = switchyard_providers::by_id("gemini-cli").expect("gemini-cli provider");
-    let login = provider.browser_login().expect("gemini-cli has a browser login");
-    let refresher = provider.refresher().expect("gemini-cli has a refresher");
-    Harness { google, ctx, login, refresher }
-}
-
-/// Login options with onboarding polls not slowed down, plus `extra`.
-fn options(extra: &[(&str, &str)]) -> LoginOptions {
-    let mut options = LoginOptions::from([("onboard_poll_ms".to_owned(), "0".to_owned())]);
-    options.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    options
-}
-
-fn query(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
-}
-
-impl Harness {
-    fn redirect_uri(&self) -> String {
-        self.login.redirect_uri(self.login.default_callback_port())
-    }
-
-    fn authorize_url(&self, options: &LoginOptions) -> Url {
-        let redirect_uri = self.redirect_uri();
-        let request = AuthorizeRequest { state: STATE, pkce: None, redirect_uri: &redirect_uri, options };
-        Url::parse(&self.login.authorize_url(&self.ctx, &request).expect("authorize URL")).expect("valid URL")
-    }
-
-    /// The browser's part: opens the authorize URL and returns where Google redirects to.
-    async fn consent(&self, options: &LoginOptions) -> Url {
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = browser.get(self.authorize_url(options)).send().await.expect("authorize answers");
-        assert_eq!(response.status(), 302);
-        Url::parse(response.headers()[LOCATION].to_str().unwrap()).expect("redirect is a URL")
-    }
-
-    async fn finish(&self, code: &str, options: &LoginOptions) -> Result<LoginOutcome, LoginError> {
-        let redirect_uri = self.redirect_uri();
-        let request = AuthorizeRequest { state: STATE, pkce: None, redirect_uri: &redirect_uri, options };
-        self.login.finish(&self.ctx, code, &request).await
-    }
-
-    /// A whole login; returns the authorization code used and the outcome.
-    async fn login(&self, options: &LoginOptions) -> (String, Result<LoginOutcome, LoginError>) {
-        let code = query(&self.consent(options).await, "code").expect("redirect carries a code");
-        let outcome = self.finish(&code, options).await;
-        (code, outcome)
-    }
-
-    async fn login_ok(&self, options: &LoginOptions) -> LoginOutcome {
-        match self.login(options).await {
-            (_, Ok(outcome)) => outcome,
-            (_, Err(error)) => panic!("login failed: {error}"),
-        }
-    }
-
-    /// A failed login's error, checked to carry no code or token.
-    async fn login_err(&self, options: &LoginOptions) -> LoginError {
-        match self.login(options).await {
-            (_, Ok(outcome)) => panic!("login succeeded: {}", outcome.file_name),
-            (code, Err(error)) => {
-                assert_clean(&error.to_string(), &code);
-                error
-            }
-        }
-    }
-}
-
-/// Neither the code nor anything shaped like a Google token may reach an error text.
-fn assert_clean(message: &str, secret: &str) {
-    assert!(!message.contains(secret), "{message:?} leaks {secret:?}");
-    for token_prefix in ["ya29.", "1//0g", "4/0A"] {
-        assert!(!message.contains(token_prefix), "{message:?} leaks a token");
-    }
-}
-
-fn field<'a>(credential: &'a Credential, key: &str) -> &'a Value {
-    credential.fields().get(key).unwrap_or_else(|| panic!("no {key}"))
-}
-
-fn rfc3339(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().expect("a string")).expect("RFC 3339").to_utc()
+async fn harness() -> GoogleHarness {
+    GoogleHarness::start("gemini-cli", STATE).await
 }
 
 fn onboarded_projects(google: &MockGoogle) -> Vec<String> {
@@ -126,12 +33,15 @@ fn onboarded_projects(google: &MockGoogle) -> Vec<String> {
 #[tokio::test]
 async fn login_metadata_and_authorize_url() {
     let h = harness().await;
-    assert_eq!(h.login.login_name(), "gemini-cli");
-    assert_eq!(h.login.login_aliases(), ["gemini", "google"]);
-    assert_eq!(h.login.callback_route(), "google");
-    assert_eq!(h.login.default_callback_port(), 8085);
-    assert_eq!(h.login.callback_path(), "/oauth2callback");
-    assert!(!h.login.uses_pkce());
+    let spec = LoginSpec {
+        name: "gemini-cli",
+        aliases: &["gemini", "google"],
+        callback_route: "google",
+        default_callback_port: 8085,
+        callback_path: "/oauth2callback",
+        pkce: false,
+    };
+    assert_eq!(h.login.spec(), spec);
     assert_eq!(h.redirect_uri(), "http://localhost:8085/oauth2callback");
 
     let url = h.authorize_url(&options(&[]));

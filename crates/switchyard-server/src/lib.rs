@@ -6,6 +6,7 @@ mod callbacks;
 mod error;
 mod health;
 mod management;
+mod proxy;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{LoginEngine, Refresher};
 use switchyard_config::ConfigHandle;
 use switchyard_providers::ConfigLookup;
+use switchyard_router::{Router as AccountRouter, accounts_from};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -28,6 +30,9 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub engine: Arc<LoginEngine>,
     pub refresher: Arc<Refresher>,
+    /// The accounts behind the public API and their cooldowns; kept in step with the auth dir
+    /// and config by [`AppState::spawn_account_sync`].
+    pub router: Arc<AccountRouter>,
     management: management::Guard,
 }
 
@@ -43,13 +48,47 @@ impl AppState {
         let engine = LoginEngine::new(store.clone(), config.clone(), http.clone());
         let lookup = Arc::new(ConfigLookup(config.clone()));
         let refresher = Refresher::new(store.clone(), lookup, config.clone(), http.clone());
-        Arc::new(Self {
+        let state = Arc::new(Self {
             config,
             store,
             http,
             engine,
             refresher,
+            router: Arc::new(AccountRouter::new()),
             management: management::Guard::new(management_password),
+        });
+        state.sync_accounts();
+        state
+    }
+
+    /// Rebuilds the router's accounts from the auth files and config (health state is kept).
+    pub fn sync_accounts(&self) {
+        let stored = self.store.list();
+        let files = stored.iter().filter_map(|s| s.credential().map(|c| (s.name.as_str(), c)));
+        self.router.set_accounts(accounts_from(files, &self.config.get()));
+    }
+
+    /// Follows auth-dir and config changes so routing always sees the current accounts.
+    pub fn spawn_account_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut files = state.store.subscribe();
+            let mut config = state.config.subscribe();
+            loop {
+                tokio::select! {
+                    event = files.recv() => {
+                        if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                            return;
+                        }
+                    }
+                    changed = config.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+                state.sync_accounts();
+            }
         })
     }
 }
@@ -59,6 +98,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(callbacks::routes())
+        .merge(proxy::routes(state.clone()))
         .nest("/v0/management", management::routes(state.clone()))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)

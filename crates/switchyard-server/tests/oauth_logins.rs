@@ -399,7 +399,7 @@ async fn codex_logs_in_through_the_local_listener_then_refreshes() {
     let name = codex_file();
 
     assert_eq!(listener_login(&server, "codex", "").await, ok_for(&name));
-    assert_eq!(auth_files(&server), [name.clone()]);
+    assert_eq!(auth_files(&server), std::slice::from_ref(&name));
     assert_private(&server, &name);
     let file = file_json(&server, &name);
     assert_eq!(file["type"], "codex");
@@ -433,7 +433,7 @@ async fn codex_pasted_url_and_main_port_route() {
 
     for delivery in [Delivery::PastedUrl, Delivery::PastedUrlWithProvider("openai"), Delivery::MainPort("codex")] {
         assert_eq!(pasted_login(&server, "codex", "", delivery).await, ok_for(&name), "{delivery:?}");
-        assert_eq!(auth_files(&server), [name.clone()]);
+        assert_eq!(auth_files(&server), std::slice::from_ref(&name));
         assert_private(&server, &name);
     }
     assert_eq!(file_json(&server, &name)["account_id"], "mock-chatgpt-account-0001");

@@ -3,21 +3,23 @@
 //! real servers' rules (JSON-only token endpoint, PKCE, single-use codes, rotating refresh
 //! tokens) and quirks (`<code>#<state>` codes), plus fault knobs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 
-use crate::{MockServer, RecordedRequest, serve};
+pub use crate::oauth::IssuedTokens;
+use crate::oauth::{
+    self, Codes, LOOPBACK_HOSTS, Params, PkceGrant, Rotation, Tokens, consent_denied, found, oauth_error,
+};
+use crate::{MockServer, serve};
 
 /// Claude Code's public OAuth client, the only one this mock knows.
 pub const CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
@@ -68,14 +70,7 @@ impl Default for Account {
     }
 }
 
-/// A token pair issued by the mock.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssuedTokens {
-    pub access_token: String,
-    pub refresh_token: String,
-}
-
-/// The running mock. Dropping it stops the server.
+/// The running mock (its [`MockServer`] too). Dropping it stops the server.
 pub struct MockClaudeAuth {
     server: MockServer,
     state: Arc<Mutex<AuthState>>,
@@ -87,20 +82,18 @@ struct AuthState {
     code_carries_state: bool,
     account: Account,
     profile_email: Option<String>,
-    pending: HashMap<String, PendingCode>,
-    access_tokens: HashSet<String>,
-    refresh_tokens: HashSet<String>,
+    codes: Codes<PkceGrant>,
+    tokens: Tokens,
     serial: u64,
     refresh_calls: usize,
 }
 
-/// What the authorize step bound a code to.
-struct PendingCode {
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    state: String,
-    scope: String,
+impl Deref for MockClaudeAuth {
+    type Target = MockServer;
+
+    fn deref(&self) -> &MockServer {
+        &self.server
+    }
 }
 
 impl MockClaudeAuth {
@@ -112,19 +105,6 @@ impl MockClaudeAuth {
             .route(PROFILE_PATH, get(profile))
             .with_state(state.clone());
         Self { server: serve(router).await, state }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.server.base
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        self.server.url(path)
-    }
-
-    /// Requests received on `path`, oldest first.
-    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
-        self.server.requests_to(path)
     }
 
     /// `upstream-urls` config pointing the Claude provider here.
@@ -179,8 +159,7 @@ impl AuthState {
 
     fn issue(&mut self) -> IssuedTokens {
         let tokens = IssuedTokens { access_token: self.next_id("at"), refresh_token: self.next_id("rt") };
-        self.access_tokens.insert(tokens.access_token.clone());
-        self.refresh_tokens.insert(tokens.refresh_token.clone());
+        self.tokens.add_pair(&tokens, CLIENT_ID);
         tokens
     }
 
@@ -203,84 +182,45 @@ impl AuthState {
 type Shared = State<Arc<Mutex<AuthState>>>;
 
 async fn authorize(State(state): Shared, Query(query): Query<HashMap<String, String>>) -> Response {
-    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
-    if param("client_id") != CLIENT_ID {
+    let params = Params::new(query);
+    if params.get("client_id") != CLIENT_ID {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id");
     }
-    let redirect_uri = param("redirect_uri");
-    let Some(mut location) = registered_redirect(redirect_uri) else {
+    let Some(mut location) = registered_redirect(params.get("redirect_uri")) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is not registered");
     };
-    let problem = if param("response_type") != "code" {
-        Some("response_type must be code")
-    } else if param("code_challenge").is_empty() {
-        Some("code_challenge is required")
-    } else if param("code_challenge_method") != "S256" {
-        Some("code_challenge_method must be S256")
-    } else if param("state").is_empty() {
-        Some("state is required")
-    } else if param("scope").is_empty() {
-        Some("scope is required")
-    } else {
-        None
-    };
+    let problem = oauth::pkce_authorize_problem(&params)
+        .or_else(|| params.get("scope").is_empty().then_some("scope is required"));
     if let Some(problem) = problem {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", problem);
     }
 
     let mut state = state.lock().expect("mock state lock");
     if state.fault == Fault::DenyConsent {
-        location
-            .query_pairs_mut()
-            .append_pair("error", "access_denied")
-            .append_pair("error_description", "The user denied access")
-            .append_pair("state", param("state"));
-        return found(location.as_str());
+        return consent_denied(location, Some("The user denied access"), params.get("state"));
     }
     let code = state.next_id("code");
-    let handed_out = if state.code_carries_state { format!("{code}#{}", param("state")) } else { code.clone() };
-    state.pending.insert(
-        code,
-        PendingCode {
-            client_id: param("client_id").into(),
-            redirect_uri: redirect_uri.into(),
-            code_challenge: param("code_challenge").into(),
-            state: param("state").into(),
-            scope: param("scope").into(),
-        },
-    );
-    location.query_pairs_mut().append_pair("code", &handed_out).append_pair("state", param("state"));
+    let handed_out = if state.code_carries_state { format!("{code}#{}", params.get("state")) } else { code.clone() };
+    state.codes.insert(code, PkceGrant::new(&params, true));
+    location.query_pairs_mut().append_pair("code", &handed_out).append_pair("state", params.get("state"));
     found(location.as_str())
 }
 
 async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
-    let request = if is_json { serde_json::from_slice::<Value>(&body).ok() } else { None };
-    let Some(request) = request.filter(Value::is_object) else {
+    let request = if oauth::content_type_is(&headers, "application/json") { Params::json_object(&body) } else { None };
+    let Some(request) = request else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Request body must be JSON");
     };
-    let field = |name: &str| request.get(name).and_then(Value::as_str).unwrap_or_default();
+    let field = |name: &str| request.get(name);
 
     let mut state = state.lock().expect("mock state lock");
     if field("grant_type") == "refresh_token" {
         state.refresh_calls += 1;
     }
     match state.fault {
-        Fault::TokenServerError => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "<html><body>Internal Server Error</body></html>")
-                .into_response();
-        }
-        Fault::MalformedTokenJson => {
-            return (StatusCode::OK, r#"{"access_token": "mock-claude-at-trunc"#).into_response();
-        }
-        Fault::RateLimit { retry_after } => {
-            let mut response = oauth_error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Too many requests");
-            response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
-            return response;
-        }
+        Fault::TokenServerError => return oauth::html_server_error(),
+        Fault::MalformedTokenJson => return oauth::truncated_token_answer("mock-claude-at-trunc"),
+        Fault::RateLimit { retry_after } => return oauth::rate_limited("Too many requests", retry_after),
         _ => {}
     }
     if field("client_id") != CLIENT_ID {
@@ -288,37 +228,18 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
     }
 
     match field("grant_type") {
-        "authorization_code" => {
-            // A code is spent by its first use, even a failed one.
-            let Some(pending) = state.pending.remove(field("code")) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or already used code");
-            };
-            let problem = if pending.client_id != field("client_id") {
-                Some("Code was issued to another client")
-            } else if pending.redirect_uri != field("redirect_uri") {
-                Some("redirect_uri does not match the authorization request")
-            } else if pending.state != field("state") {
-                Some("state does not match the authorization request")
-            } else if s256(field("code_verifier")) != pending.code_challenge {
-                Some("Invalid code verifier")
-            } else {
-                None
-            };
-            match problem {
-                Some(problem) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", problem),
-                None => state.token_response(&pending.scope),
-            }
-        }
+        "authorization_code" => match state.codes.redeem_pkce(&request) {
+            Ok(grant) => state.token_response(&grant.scope),
+            Err(problem) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", problem),
+        },
         "refresh_token" => {
             if state.fault == Fault::RevokeRefreshTokens {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Refresh token revoked");
             }
-            // Rotation: a refresh token works once.
-            if !state.refresh_tokens.remove(field("refresh_token")) {
+            if state.tokens.rotate(field("refresh_token")) != Rotation::Rotated {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Refresh token not found or invalid");
             }
-            let scope = field("scope").to_owned();
-            state.token_response(&scope)
+            state.token_response(field("scope"))
         }
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant_type"),
     }
@@ -329,9 +250,7 @@ async fn profile(State(state): Shared, headers: HeaderMap) -> Response {
     if state.fault == Fault::ProfileServerError {
         return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
     }
-    let bearer =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|token| state.access_tokens.contains(token)) {
+    if !state.tokens.bearer_ok(&headers) {
         let body =
             json!({"type": "error", "error": {"type": "authentication_error", "message": "Invalid bearer token"}});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
@@ -359,19 +278,5 @@ async fn profile(State(state): Shared, headers: HeaderMap) -> Response {
 
 /// The redirect URI as a URL when it is the registered loopback callback.
 fn registered_redirect(redirect_uri: &str) -> Option<url::Url> {
-    let url = url::Url::parse(redirect_uri).ok()?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
-    (url.scheme() == "http" && loopback && url.path() == CALLBACK_PATH).then_some(url)
-}
-
-fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()).as_slice())
-}
-
-fn found(location: &str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({"error": error, "error_description": description}))).into_response()
+    oauth::loopback_redirect(redirect_uri, LOOPBACK_HOSTS).filter(|url| url.path() == CALLBACK_PATH)
 }

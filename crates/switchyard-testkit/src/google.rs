@@ -10,6 +10,7 @@
 //! onboarding as a long-running operation that answers `done:false` before `done:true`.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
@@ -20,7 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::{MockServer, RecordedRequest, serve};
+use crate::oauth::{self, Codes, Params, Tokens, consent_denied, found, oauth_error};
+use crate::{MockServer, serve};
 
 /// The Gemini CLI's public installed-app client.
 pub const GEMINI_CLI_CLIENT_ID: &str = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
@@ -58,7 +60,7 @@ pub enum TokenFault {
     RateLimited { retry_after: u64 },
 }
 
-/// The running mock. Dropping it stops the server.
+/// The running mock (its [`MockServer`] too). Dropping it stops the server.
 pub struct MockGoogle {
     server: MockServer,
     state: Arc<Mutex<GoogleState>>,
@@ -80,10 +82,9 @@ struct GoogleState {
     code_assist_denied: bool,
     deny_consent: bool,
     token_fault: Option<TokenFault>,
-    codes: HashMap<String, Grant>,
-    access_tokens: HashSet<String>,
-    /// Live refresh tokens and the client each was issued to.
-    refresh_tokens: HashMap<String, String>,
+    codes: Codes<Grant>,
+    /// Live tokens; a refresh token is bound to the client it was issued to and never rotates.
+    tokens: Tokens,
     serial: u64,
 }
 
@@ -107,9 +108,8 @@ impl Default for GoogleState {
             code_assist_denied: false,
             deny_consent: false,
             token_fault: None,
-            codes: HashMap::new(),
-            access_tokens: HashSet::new(),
-            refresh_tokens: HashMap::new(),
+            codes: Codes::default(),
+            tokens: Tokens::default(),
             serial: 0,
         }
     }
@@ -138,23 +138,6 @@ impl MockGoogle {
             .route("/v1/projects/{project}/services/{service}", get(service_state).post(enable_service))
             .with_state(state.clone());
         MockGoogle { server: serve(router).await, state }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.server.base
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        self.server.url(path)
-    }
-
-    /// Requests received on `path` (query excluded), oldest first.
-    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
-        self.server.requests_to(path)
-    }
-
-    pub fn count(&self, path: &str) -> usize {
-        self.server.count(path)
     }
 
     /// `upstream-urls` config pointing both the Gemini CLI and the Antigravity provider here.
@@ -230,13 +213,19 @@ impl MockGoogle {
 
     /// Revokes every refresh and access token issued so far (the user removed the app's access).
     pub fn revoke_refresh_tokens(&self) {
-        let mut state = self.lock();
-        state.refresh_tokens.clear();
-        state.access_tokens.clear();
+        self.lock().tokens.revoke_all();
     }
 
     fn lock(&self) -> MutexGuard<'_, GoogleState> {
         self.state.lock().expect("mock state lock")
+    }
+}
+
+impl Deref for MockGoogle {
+    type Target = MockServer;
+
+    fn deref(&self) -> &MockServer {
+        &self.server
     }
 }
 
@@ -251,15 +240,13 @@ impl GoogleState {
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let bearer =
-            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        bearer.is_some_and(|token| self.access_tokens.contains(token))
+        self.tokens.bearer_ok(headers)
     }
 
     /// A token answer; `refresh_for` issues a refresh token bound to that client.
     fn issue(&mut self, scope: &str, refresh_for: Option<&str>) -> Response {
         let access_token = self.next_id("ya29.");
-        self.access_tokens.insert(access_token.clone());
+        self.tokens.add_access(&access_token);
         let mut body = json!({
             "access_token": access_token,
             "expires_in": EXPIRES_IN,
@@ -268,7 +255,7 @@ impl GoogleState {
         });
         if let Some(client_id) = refresh_for {
             let refresh_token = self.next_id("1//0g");
-            self.refresh_tokens.insert(refresh_token.clone(), client_id.to_owned());
+            self.tokens.add_refresh(&refresh_token, client_id);
             body["refresh_token"] = json!(refresh_token);
         }
         Json(body).into_response()
@@ -282,7 +269,8 @@ fn lock(state: &Arc<Mutex<GoogleState>>) -> MutexGuard<'_, GoogleState> {
 }
 
 async fn authorize(State(state): Shared, Query(query): Query<HashMap<String, String>>) -> Response {
-    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
+    let params = Params::new(query);
+    let param = |name: &str| params.get(name);
     let mut state = lock(&state);
     // Google shows an error page (no redirect) for a bad client or redirect URI.
     if state.secret_of(param("client_id")).is_none() {
@@ -299,8 +287,7 @@ async fn authorize(State(state): Shared, Query(query): Query<HashMap<String, Str
     }
 
     if state.deny_consent {
-        location.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", param("state"));
-        return found(location.as_str());
+        return consent_denied(location, None, param("state"));
     }
     let code = state.next_id("4/0A");
     let grant = Grant {
@@ -322,14 +309,10 @@ async fn authorize(State(state): Shared, Query(query): Query<HashMap<String, Str
 }
 
 async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     // Google reads form fields only: any other body looks like an empty request.
-    let form: HashMap<String, String> =
-        if is_form { url::form_urlencoded::parse(&body).into_owned().collect() } else { HashMap::new() };
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let is_form = oauth::content_type_is(&headers, "application/x-www-form-urlencoded");
+    let form = if is_form { Params::form(&body) } else { Params::new(HashMap::new()) };
+    let field = |name: &str| form.get(name);
 
     let mut state = lock(&state);
     match state.token_fault {
@@ -341,10 +324,7 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
             return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], truncated).into_response();
         }
         Some(TokenFault::RateLimited { retry_after }) => {
-            let mut response =
-                oauth_error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Rate limit exceeded.");
-            response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
-            return response;
+            return oauth::rate_limited("Rate limit exceeded.", retry_after);
         }
         None => {}
     }
@@ -368,8 +348,7 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
             if field("code").is_empty() {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: code");
             }
-            // Single use: the first exchange spends the code, whatever its outcome.
-            let Some(grant) = state.codes.remove(field("code")) else {
+            let Some(grant) = state.codes.redeem(field("code")) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
             };
             if grant.client_id != client_id {
@@ -381,7 +360,7 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
             let refresh_for = grant.offline.then_some(client_id);
             state.issue(&grant.scope, refresh_for)
         }
-        "refresh_token" => match state.refresh_tokens.get(field("refresh_token")) {
+        "refresh_token" => match state.tokens.refresh_owner(field("refresh_token")) {
             None => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Token has been expired or revoked."),
             Some(owner) if owner != client_id => {
                 oauth_error(StatusCode::UNAUTHORIZED, "unauthorized_client", "Unauthorized")
@@ -568,25 +547,15 @@ fn service_json(project: &str, service: &str, enabled: bool) -> Value {
     })
 }
 
-/// The redirect URI as a URL when it is a loopback `http` address (any port, as Google allows
-/// for installed apps).
+/// The redirect URI as a URL when it is a loopback `http` address, IPv6 included (any port and
+/// path, as Google allows for installed apps).
 fn loopback_redirect(redirect_uri: &str) -> Option<url::Url> {
-    let url = url::Url::parse(redirect_uri).ok()?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    (url.scheme() == "http" && loopback).then_some(url)
-}
-
-fn found(location: &str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+    oauth::loopback_redirect(redirect_uri, &["localhost", "127.0.0.1", "[::1]"])
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response {
     let page = format!("<!DOCTYPE html><html><title>Error</title><body><p>{message}</p></body></html>");
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({"error": error, "error_description": description}))).into_response()
 }
 
 fn api_error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -3,8 +3,11 @@
 //! Used by tests and benches only; never by Switchyard itself.
 
 pub mod claude;
+pub mod fixtures;
 pub mod google;
+pub mod oauth;
 pub mod openai;
+pub mod upstream;
 mod server;
 
 pub use server::{MockServer, RecordedRequest, serve};

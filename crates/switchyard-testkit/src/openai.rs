@@ -3,22 +3,26 @@
 //! tokens, `refresh_token_reused` for a spent one) and an unsigned id_token carrying the
 //! ChatGPT account claims, plus fault knobs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::{MockServer, RecordedRequest, serve};
+pub use crate::oauth::IssuedTokens;
+use crate::oauth::{
+    self, Codes, LOOPBACK_HOSTS, Params, PkceGrant, Rotation, Tokens, consent_denied, found, oauth_error,
+};
+use crate::{MockServer, serve};
 
 /// The Codex CLI's public OAuth client, the only one this mock knows.
 pub const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -68,14 +72,7 @@ impl Default for Account {
     }
 }
 
-/// A token pair issued by the mock.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssuedTokens {
-    pub access_token: String,
-    pub refresh_token: String,
-}
-
-/// The running mock. Dropping it stops the server.
+/// The running mock (its [`MockServer`] too). Dropping it stops the server.
 pub struct MockOpenAiAuth {
     server: MockServer,
     state: Arc<Mutex<AuthState>>,
@@ -85,19 +82,19 @@ pub struct MockOpenAiAuth {
 struct AuthState {
     fault: Fault,
     account: Account,
-    pending: HashMap<String, PendingCode>,
-    refresh_tokens: HashSet<String>,
-    /// Refresh tokens already exchanged; reusing one is reported as such.
-    spent_refresh_tokens: HashSet<String>,
+    codes: Codes<PkceGrant>,
+    /// Issued tokens; reusing a rotated-out refresh token is reported as such.
+    tokens: Tokens,
     serial: u64,
     refresh_calls: usize,
 }
 
-/// What the authorize step bound a code to.
-struct PendingCode {
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
+impl Deref for MockOpenAiAuth {
+    type Target = MockServer;
+
+    fn deref(&self) -> &MockServer {
+        &self.server
+    }
 }
 
 impl MockOpenAiAuth {
@@ -108,19 +105,6 @@ impl MockOpenAiAuth {
             .route(TOKEN_PATH, post(token))
             .with_state(state.clone());
         Self { server: serve(router).await, state }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.server.base
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        self.server.url(path)
-    }
-
-    /// Requests received on `path`, oldest first.
-    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
-        self.server.requests_to(path)
     }
 
     /// `upstream-urls` config pointing the Codex provider here.
@@ -163,7 +147,7 @@ impl AuthState {
 
     fn issue(&mut self) -> IssuedTokens {
         let tokens = IssuedTokens { access_token: self.next_id("at"), refresh_token: self.next_id("rt") };
-        self.refresh_tokens.insert(tokens.refresh_token.clone());
+        self.tokens.add_pair(&tokens, CLIENT_ID);
         tokens
     }
 
@@ -219,81 +203,44 @@ fn id_token(account: &Account) -> String {
 type Shared = State<Arc<Mutex<AuthState>>>;
 
 async fn authorize(State(state): Shared, Query(query): Query<HashMap<String, String>>) -> Response {
-    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
-    if param("client_id") != CLIENT_ID {
+    let params = Params::new(query);
+    if params.get("client_id") != CLIENT_ID {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Unknown client_id");
     }
-    let redirect_uri = param("redirect_uri");
-    let Some(mut location) = registered_redirect(redirect_uri) else {
+    let Some(mut location) = registered_redirect(params.get("redirect_uri")) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is not registered");
     };
-    let problem = if param("response_type") != "code" {
-        Some("response_type must be code")
-    } else if param("code_challenge").is_empty() {
-        Some("code_challenge is required")
-    } else if param("code_challenge_method") != "S256" {
-        Some("code_challenge_method must be S256")
-    } else if param("state").is_empty() {
-        Some("state is required")
-    } else if !param("scope").split(' ').any(|s| s == "openid") {
-        Some("scope must include openid")
-    } else {
-        None
-    };
+    let problem = oauth::pkce_authorize_problem(&params)
+        .or_else(|| (!params.get("scope").split(' ').any(|s| s == "openid")).then_some("scope must include openid"));
     if let Some(problem) = problem {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", problem);
     }
 
     let mut state = state.lock().expect("mock state lock");
     if state.fault == Fault::DenyConsent {
-        location
-            .query_pairs_mut()
-            .append_pair("error", "access_denied")
-            .append_pair("error_description", "The user denied access")
-            .append_pair("state", param("state"));
-        return found(location.as_str());
+        return consent_denied(location, Some("The user denied access"), params.get("state"));
     }
     let code = state.next_id("code");
-    state.pending.insert(
-        code.clone(),
-        PendingCode {
-            client_id: param("client_id").into(),
-            redirect_uri: redirect_uri.into(),
-            code_challenge: param("code_challenge").into(),
-        },
-    );
-    location.query_pairs_mut().append_pair("code", &code).append_pair("state", param("state"));
+    state.codes.insert(code.clone(), PkceGrant::new(&params, false));
+    location.query_pairs_mut().append_pair("code", &code).append_pair("state", params.get("state"));
     found(location.as_str())
 }
 
 async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !oauth::content_type_is(&headers, "application/x-www-form-urlencoded") {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unsupported content type");
     }
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let form = Params::form(&body);
+    let field = |name: &str| form.get(name);
 
     let mut state = state.lock().expect("mock state lock");
     if field("grant_type") == "refresh_token" {
         state.refresh_calls += 1;
     }
     match state.fault {
-        Fault::TokenServerError => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "<html><body>Internal Server Error</body></html>")
-                .into_response();
-        }
-        Fault::MalformedTokenJson => {
-            return (StatusCode::OK, r#"{"access_token": "mock-openai-at-trunc"#).into_response();
-        }
-        Fault::RateLimit { retry_after } => {
-            let mut response = oauth_error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Too many requests");
-            response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
-            return response;
-        }
+        Fault::TokenServerError => return oauth::html_server_error(),
+        Fault::MalformedTokenJson => return oauth::truncated_token_answer("mock-openai-at-trunc"),
+        Fault::RateLimit { retry_after } => return oauth::rate_limited("Too many requests", retry_after),
         _ => {}
     }
     if field("client_id") != CLIENT_ID {
@@ -301,46 +248,29 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
     }
 
     match field("grant_type") {
-        "authorization_code" => {
-            // A code is spent by its first use, even a failed one.
-            let Some(pending) = state.pending.remove(field("code")) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or already used code");
-            };
-            let problem = if pending.client_id != field("client_id") {
-                Some("Code was issued to another client")
-            } else if pending.redirect_uri != field("redirect_uri") {
-                Some("redirect_uri does not match the authorization request")
-            } else if s256(field("code_verifier")) != pending.code_challenge {
-                Some("Invalid code verifier")
-            } else {
-                None
-            };
-            match problem {
-                Some(problem) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", problem),
-                None => state.token_response(),
-            }
-        }
+        "authorization_code" => match state.codes.redeem_pkce(&form) {
+            Ok(_) => state.token_response(),
+            Err(problem) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", problem),
+        },
         "refresh_token" => {
             if state.fault == Fault::RevokeRefreshTokens {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Refresh token revoked");
             }
-            let presented = field("refresh_token");
-            if state.spent_refresh_tokens.contains(presented) {
+            match state.tokens.rotate(field("refresh_token")) {
+                Rotation::Rotated => state.token_response(),
                 // OpenAI's shape for this one: an error object, and 401.
-                let body = json!({"error": {
-                    "message": "Your refresh token has already been used to generate a new access token. \
-                                Please try signing in again.",
-                    "type": "invalid_request_error",
-                    "param": null,
-                    "code": "refresh_token_reused",
-                }});
-                return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                Rotation::Spent => {
+                    let body = json!({"error": {
+                        "message": "Your refresh token has already been used to generate a new access token. \
+                                    Please try signing in again.",
+                        "type": "invalid_request_error",
+                        "param": null,
+                        "code": "refresh_token_reused",
+                    }});
+                    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+                }
+                Rotation::Unknown => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token"),
             }
-            if !state.refresh_tokens.remove(presented) {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token");
-            }
-            state.spent_refresh_tokens.insert(presented.to_owned());
-            state.token_response()
         }
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant_type"),
     }
@@ -348,19 +278,5 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
 
 /// The redirect URI as a URL when it is the registered loopback callback.
 fn registered_redirect(redirect_uri: &str) -> Option<url::Url> {
-    let url = url::Url::parse(redirect_uri).ok()?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
-    (url.scheme() == "http" && loopback && url.path() == CALLBACK_PATH).then_some(url)
-}
-
-fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()).as_slice())
-}
-
-fn found(location: &str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({"error": error, "error_description": description}))).into_response()
+    oauth::loopback_redirect(redirect_uri, LOOPBACK_HOSTS).filter(|url| url.path() == CALLBACK_PATH)
 }

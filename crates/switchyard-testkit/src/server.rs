@@ -49,6 +49,10 @@ impl Drop for MockServer {
 }
 
 impl MockServer {
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -61,7 +65,7 @@ impl MockServer {
         self.requests.lock().expect("requests lock").clone()
     }
 
-    /// Requests whose path is exactly `path`.
+    /// Requests whose path is exactly `path` (the query is not part of it), oldest first.
     pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
         self.requests().into_iter().filter(|r| r.path == path).collect()
     }

@@ -75,7 +75,7 @@ pub async fn run(config: Arc<ConfigHandle>, args: LoginArgs) -> ExitCode {
     };
 
     let port = started.listener_port.unwrap_or_default();
-    println!("Open this URL to log in to {}:\n\n{}\n", login.login_name(), started.url);
+    println!("Open this URL to log in to {}:\n\n{}\n", login.spec().name, started.url);
     let opened = !args.no_browser && open::that_detached(&started.url).is_ok();
     if !opened {
         println!(
@@ -88,7 +88,7 @@ pub async fn run(config: Arc<ConfigHandle>, args: LoginArgs) -> ExitCode {
     }
     let _ = std::io::stdout().flush();
 
-    spawn_paste_reader(engine.clone(), started.state.clone(), login.login_name().to_owned());
+    spawn_paste_reader(engine.clone(), started.state.clone(), login.spec().name.to_owned());
     let waiting = tokio::spawn(show_progress(args.timeout));
     let outcome = tokio::select! {
         outcome = engine.wait(&started.state) => outcome,

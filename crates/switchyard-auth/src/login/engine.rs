@@ -89,13 +89,12 @@ impl LoginEngine {
         opts: StartOptions,
     ) -> Result<StartedLogin, LoginError> {
         let StartOptions { listen, callback_port, timeout, options } = opts;
-        let configured = self.config.get().oauth_callback_ports.get(login.login_name()).copied();
-        let mut port = callback_port.or(configured).unwrap_or_else(|| login.default_callback_port());
+        let spec = login.spec();
+        let configured = self.config.get().oauth_callback_ports.get(spec.name).copied();
+        let mut port = callback_port.or(configured).unwrap_or(spec.default_callback_port);
         let listener = if listen {
             let sessions = self.sessions.clone();
-            let listener =
-                bind_callback_listener(CALLBACK_HOST, port, login.callback_path(), sessions, login.login_name())
-                    .await?;
+            let listener = bind_callback_listener(CALLBACK_HOST, port, spec.callback_path, sessions, spec.name).await?;
             port = listener.port();
             Some(listener)
         } else {
@@ -104,13 +103,13 @@ impl LoginEngine {
         let flow = Flow {
             ctx: LoginContext::new(self.http.clone(), self.config.get()),
             state: new_state(),
-            pkce: login.uses_pkce().then(Pkce::generate),
+            pkce: spec.pkce.then(Pkce::generate),
             redirect_uri: login.redirect_uri(port),
             options,
             login,
         };
         let url = flow.login.authorize_url(&flow.ctx, &flow.request())?;
-        let waiter = self.sessions.register(flow.login.login_name(), &flow.state);
+        let waiter = self.sessions.register(flow.login.spec().name, &flow.state);
         let started = StartedLogin {
             state: flow.state.clone(),
             url,
@@ -132,7 +131,7 @@ impl LoginEngine {
     pub async fn wait(&self, state: &str) -> Result<String, LoginError> {
         match self.sessions.wait_outcome(state).await {
             SessionStatus::Completed { file_name } => Ok(file_name),
-            SessionStatus::Failed(message) => Err(failure_from_message(message)),
+            SessionStatus::Failed(error) => Err(error),
             SessionStatus::Unknown | SessionStatus::Pending => Err(LoginError::Cancelled),
         }
     }
@@ -182,7 +181,7 @@ impl LoginEngine {
     }
 
     fn settle(&self, flow: &Flow, result: Result<String, LoginError>) {
-        let provider = flow.login.login_name();
+        let provider = flow.login.spec().name;
         match result {
             Ok(file_name) => {
                 tracing::info!(provider, file = %file_name, "login completed");
@@ -194,25 +193,8 @@ impl LoginEngine {
             }
             Err(err) => {
                 tracing::warn!(provider, error = %err, "login failed");
-                self.sessions.fail(&flow.state, err.to_string());
+                self.sessions.fail(&flow.state, err);
             }
         }
-    }
-}
-
-/// A session keeps only its failure's text; this gives back the kinds callers act on (the CLI
-/// exits 4 on a timeout, 5 on a cancellation or refusal). Anything else is a provider error,
-/// whose Display is the message unchanged.
-fn failure_from_message(message: String) -> LoginError {
-    if message == LoginError::Timeout.to_string() {
-        return LoginError::Timeout;
-    }
-    if message == LoginError::Cancelled.to_string() {
-        return LoginError::Cancelled;
-    }
-    let denied_prefix = LoginError::Denied(String::new()).to_string();
-    match message.strip_prefix(&denied_prefix) {
-        Some(reason) => LoginError::Denied(reason.to_owned()),
-        None => LoginError::Provider(message),
     }
 }

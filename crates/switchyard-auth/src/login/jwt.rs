@@ -20,7 +20,8 @@ pub enum JwtError {
 /// The payload claims of `token`.
 pub fn jwt_claims(token: &str) -> Result<Map<String, Value>, JwtError> {
     let mut parts = token.split('.');
-    let (Some(_header), Some(payload), Some(_signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtError::NotJwt);
     };

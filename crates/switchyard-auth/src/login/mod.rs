@@ -98,27 +98,41 @@ pub enum LoginError {
     Save(String),
 }
 
+/// What a browser login is called, where its callback arrives and whether it uses PKCE: the
+/// part of a login that is data, not behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginSpec<'a> {
+    /// Session key and the name in `GET /v0/management/<name>-auth-url` and
+    /// `switchyard login <name>` (e.g. `anthropic`, `codex`, `antigravity`, `gemini-cli`).
+    pub name: &'a str,
+    /// Other names accepted for the same login (e.g. `claude` for `anthropic`).
+    pub aliases: &'a [&'a str],
+    /// Segment of the main-port callback route `/<segment>/callback` (e.g. `anthropic`, `google`).
+    pub callback_route: &'a str,
+    /// Port the local callback listener uses by default (`oauth-callback-ports` overrides).
+    pub default_callback_port: u16,
+    /// Path the provider redirects to on that port, e.g. `/callback`.
+    pub callback_path: &'a str,
+    /// Whether the login sends a PKCE (S256) challenge.
+    pub pkce: bool,
+}
+
+impl LoginSpec<'_> {
+    /// Whether `name` is the login's name or one of its aliases (ASCII case-insensitive).
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name) || self.aliases.iter().any(|alias| alias.eq_ignore_ascii_case(name))
+    }
+}
+
 /// A browser (authorization-code) login, with or without PKCE.
 #[async_trait::async_trait]
 pub trait BrowserLogin: Send + Sync {
-    /// Session key and the name in `GET /v0/management/<name>-auth-url` and
-    /// `switchyard login <name>` (e.g. `anthropic`, `codex`, `antigravity`, `gemini-cli`).
-    fn login_name(&self) -> &str;
-    /// Other names accepted for the same login (e.g. `claude` for `anthropic`).
-    fn login_aliases(&self) -> &[&str] {
-        &[]
-    }
-    /// Segment of the main-port callback route `/<segment>/callback` (e.g. `anthropic`, `google`).
-    fn callback_route(&self) -> &str;
-    /// Port the local callback listener uses by default (`oauth-callback-ports` overrides).
-    fn default_callback_port(&self) -> u16;
-    /// Path the provider redirects to on that port, e.g. `/callback`.
-    fn callback_path(&self) -> &str;
+    /// The login's names, callback route and port, and whether it uses PKCE.
+    fn spec(&self) -> LoginSpec<'_>;
     /// The registered redirect URI for a listener on `port`.
     fn redirect_uri(&self, port: u16) -> String {
-        format!("http://localhost:{port}{}", self.callback_path())
+        format!("http://localhost:{port}{}", self.spec().callback_path)
     }
-    fn uses_pkce(&self) -> bool;
     fn authorize_url(&self, ctx: &LoginContext, request: &AuthorizeRequest<'_>) -> Result<String, LoginError>;
     /// Exchanges `code`, looks up the identity, runs any provider step (project onboarding) and
     /// returns the credential to save. Must not write files: the engine saves.

@@ -27,7 +27,8 @@ pub enum SessionStatus {
     /// Never registered, expired, or cancelled.
     Unknown,
     Pending,
-    Failed(String),
+    /// The login failed; the error is the one the login ended with.
+    Failed(LoginError),
     Completed {
         file_name: String,
     },
@@ -48,8 +49,8 @@ pub struct SessionInfo {
 pub enum DeliverError {
     UnknownState,
     AlreadyCompleted,
-    /// The session already failed; carries its error message.
-    Failed(String),
+    /// The session already failed; carries its error.
+    Failed(LoginError),
     ProviderMismatch,
     /// A callback for this session was already accepted: each login completes once.
     AlreadyDelivered,
@@ -73,24 +74,21 @@ impl DeliverError {
 
     /// The error text for the response body (the same as `Display`).
     pub fn message(&self) -> String {
-        self.as_str().to_owned()
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            DeliverError::UnknownState => "unknown or expired state",
-            DeliverError::AlreadyCompleted => "oauth flow is already completed",
-            DeliverError::Failed(message) => message,
-            DeliverError::ProviderMismatch => "provider does not match state",
-            DeliverError::AlreadyDelivered => "oauth callback already received",
-            DeliverError::NotWaiting => "oauth flow is no longer waiting for a callback",
-        }
+        self.to_string()
     }
 }
 
 impl fmt::Display for DeliverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        let text = match self {
+            DeliverError::UnknownState => "unknown or expired state",
+            DeliverError::AlreadyCompleted => "oauth flow is already completed",
+            DeliverError::Failed(error) => return fmt::Display::fmt(error, f),
+            DeliverError::ProviderMismatch => "provider does not match state",
+            DeliverError::AlreadyDelivered => "oauth callback already received",
+            DeliverError::NotWaiting => "oauth flow is no longer waiting for a callback",
+        };
+        f.write_str(text)
     }
 }
 
@@ -118,7 +116,7 @@ enum Phase {
     /// Claimed by [`SessionStore::start_saving`]: reported as pending, but no longer
     /// cancellable, so a cancel can never race with the write.
     Saving,
-    Failed(String),
+    Failed(LoginError),
     Completed {
         file_name: String,
     },
@@ -137,7 +135,7 @@ impl Session {
     fn status(&self) -> SessionStatus {
         match &self.phase {
             Phase::Pending | Phase::Saving => SessionStatus::Pending,
-            Phase::Failed(message) => SessionStatus::Failed(message.clone()),
+            Phase::Failed(error) => SessionStatus::Failed(error.clone()),
             Phase::Completed { file_name } => SessionStatus::Completed { file_name: file_name.clone() },
         }
     }
@@ -185,7 +183,7 @@ impl SessionStore {
         let session = sessions.get_mut(state).ok_or(DeliverError::UnknownState)?;
         match &session.phase {
             Phase::Completed { .. } => return Err(DeliverError::AlreadyCompleted),
-            Phase::Failed(message) => return Err(DeliverError::Failed(message.clone())),
+            Phase::Failed(error) => return Err(DeliverError::Failed(error.clone())),
             Phase::Pending | Phase::Saving => {}
         }
         if provider.is_some_and(|p| !p.eq_ignore_ascii_case(&session.provider)) {
@@ -212,15 +210,15 @@ impl SessionStore {
         self.status(state) == SessionStatus::Pending
     }
 
-    /// Marks a not yet completed session failed and keeps it (with its message) for another
-    /// [`SESSION_TTL`]. Later callbacks are refused with the message.
-    pub fn fail(&self, state: &str, message: impl Into<String>) {
+    /// Marks a not yet completed session failed and keeps it (with its error) for another
+    /// [`SESSION_TTL`]. Later callbacks are refused with the error.
+    pub fn fail(&self, state: &str, error: LoginError) {
         let mut sessions = self.lock();
         let Some(session) = sessions.get_mut(state) else { return };
         if matches!(session.phase, Phase::Completed { .. }) {
             return;
         }
-        session.phase = Phase::Failed(message.into());
+        session.phase = Phase::Failed(error);
         session.expires_at = Instant::now() + SESSION_TTL;
         session.delivery = None;
         drop(sessions);
@@ -322,24 +320,25 @@ mod tests {
 
         let _w = store.register("codex", "s1");
         assert_eq!(store.deliver("s1", Some("anthropic"), callback("c", "s1")), Err(DeliverError::ProviderMismatch));
-        store.fail("s1", "State code error");
-        assert_eq!(store.status("s1"), SessionStatus::Failed("State code error".into()));
-        assert_eq!(
-            store.deliver("s1", Some("anthropic"), callback("c", "s1")),
-            Err(DeliverError::Failed("State code error".into()))
-        );
+        store.fail("s1", LoginError::StateMismatch);
+        assert_eq!(store.status("s1"), SessionStatus::Failed(LoginError::StateMismatch));
+        let refused = store.deliver("s1", Some("anthropic"), callback("c", "s1"));
+        assert_eq!(refused, Err(DeliverError::Failed(LoginError::StateMismatch)));
+        assert_eq!(refused.unwrap_err().message(), "State code error");
 
         let _w2 = store.register("codex", "s2");
         store.complete("s2", "codex-a.json");
         assert_eq!(store.status("s2"), SessionStatus::Completed { file_name: "codex-a.json".into() });
         assert_eq!(store.deliver("s2", None, callback("c", "s2")), Err(DeliverError::AlreadyCompleted));
-        store.fail("s2", "late");
+        store.fail("s2", LoginError::Provider("late".into()));
         assert_eq!(store.status("s2"), SessionStatus::Completed { file_name: "codex-a.json".into() });
 
         let http = |e: DeliverError| (e.http_status(), e.message());
         assert_eq!(http(DeliverError::UnknownState), (404, "unknown or expired state".into()));
         assert_eq!(http(DeliverError::AlreadyCompleted), (409, "oauth flow is already completed".into()));
-        assert_eq!(http(DeliverError::Failed("boom".into())), (409, "boom".into()));
+        assert_eq!(http(DeliverError::Failed(LoginError::Provider("boom".into()))), (409, "boom".into()));
+        let timeout = DeliverError::Failed(LoginError::Timeout);
+        assert_eq!(http(timeout), (409, "Timeout waiting for OAuth callback".into()));
         assert_eq!(http(DeliverError::ProviderMismatch), (400, "provider does not match state".into()));
         assert_eq!(DeliverError::AlreadyDelivered.http_status(), 409);
         assert_eq!(DeliverError::NotWaiting.http_status(), 409);
@@ -364,7 +363,7 @@ mod tests {
         assert_eq!(store.deliver("s1", None, callback("c", "s1")), Err(DeliverError::UnknownState));
 
         let _w = store.register("anthropic", "s2");
-        store.fail("s2", "x");
+        store.fail("s2", LoginError::Provider("x".into()));
         assert!(!store.cancel("s2"));
         let _w = store.register("anthropic", "s3");
         assert!(store.start_saving("s3"));
@@ -378,7 +377,7 @@ mod tests {
     async fn register_overwrites_and_cancels_the_old_waiter() {
         let store = SessionStore::new();
         let old = store.register("anthropic", "s1");
-        store.fail("s1", "x");
+        store.fail("s1", LoginError::Provider("x".into()));
         let new = store.register("codex", "s1");
         assert_eq!(old.wait(Duration::from_secs(5)).await, Err(LoginError::Cancelled));
         assert_eq!(store.info("s1").unwrap().provider, "codex");
@@ -410,10 +409,10 @@ mod tests {
         assert_eq!(store.status("pending"), SessionStatus::Pending);
 
         tokio::time::advance(SESSION_TTL - COMPLETED_TTL - Duration::from_secs(2)).await;
-        store.fail("failed", "boom"); // refreshes the TTL
+        store.fail("failed", LoginError::Provider("boom".into())); // refreshes the TTL
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(store.status("pending"), SessionStatus::Unknown);
-        assert_eq!(store.status("failed"), SessionStatus::Failed("boom".into()));
+        assert_eq!(store.status("failed"), SessionStatus::Failed(LoginError::Provider("boom".into())));
         tokio::time::advance(SESSION_TTL).await;
         assert_eq!(store.status("failed"), SessionStatus::Unknown);
     }

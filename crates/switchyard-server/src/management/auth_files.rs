@@ -14,7 +14,7 @@ use chrono::{DateTime, Local, Timelike, Utc};
 use serde_json::{Map, Value, json};
 use switchyard_auth::login::{RefreshError, RefreshState};
 use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
-use switchyard_router::{AccountModelRules, ModelAlias, account_models};
+use switchyard_router::{AccountHealth, AccountModelRules, HealthStatus, ModelAlias, account_models};
 
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
@@ -124,7 +124,7 @@ const PASSTHROUGH_FIELDS: &[&str] = &[
     "model_aliases",
 ];
 
-fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, buckets: &[Value]) -> Value {
+fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, health: &AccountHealth, buckets: &[Value]) -> Value {
     let mut entry = Map::new();
     let provider = match &stored.content {
         AuthContent::Valid(credential) => credential.provider().unwrap_or_else(|| "unknown".to_owned()),
@@ -157,9 +157,12 @@ fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, buckets: &[Val
             let disabled = credential.disabled();
             let refresh = refresh.unwrap_or_default();
             // A dead refresh token outranks everything but a manual disable: the panel offers re-login.
+            // Then cooldowns after upstream failures (the router's view), then refresh trouble.
+            let cooling = health.status != HealthStatus::Active;
             let (status, message) = match (&refresh.needs_relogin, disabled) {
                 (_, true) => ("disabled", String::new()),
                 (Some(reason), false) => ("error", format!("needs re-login: {reason}")),
+                (None, false) if cooling => ("error", health.status_message.clone().unwrap_or_default()),
                 (None, false) if refresh.refreshing => ("refreshing", String::new()),
                 (None, false) => ("active", refresh.last_error.clone().unwrap_or_default()),
             };
@@ -167,10 +170,24 @@ fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, buckets: &[Val
             entry.insert("status".into(), json!(status));
             entry.insert("status_message".into(), json!(message));
             entry.insert("disabled".into(), json!(disabled));
-            entry.insert("unavailable".into(), json!(refresh.needs_relogin.is_some()));
+            entry.insert("unavailable".into(), json!(refresh.needs_relogin.is_some() || health.unavailable));
             entry.insert("needs_relogin".into(), json!(refresh.needs_relogin.is_some()));
-            if let Some(next) = refresh.next_attempt_after {
+            let next_retry = health
+                .next_retry_after
+                .map(|wait| Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
+                .or(refresh.next_attempt_after);
+            if let Some(next) = next_retry {
                 entry.insert("next_retry_after".into(), json!(next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            }
+            if !health.models.is_empty() {
+                let cooldowns: Vec<Value> = health
+                    .models
+                    .iter()
+                    .map(|m| {
+                        json!({"model": m.model, "reason": m.reason.as_str(), "status": m.status, "retry_after_seconds": m.retry_after.as_secs()})
+                    })
+                    .collect();
+                entry.insert("cooldowns".into(), Value::Array(cooldowns));
             }
             if let Some(email) = credential.email() {
                 entry.insert("email".into(), json!(email));
@@ -215,13 +232,14 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
     let name = query_value(&query, "name").filter(|n| !n.is_empty());
     let index = query_value(&query, "auth_index").filter(|i| !i.is_empty());
     let buckets = recent_request_buckets(Local::now());
+    let now = std::time::Instant::now();
     let files: Vec<Value> = state
         .store
         .list()
         .iter()
         .filter(|s| name.as_deref().is_none_or(|n| s.name == n))
         .filter(|s| index.as_deref().is_none_or(|i| s.auth_index == i))
-        .map(|s| list_entry(s, state.refresher.state(&s.name), &buckets))
+        .map(|s| list_entry(s, state.refresher.state(&s.name), &state.router.health(&s.name, now), &buckets))
         .collect();
     Json(json!({ "files": files }))
 }

@@ -10,7 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard_auth::login::{
-    CallbackParams, LoginError, LoginOptions, SessionStatus, StartOptions, WEB_CALLBACK_TIMEOUT, parse_callback_fields, validate_state,
+    CallbackParams, LoginError, LoginOptions, SessionStatus, StartOptions, WEB_CALLBACK_TIMEOUT, parse_callback_fields,
+    validate_state,
 };
 use switchyard_providers::Registry;
 
@@ -76,7 +77,7 @@ pub async fn status(State(state): State<Arc<AppState>>, RawQuery(query): RawQuer
     Ok(Json(match state.engine.sessions().status(&login_state) {
         SessionStatus::Pending => json!({"status": "wait"}),
         SessionStatus::Completed { file_name } => json!({"status": "ok", "file": file_name}),
-        SessionStatus::Failed(message) => json!({"status": "error", "error": message}),
+        SessionStatus::Failed(error) => json!({"status": "error", "error": error.to_string()}),
         SessionStatus::Unknown => json!({"status": "error", "error": "unknown or expired state"}),
     }))
 }
@@ -146,7 +147,7 @@ async fn deliver(state: &AppState, pasted: PastedCallback) -> Result<Json<Value>
 
 /// `anthropic` for `claude`, and so on: sessions are keyed by the login's own name.
 async fn canonical_login_name(registry: &Registry, name: &str, http: &reqwest::Client) -> Option<String> {
-    registry.login(name, http).await.ok().flatten().map(|login| login.login_name().to_owned())
+    registry.login(name, http).await.ok().flatten().map(|login| login.spec().name.to_owned())
 }
 
 /// `POST /v0/management/oauth-callback` `{"provider"?, "redirect_url"?, "code"?, "state"?, "error"?}`.

@@ -1,0 +1,258 @@
+//! The executors: how a request in an upstream's native dialect reaches that upstream, and how
+//! its answer comes back (streams as bytes as they arrive; Code Assist envelopes removed).
+//!
+//! Every URL has a built-in default that `upstream-urls.<provider>.<endpoint>` overrides:
+//!
+//! | executor | endpoint key | default |
+//! |---|---|---|
+//! | Claude (OAuth, `claude-api-key`) | `claude.api` | `https://api.anthropic.com` |
+//! | Codex OAuth | `codex.api` | `https://chatgpt.com/backend-api/codex` |
+//! | `codex-api-key` | `openai.api` | `https://api.openai.com/v1` |
+//! | Gemini CLI | `gemini-cli.code-assist` | `https://cloudcode-pa.googleapis.com` |
+//! | Antigravity | `antigravity.daily`, `.prod` (in order); `.api` replaces both | daily sandbox, then prod |
+//! | `gemini-api-key` | `gemini.api` | `https://generativelanguage.googleapis.com` |
+//! | `vertex-api-key` | `vertex.api` | `https://aiplatform.googleapis.com` |
+//!
+//! An API key's own `base-url` wins over both; `openai-compatibility` entries must have one.
+//! Upstream HTTP errors are answers, not [`ExecError`]s: the router reads their status.
+
+mod antigravity;
+mod claude;
+mod codex;
+mod gemini_api;
+mod gemini_cli;
+mod openai_compat;
+
+use std::error::Error as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::header::{CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use serde_json::Value;
+use switchyard_dialects::sse::{self, SseEvent, SseParser};
+
+use crate::executor::{ExecContext, ExecError, Executor, UpstreamResponse};
+
+pub use antigravity::AntigravityExecutor;
+pub use claude::ClaudeExecutor;
+pub use codex::CodexExecutor;
+pub use gemini_api::GeminiApiExecutor;
+pub use gemini_cli::GeminiCliExecutor;
+pub use openai_compat::OpenAiCompatExecutor;
+
+/// The executor serving a config API-key section (`claude-api-key`, `codex-api-key`,
+/// `gemini-api-key`, `vertex-api-key`, `openai-compatibility`); `None` for sections without one yet.
+pub fn api_key_executor(section: &str) -> Option<Arc<dyn Executor>> {
+    match section {
+        "claude-api-key" => Some(Arc::new(ClaudeExecutor)),
+        "codex-api-key" => Some(Arc::new(CodexExecutor)),
+        "gemini-api-key" => Some(Arc::new(GeminiApiExecutor::GEMINI)),
+        "vertex-api-key" => Some(Arc::new(GeminiApiExecutor::VERTEX)),
+        "openai-compatibility" => Some(Arc::new(OpenAiCompatExecutor)),
+        _ => None,
+    }
+}
+
+/// A response body: bytes as they arrive, ending in `Err(Interrupted)` if the stream broke.
+type Body = BoxStream<'static, Result<Bytes, ExecError>>;
+
+/// Sends the request; failures before the status line are `Connect` or `Timeout`.
+async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, ExecError> {
+    request.send().await.map_err(|e| if e.is_timeout() { ExecError::Timeout } else { ExecError::Connect(describe(&e)) })
+}
+
+/// The error with its causes (reqwest's own text is terse), with anything secret-looking masked.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    switchyard_redact::text(&text)
+}
+
+/// The response as it is, body streamed through.
+fn pass_through(response: reqwest::Response) -> UpstreamResponse {
+    let status = response.status().as_u16();
+    let headers = end_to_end_headers(&response);
+    UpstreamResponse { status, headers, body: body_of(response) }
+}
+
+/// The response with a rewritten body; its length header no longer holds.
+fn rewritten(response: reqwest::Response, rewrite: impl FnOnce(Body) -> Body) -> UpstreamResponse {
+    let status = response.status().as_u16();
+    let mut headers = end_to_end_headers(&response);
+    headers.remove(CONTENT_LENGTH);
+    UpstreamResponse { status, headers, body: rewrite(body_of(response)) }
+}
+
+/// The upstream's headers without the hop-by-hop ones, which describe only our connection to it.
+fn end_to_end_headers(response: &reqwest::Response) -> HeaderMap {
+    let mut headers = response.headers().clone();
+    for name in [CONNECTION, TRANSFER_ENCODING, HeaderName::from_static("keep-alive")] {
+        headers.remove(name);
+    }
+    headers
+}
+
+/// The body as it arrives. A read error (connection cut, timeout) becomes the last item, so a
+/// broken stream never looks like a finished one.
+fn body_of(response: reqwest::Response) -> Body {
+    response
+        .bytes_stream()
+        .map(|item| item.map_err(|e| ExecError::Interrupted(describe(&e))))
+        .scan(false, |failed, item| {
+            let next = (!*failed).then_some(item);
+            *failed = next.as_ref().is_some_and(Result::is_err);
+            futures::future::ready(next)
+        })
+        .boxed()
+}
+
+/// The whole body (for non-stream answers that must be rewritten as one JSON value).
+async fn collect(mut body: Body) -> Result<Bytes, ExecError> {
+    let mut all = Vec::new();
+    while let Some(chunk) = body.next().await {
+        all.extend_from_slice(&chunk?);
+    }
+    Ok(all.into())
+}
+
+/// A non-stream JSON body passed through `f` once complete; non-JSON bodies are kept as they are.
+fn map_json_body(body: Body, f: fn(Value) -> Value) -> Body {
+    stream::once(async move {
+        let bytes = collect(body).await?;
+        Ok(match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) => Bytes::from(f(value).to_string()),
+            Err(_) => bytes,
+        })
+    })
+    .boxed()
+}
+
+/// An SSE body with each event's JSON data passed through `f`, re-framed event by event as the
+/// events complete (nothing waits for the end). Non-JSON data (`[DONE]`) is kept verbatim.
+fn map_sse_json(body: Body, f: fn(Value) -> Value) -> Body {
+    struct State {
+        body: Body,
+        parser: SseParser,
+        done: bool,
+    }
+    let reframe = move |events: Vec<SseEvent>| -> String {
+        events
+            .iter()
+            .map(|event| {
+                let data = match serde_json::from_str::<Value>(&event.data) {
+                    Ok(value) => f(value).to_string(),
+                    Err(_) => event.data.clone(),
+                };
+                sse::frame(event.event.as_deref(), &data)
+            })
+            .collect()
+    };
+    let state = State { body, parser: SseParser::new(), done: false };
+    stream::unfold(state, move |mut state| async move {
+        while !state.done {
+            match state.body.next().await {
+                Some(Ok(chunk)) => {
+                    let out = reframe(state.parser.feed(&chunk));
+                    if !out.is_empty() {
+                        return Some((Ok(Bytes::from(out)), state));
+                    }
+                }
+                Some(Err(error)) => {
+                    state.done = true;
+                    return Some((Err(error), state));
+                }
+                None => {
+                    state.done = true;
+                    let out = reframe(state.parser.finish().into_iter().collect());
+                    if !out.is_empty() {
+                        return Some((Ok(Bytes::from(out)), state));
+                    }
+                }
+            }
+        }
+        None
+    })
+    .boxed()
+}
+
+/// Builds outgoing headers; values that are not valid header text are reported, never echoed.
+#[derive(Default)]
+struct Headers(HeaderMap);
+
+impl Headers {
+    fn set(&mut self, name: &str, value: &str) -> Result<(), ExecError> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ExecError::Credential(format!("invalid header name {name:?}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| ExecError::Credential(format!("value of header {name} is not valid header text")))?;
+        self.0.insert(name, value);
+        Ok(())
+    }
+
+    /// A credential header, flagged sensitive so no debug output shows it.
+    fn secret(&mut self, name: &'static str, value: &str) -> Result<(), ExecError> {
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| ExecError::Credential(format!("the credential for {name} is not valid header text")))?;
+        value.set_sensitive(true);
+        self.0.insert(HeaderName::from_static(name), value);
+        Ok(())
+    }
+
+    /// Copies these client headers, when the client sent them.
+    fn forward(&mut self, client: &HeaderMap, names: &[&str]) {
+        for name in names {
+            if let Some(value) = client.get(*name) {
+                self.0.insert(
+                    HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid"),
+                    value.clone(),
+                );
+            }
+        }
+    }
+
+    /// The config entry's own `headers`, which win over ours.
+    fn extra(&mut self, extra: &[(String, String)]) -> Result<(), ExecError> {
+        extra.iter().try_for_each(|(name, value)| self.set(name, value))
+    }
+}
+
+/// `base` + `path` without a doubled slash.
+fn join(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim().trim_end_matches('/'))
+}
+
+/// An API key's own `base-url`, when it has a non-blank one.
+fn own_base(base_url: Option<&str>) -> Option<&str> {
+    base_url.map(str::trim).filter(|b| !b.is_empty())
+}
+
+/// A value of a config section Switchyard does not model itself (e.g. `claude-header-defaults`).
+fn config_value(ctx: &ExecContext, section: &str, key: &str) -> Option<String> {
+    let value = ctx.config.other.get(section)?.get(key)?;
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A random RFC 4122 version-4 UUID.
+fn uuid_v4() -> String {
+    let mut hex = switchyard_auth::login::new_state().into_bytes();
+    hex[12] = b'4';
+    hex[16] = b"89ab"[usize::from(hex[16]) % 4];
+    let hex = String::from_utf8(hex).expect("hex is ASCII");
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// A random non-negative 63-bit integer.
+fn random_i63() -> i64 {
+    let hex = switchyard_auth::login::new_state();
+    (u64::from_str_radix(&hex[..16], 16).expect("hex") >> 1) as i64
+}

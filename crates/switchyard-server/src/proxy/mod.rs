@@ -1,0 +1,75 @@
+//! The public API: OpenAI, Anthropic and Gemini endpoints on the main port. Each request is
+//! routed to an account, translated to the account's upstream dialect when it differs from the
+//! client's (and passed through untouched when it does not), and answered in the client's dialect.
+
+mod client_keys;
+mod models;
+mod pipeline;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+use switchyard_dialects::Dialect;
+use switchyard_providers::executor::Operation;
+
+use crate::AppState;
+
+pub use pipeline::ClientCall;
+
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/models", get(models::openai_or_anthropic))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/responses", post(responses))
+        .route("/backend-api/codex/responses", post(responses))
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1beta/models", get(models::gemini))
+        .route("/v1beta/models/{model_action}", post(gemini_action).get(models::gemini_one))
+        // google-genai >= 2 defaults to `v1` for the Gemini API: the same actions under /v1.
+        .route("/v1/models/{model_action}", post(gemini_action))
+        .route_layer(middleware::from_fn_with_state(state, client_keys::require_client_key))
+}
+
+async fn chat_completions(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiChat, Operation::Generate, headers), body).await
+}
+
+async fn responses(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiResponses, Operation::Generate, headers), body).await
+}
+
+async fn messages(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::Generate, headers), body).await
+}
+
+async fn count_tokens(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::CountTokens, headers), body).await
+}
+
+/// `POST /v1beta/models/<model>:<generateContent|streamGenerateContent|countTokens>` (also under `/v1`).
+async fn gemini_action(
+    State(state): State<Arc<AppState>>,
+    Path(model_action): Path<String>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut call = ClientCall::new(Dialect::Gemini, Operation::Generate, parts.headers);
+    let Some((model, action)) = model_action.rsplit_once(':') else {
+        return call.error(404, "not_found", &format!("unknown method `{model_action}`"));
+    };
+    call.model = Some(model.trim_start_matches("models/").to_owned());
+    match action {
+        "generateContent" => {}
+        "streamGenerateContent" => call.stream = Some(true),
+        "countTokens" => call.operation = Operation::CountTokens,
+        other => return call.error(404, "not_found", &format!("unknown method `{other}`")),
+    }
+    pipeline::serve(&state, call, body).await
+}
