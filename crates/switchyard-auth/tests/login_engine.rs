@@ -517,3 +517,22 @@ async fn concurrent_logins_of_one_provider_complete_independently() {
     assert_eq!(h.json_files(), ["mock-alice.json", "mock-bob.json"]);
     assert_eq!(h.read("mock-alice.json")["email"], "alice@example.com");
 }
+
+#[tokio::test]
+async fn port_zero_without_a_listener_names_a_real_free_port() {
+    let h = Harness::new().await;
+    let opts = StartOptions { listen: false, callback_port: Some(0), timeout: WAIT, options: LoginOptions::new() };
+    let started = h.engine.start(h.login.clone(), opts).await.unwrap();
+    assert_eq!(started.listener_port, None);
+    let port: u16 = started
+        .redirect_uri
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix("/callback"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected redirect URI {}", started.redirect_uri));
+    assert_ne!(port, 0, "a redirect URI must name a port the browser can be sent to");
+    // And the pasted callback still completes the login.
+    let pasted = h.callback_url(&started).await;
+    h.deliver(&started.state, parse_callback_input(&pasted).unwrap()).unwrap();
+    assert_eq!(h.outcome(&started.state).await, Ok("mock-user1.json".into()));
+}

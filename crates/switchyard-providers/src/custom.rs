@@ -141,6 +141,11 @@ impl BrowserLogin for CustomOAuth {
             if let Some(pkce) = request.pkce {
                 query.append_pair("code_challenge", &pkce.challenge).append_pair("code_challenge_method", "S256");
             }
+            // OIDC Core §11: servers ignore `offline_access` (no refresh token) unless the user is
+            // asked for consent in this request.
+            if self.spec.scopes.iter().any(|scope| scope == "offline_access") {
+                query.append_pair("prompt", "consent");
+            }
         }
         Ok(url.into())
     }

@@ -97,6 +97,11 @@ impl LoginEngine {
             let listener = bind_callback_listener(CALLBACK_HOST, port, spec.callback_path, sessions, spec.name).await?;
             port = listener.port();
             Some(listener)
+        } else if port == 0 {
+            // No listener, but the redirect URI must still name a port: take one that is free
+            // now. The browser lands on a dead page whose URL the user pastes back.
+            port = free_loopback_port().await?;
+            None
         } else {
             None
         };
@@ -197,4 +202,14 @@ impl LoginEngine {
             }
         }
     }
+}
+
+async fn free_loopback_port() -> Result<u16, LoginError> {
+    let probe = tokio::net::TcpListener::bind((CALLBACK_HOST, 0))
+        .await
+        .map_err(|e| LoginError::Provider(format!("cannot find a free callback port: {e}")))?;
+    probe
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| LoginError::Provider(format!("cannot find a free callback port: {e}")))
 }
