@@ -27,10 +27,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
-use std::marker::PhantomData;
 
-use serde::{Deserialize, Serialize, de};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ir::{
@@ -38,6 +36,7 @@ use crate::ir::{
     ToolChoice, ToolDefinition, TranslateError, Usage,
 };
 use crate::sse;
+use crate::wire::{StringOr, WireErrorObject, body_text, parse_body, required, to_json};
 
 /// `max_tokens` sent upstream when the client did not give one: every current Claude model accepts it.
 pub const DEFAULT_MAX_TOKENS: i64 = 8192;
@@ -64,52 +63,7 @@ pub fn budget_for_effort(effort: &str) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared wire helpers
-
-/// A field that is either a plain string or a list of typed items (`content`, `system`, `stop`).
-/// Hand-written rather than `#[serde(untagged)]` so that errors inside the items keep their position
-/// (and so their field path, see [`TranslateError::from_json`]). Also used by `openai_chat`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum StringOr<T> {
-    Text(String),
-    Items(Vec<T>),
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for StringOr<T> {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Visitor<T> {
-            type Value = StringOr<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(StringOr::Text(value.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
-                Ok(StringOr::Text(value))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(StringOr::Items(items))
-            }
-        }
-        deserializer.deserialize_any(Visitor(PhantomData))
-    }
-}
-
-/// Parses a client body, turning serde errors into `InvalidField` with the field's path.
-pub(crate) fn parse_body<T: de::DeserializeOwned>(body: &[u8]) -> Result<T, TranslateError> {
-    serde_json::from_slice(body).map_err(|error| TranslateError::from_json(body, &error))
-}
-
-/// Our own output structs always serialize; `Null` only guards the impossible case.
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
-}
+// Helpers
 
 /// The `input` object of a tool call from its JSON text; models and clients sometimes produce
 /// empty or broken arguments, which must not fail the whole request.
@@ -118,16 +72,6 @@ fn arguments_object(arguments: &str) -> Value {
         Ok(value @ Value::Object(_)) => value,
         _ => json!({}),
     }
-}
-
-/// Upstream error text for the neutral message: trimmed and bounded.
-pub(crate) fn body_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    text.trim().chars().take(2000).collect()
-}
-
-fn required<T>(value: Option<T>, path: &str) -> Result<T, TranslateError> {
-    value.ok_or_else(|| TranslateError::field(path, "required"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,29 +214,6 @@ struct WireUsage {
 #[serde(default)]
 struct WireOutputDetails {
     thinking_tokens: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireErrorBody {
-    error: Option<WireErrorField>,
-    message: Option<String>,
-}
-
-/// `error` is an object in Anthropic/OpenAI/Gemini bodies and a bare string in some proxies.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum WireErrorField {
-    Object(WireErrorObject),
-    Text(String),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireErrorObject {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    message: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -886,13 +807,8 @@ fn type_for_kind(kind: &str) -> &'static str {
 /// The neutral error for an upstream error `status` (0 or 2xx: a mid-stream error) and its body.
 /// A real HTTP status decides the kind; otherwise the body's error type does.
 pub fn error_to_ir(status: u16, body: &[u8]) -> ErrorInfo {
-    let (kind, message) = match serde_json::from_slice::<WireErrorBody>(body) {
-        Ok(WireErrorBody { error: Some(WireErrorField::Object(error)), .. }) => (error.kind, error.message),
-        Ok(WireErrorBody { error: Some(WireErrorField::Text(message)), .. }) => (None, Some(message)),
-        Ok(WireErrorBody { error: None, message }) => (None, message),
-        Err(_) => (None, None),
-    };
-    error_info(status, kind.as_deref(), message, body)
+    let error = WireErrorObject::from_body(body);
+    error_info(status, error.kind.as_deref(), error.message, body)
 }
 
 fn error_info(status: u16, kind: Option<&str>, message: Option<String>, body: &[u8]) -> ErrorInfo {

@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value, json};
 
@@ -42,6 +42,7 @@ use crate::ir::{
     ToolChoice, ToolDefinition, TranslateError, Usage,
 };
 use crate::sse;
+use crate::wire::{null_default, opt, typed};
 
 /// The value Gemini accepts in place of a thought signature on history it did not produce itself.
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
@@ -71,25 +72,9 @@ pub fn unwrap_code_assist_response(v: Value) -> Value {
 // ---------------------------------------------------------------------------------------------------------------
 // Wire types
 
-/// `null` reads as the default: Gemini and proxies send explicit nulls.
-fn null_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
 /// Keeps an explicit `null` as `Some(Value::Null)`, so presence can be told from absence.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
-}
-
-fn typed<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, TranslateError> {
-    serde_json::from_value(value).map_err(|e| TranslateError::field(path, e.to_string()))
-}
-
-fn opt<T: DeserializeOwned>(value: Option<Value>, path: &str) -> Result<Option<T>, TranslateError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => typed(v, path).map(Some),
-    }
 }
 
 /// Top-level request fields, each parsed on its own so errors name the field (proto JSON also accepts snake_case).

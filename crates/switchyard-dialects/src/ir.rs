@@ -143,11 +143,22 @@ pub enum Part {
     Image(ImageSource),
     /// Model reasoning. `signature` (Anthropic) / `thoughtSignature` (Gemini) / encrypted content
     /// (Responses) must travel back unchanged in multi-turn conversations with the same upstream.
-    Thinking { text: String, signature: Option<String> },
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
     /// A call the model asked for. `arguments` is the JSON text of the arguments object.
-    ToolCall { id: String, name: String, arguments: String },
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
     /// The client's answer to a call, matched by `call_id`.
-    ToolResult { call_id: String, content: Vec<Part>, is_error: bool },
+    ToolResult {
+        call_id: String,
+        content: Vec<Part>,
+        is_error: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,21 +295,48 @@ impl ErrorInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     /// First event: response id and model.
-    Start { id: String, model: String },
-    TextStart { index: usize },
-    TextDelta { index: usize, text: String },
-    ThinkingStart { index: usize },
-    ThinkingDelta { index: usize, text: String },
+    Start {
+        id: String,
+        model: String,
+    },
+    TextStart {
+        index: usize,
+    },
+    TextDelta {
+        index: usize,
+        text: String,
+    },
+    ThinkingStart {
+        index: usize,
+    },
+    ThinkingDelta {
+        index: usize,
+        text: String,
+    },
     /// The reasoning block's signature, sent whole (Anthropic `signature_delta`).
-    ThinkingSignature { index: usize, signature: String },
-    ToolCallStart { index: usize, id: String, name: String },
+    ThinkingSignature {
+        index: usize,
+        signature: String,
+    },
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
     /// A fragment of the arguments JSON text; fragments concatenate to the full arguments.
-    ToolCallDelta { index: usize, arguments: String },
-    BlockStop { index: usize },
+    ToolCallDelta {
+        index: usize,
+        arguments: String,
+    },
+    BlockStop {
+        index: usize,
+    },
     /// Running or final usage; later values replace earlier ones.
     Usage(Usage),
     /// The model stopped; usage may follow.
-    Finish { stop_reason: StopReason },
+    Finish {
+        stop_reason: StopReason,
+    },
     /// The upstream failed mid-stream: the client must see an error, never a silent truncation.
     Error(ErrorInfo),
     /// Last event of a successful stream.

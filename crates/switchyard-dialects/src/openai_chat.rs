@@ -22,12 +22,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::anthropic::{StringOr, body_text, parse_body, to_json};
 use crate::ir::{
     self, ChatRequest, ChatResponse, ErrorInfo, ImageSource, Message, Part, Reasoning, Role, StopReason, StreamEvent,
     ToolChoice, ToolDefinition, TranslateError, Usage,
 };
 use crate::sse;
+use crate::wire::{StringOr, WireErrorField, WireErrorObject, body_text, parse_body, required, to_json};
 
 /// Thinking budget → `reasoning_effort` (CPA's thresholds, capped at `high`, the highest level
 /// every reasoning model accepts; `minimal`/`xhigh` only pass through when asked for by name):
@@ -46,10 +46,6 @@ pub fn effort_for_budget(budget: i64) -> Option<&'static str> {
         1025..=8192 => Some("medium"),
         _ => Some("high"),
     }
-}
-
-fn required<T>(value: Option<T>, path: &str) -> Result<T, TranslateError> {
-    value.ok_or_else(|| TranslateError::field(path, "required"))
 }
 
 fn unix_now() -> i64 {
@@ -247,30 +243,6 @@ impl WireUsage {
             reasoning_tokens: self.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0),
         }
     }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireErrorBody {
-    error: Option<WireErrorField>,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum WireErrorField {
-    Object(WireErrorObject),
-    Text(String),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct WireErrorObject {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    message: Option<String>,
-    /// A string for OpenAI (`rate_limit_exceeded`), a number for Gemini.
-    code: Option<Value>,
 }
 
 /// One stream chunk; `error` is how vendors report a failure mid-stream.
@@ -876,15 +848,7 @@ fn type_and_code(kind: &str) -> (&'static str, Option<&'static str>) {
 /// The neutral error for an upstream error `status` (0 or 2xx: a mid-stream error) and its body.
 /// A real HTTP status decides the kind; otherwise the body's `code`, then `type`.
 pub fn error_to_ir(status: u16, body: &[u8]) -> ErrorInfo {
-    let error = match serde_json::from_slice::<WireErrorBody>(body) {
-        Ok(WireErrorBody { error: Some(WireErrorField::Object(error)), .. }) => error,
-        Ok(WireErrorBody { error: Some(WireErrorField::Text(message)), .. }) => {
-            WireErrorObject { message: Some(message), ..Default::default() }
-        }
-        Ok(WireErrorBody { error: None, message }) => WireErrorObject { message, ..Default::default() },
-        Err(_) => WireErrorObject::default(),
-    };
-    error_info(status, error, body)
+    error_info(status, WireErrorObject::from_body(body), body)
 }
 
 fn error_info(status: u16, error: WireErrorObject, body: &[u8]) -> ErrorInfo {
@@ -1040,11 +1004,7 @@ impl ir::StreamDecoder for Decoder {
         let chunk: WireChunk =
             serde_json::from_str(data).map_err(|e| TranslateError::Upstream(format!("openai chat chunk: {e}")))?;
         if let Some(error) = chunk.error {
-            let error = match error {
-                WireErrorField::Object(object) => object,
-                WireErrorField::Text(message) => WireErrorObject { message: Some(message), ..Default::default() },
-            };
-            out.push(StreamEvent::Error(error_info(0, error, data.as_bytes())));
+            out.push(StreamEvent::Error(error_info(0, error.into(), data.as_bytes())));
             self.ended = true;
             return Ok(out);
         }

@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -36,14 +36,10 @@ use crate::ir::{
     ToolChoice, ToolDefinition, TranslateError, Usage,
 };
 use crate::sse;
+use crate::wire::{null_default, opt, typed};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Serde helpers
-
-/// `null` reads as the default.
-fn null_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
 
 /// Arguments are JSON text, but some OpenAI-compatible upstreams send the object itself.
 fn string_or_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -52,17 +48,6 @@ fn string_or_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         Some(Value::String(s)) => Some(s),
         Some(other) => Some(other.to_string()),
     })
-}
-
-fn typed<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, TranslateError> {
-    serde_json::from_value(value).map_err(|e| TranslateError::field(path, e.to_string()))
-}
-
-fn opt<T: DeserializeOwned>(value: Option<Value>, path: &str) -> Result<Option<T>, TranslateError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => typed(v, path).map(Some),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -2,244 +2,34 @@
 //! (`../shared/fixtures/upstream/anthropic-messages`), request translation to OpenAI Chat, and
 //! stream round trips through both encoders.
 //!
-//! The stream helpers (summary, framing checks) are repeated in `tests/openai_chat.rs`: each
-//! integration test file is its own crate.
-
-use std::collections::HashMap;
-use std::path::PathBuf;
+//! The stream helpers (summary, framing checks) are in `tests/common`.
 
 use serde_json::{Value, json};
 use switchyard_dialects::ir::{
-    ChatRequest, ErrorInfo, ImageSource, Message, Part, Reasoning, Role, StopReason, StreamDecoder, StreamEncoder,
-    StreamEvent, ToolChoice, Usage,
+    ChatRequest, ErrorInfo, ImageSource, Message, Part, Reasoning, Role, StopReason, StreamEvent, ToolChoice, Usage,
 };
-use switchyard_dialects::sse::SseParser;
 use switchyard_dialects::{TranslateError, anthropic, openai_chat};
+
+mod common;
+
+use common::anthropic_chat::{Summary, check_anthropic_frames, check_openai_frames, summarize};
+use common::{decode, encode, fixture_bytes, fixture_lines, sse_events, typed_frames};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/upstream/anthropic-messages")
-}
+const DIR: &str = "anthropic-messages";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    fixture_bytes(DIR, name)
 }
 
 fn fixture_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
-        .expect("fixture directory")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 15, "expected the anthropic fixtures, found {names:?}");
-    names
+    common::fixture_names(DIR, 15)
 }
 
 fn chunk_lines(name: &str) -> Vec<String> {
-    String::from_utf8(fixture(name))
-        .expect("utf-8")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The wire stream: `event:` rebuilt from each chunk's `type`, as Anthropic sends it.
-fn anthropic_wire(lines: &[String]) -> String {
-    lines
-        .iter()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).expect("fixture chunk is JSON");
-            let kind = value["type"].as_str().expect("chunk type").to_owned();
-            format!("event: {kind}\ndata: {line}\n\n")
-        })
-        .collect()
-}
-
-/// Runs wire text through the SSE parser and `decoder`, then `finish`.
-fn decode(decoder: &mut dyn StreamDecoder, wire: &str) -> Vec<StreamEvent> {
-    let mut parser = SseParser::new();
-    let mut frames = parser.feed(wire.as_bytes());
-    frames.extend(parser.finish());
-    let mut events = Vec::new();
-    for frame in frames {
-        events.extend(decoder.decode(frame.event.as_deref(), &frame.data).expect("event decodes"));
-    }
-    events.extend(decoder.finish());
-    events
-}
-
-fn encode(encoder: &mut dyn StreamEncoder, events: &[StreamEvent]) -> String {
-    events.iter().flat_map(|event| encoder.encode(event)).collect()
-}
-
-/// What a stream says, for comparisons.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Summary {
-    id: String,
-    model: String,
-    text: String,
-    thinking: String,
-    signature: String,
-    /// id, name, concatenated arguments.
-    tools: Vec<(String, String, String)>,
-    stop: Option<StopReason>,
-    usage: Usage,
-    done: bool,
-    error: Option<ErrorInfo>,
-}
-
-/// Folds events into a summary, checking the neutral stream's discipline on the way: `Start`
-/// first, every block opened before its deltas and closed before `Done`, nothing after the end.
-fn summarize(events: &[StreamEvent]) -> Summary {
-    let mut summary = Summary::default();
-    let mut open: Vec<usize> = Vec::new();
-    let mut tool_of_block: HashMap<usize, usize> = HashMap::new();
-    for (n, event) in events.iter().enumerate() {
-        assert!(!summary.done && summary.error.is_none(), "event after the end: {event:?}");
-        match event {
-            StreamEvent::Start { id, model } => {
-                assert_eq!(n, 0, "Start comes first");
-                summary.id.clone_from(id);
-                summary.model.clone_from(model);
-            }
-            StreamEvent::TextStart { index } | StreamEvent::ThinkingStart { index } => open.push(*index),
-            StreamEvent::ToolCallStart { index, id, name } => {
-                open.push(*index);
-                tool_of_block.insert(*index, summary.tools.len());
-                summary.tools.push((id.clone(), name.clone(), String::new()));
-            }
-            StreamEvent::TextDelta { index, text } => {
-                assert!(open.contains(index), "text delta for closed block {index}");
-                summary.text.push_str(text);
-            }
-            StreamEvent::ThinkingDelta { index, text } => {
-                assert!(open.contains(index), "thinking delta for closed block {index}");
-                summary.thinking.push_str(text);
-            }
-            StreamEvent::ThinkingSignature { index, signature } => {
-                assert!(open.contains(index), "signature for closed block {index}");
-                summary.signature.push_str(signature);
-            }
-            StreamEvent::ToolCallDelta { index, arguments } => {
-                assert!(open.contains(index), "tool delta for closed block {index}");
-                summary.tools[tool_of_block[index]].2.push_str(arguments);
-            }
-            StreamEvent::BlockStop { index } => {
-                let position = open.iter().position(|i| i == index).expect("stop of an open block");
-                open.remove(position);
-            }
-            StreamEvent::Usage(usage) => summary.usage = *usage,
-            StreamEvent::Finish { stop_reason } => summary.stop = Some(*stop_reason),
-            StreamEvent::Error(error) => summary.error = Some(error.clone()),
-            StreamEvent::Done => {
-                assert!(open.is_empty(), "blocks {open:?} still open at Done");
-                summary.done = true;
-            }
-        }
-    }
-    summary
-}
-
-fn sse_events(wire: &str) -> Vec<(Option<String>, String)> {
-    let mut parser = SseParser::new();
-    let mut frames = parser.feed(wire.as_bytes());
-    frames.extend(parser.finish());
-    frames.into_iter().map(|f| (f.event, f.data)).collect()
-}
-
-/// Anthropic framing: `event:` equals `type`; message_start … message_delta, message_stop;
-/// blocks numbered from 0, one open at a time, deltas and stops on the open block.
-fn check_anthropic_frames(wire: &str) {
-    let events = sse_events(wire);
-    let last = events.len() - 1;
-    let mut open: Option<u64> = None;
-    let mut next = 0;
-    for (n, (event, data)) in events.iter().enumerate() {
-        let data: Value = serde_json::from_str(data).expect("frame data is JSON");
-        let kind = data["type"].as_str().expect("type");
-        assert_eq!(event.as_deref(), Some(kind), "event name equals type");
-        match kind {
-            "message_start" => {
-                assert_eq!(n, 0);
-                assert_eq!(data["message"]["type"], "message");
-                assert!(data["message"]["id"].as_str().is_some_and(|id| !id.is_empty()));
-                assert!(data["message"]["usage"]["input_tokens"].is_i64());
-            }
-            "content_block_start" => {
-                assert!(n > 0 && open.is_none(), "block start while {open:?} open");
-                assert_eq!(data["index"], next);
-                assert!(data["content_block"]["type"].is_string());
-                open = Some(next);
-                next += 1;
-            }
-            "content_block_delta" => {
-                assert_eq!(data["index"].as_u64(), open);
-                assert!(data["delta"]["type"].is_string());
-            }
-            "content_block_stop" => {
-                assert_eq!(data["index"].as_u64(), open);
-                open = None;
-            }
-            "message_delta" => {
-                assert!(open.is_none() && n == last - 1, "message_delta after the blocks, before message_stop");
-                assert!(data["delta"]["stop_reason"].is_string());
-                assert!(data["usage"]["output_tokens"].is_i64());
-            }
-            "message_stop" => assert_eq!(n, last),
-            "error" => {
-                assert_eq!(n, last);
-                assert!(data["error"]["message"].is_string());
-            }
-            other => panic!("unexpected event {other}"),
-        }
-    }
-}
-
-/// OpenAI framing: chunks with id/object/model/choices, one finish_reason, a usage-only chunk
-/// with `choices: []` after it, then `[DONE]` (or a final error chunk).
-fn check_openai_frames(wire: &str) {
-    let events = sse_events(wire);
-    let (last, chunks) = events.split_last().expect("frames");
-    assert!(events.iter().all(|(event, _)| event.is_none()), "no event names");
-    let ends_in_error = last.1 != "[DONE]";
-    if ends_in_error {
-        let error: Value = serde_json::from_str(&last.1).expect("error chunk");
-        assert!(error["error"]["message"].is_string());
-    }
-    let mut finishes = 0;
-    let mut calls_started = 0;
-    for (_, data) in chunks {
-        let chunk: Value = serde_json::from_str(data).expect("chunk is JSON");
-        assert!(chunk["id"].as_str().is_some_and(|id| !id.is_empty()));
-        assert_eq!(chunk["object"], "chat.completion.chunk");
-        assert!(chunk["model"].is_string() && chunk["created"].is_i64());
-        let choices = chunk["choices"].as_array().expect("choices");
-        if finishes > 0 {
-            assert!(choices.is_empty() && chunk["usage"]["prompt_tokens"].is_i64(), "only usage after finish");
-        }
-        for choice in choices {
-            assert_eq!(choice["index"], 0);
-            assert!(choice["delta"].is_object());
-            // tool_calls[].index counts calls from 0; id and name come with a call's first fragment.
-            for call in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
-                if call.get("id").is_some() {
-                    assert_eq!(call["index"], calls_started);
-                    assert!(call["function"]["name"].is_string());
-                    calls_started += 1;
-                } else {
-                    assert!(call["index"].as_u64().is_some_and(|i| i < calls_started), "fragment of an unknown call");
-                }
-            }
-            if !choice["finish_reason"].is_null() {
-                finishes += 1;
-            }
-        }
-    }
-    assert!(ends_in_error || finishes == 1, "exactly one finish_reason");
+    fixture_lines(DIR, name)
 }
 
 /// Re-encodes a decoded stream with both encoders, checks the framing, decodes again and
@@ -269,7 +59,7 @@ fn usage(input: i64, output: i64) -> Usage {
 }
 
 fn decode_fixture(name: &str) -> Vec<StreamEvent> {
-    decode(&mut anthropic::Decoder::new(), &anthropic_wire(&chunk_lines(name)))
+    decode(&mut anthropic::Decoder::new(), &typed_frames(&chunk_lines(name)))
 }
 
 /// Concatenated delta field of one kind, read straight from the fixture (an oracle independent
@@ -557,7 +347,7 @@ fn truncated_streams_end_in_an_error() {
         let lines = chunk_lines(&name);
         assert!(lines.last().is_some_and(|l| l.contains("message_stop")), "{name} ends in message_stop");
         for cut in 0..lines.len() {
-            let events = decode(&mut anthropic::Decoder::new(), &anthropic_wire(&lines[..cut]));
+            let events = decode(&mut anthropic::Decoder::new(), &typed_frames(&lines[..cut]));
             let Some(StreamEvent::Error(error)) = events.last() else {
                 panic!("{name} cut after {cut} chunks: {:?}", events.last());
             };
@@ -573,7 +363,7 @@ fn error_events_reach_the_client_in_both_dialects() {
     let mut lines = chunk_lines("anthropic-text.chunks.txt");
     lines.truncate(4);
     lines.push(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.to_owned());
-    let events = decode(&mut anthropic::Decoder::new(), &anthropic_wire(&lines));
+    let events = decode(&mut anthropic::Decoder::new(), &typed_frames(&lines));
     let expected = ErrorInfo { status: 503, kind: "overloaded".into(), message: "Overloaded".into() };
     assert_eq!(events.last(), Some(&StreamEvent::Error(expected.clone())));
     let summary = summarize(&events);

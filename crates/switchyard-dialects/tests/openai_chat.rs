@@ -2,222 +2,35 @@
 //! (`../shared/fixtures/upstream/openai-chat`: OpenAI, Azure, DeepSeek, Groq), request
 //! translation to Anthropic, and stream round trips through both encoders.
 //!
-//! The stream helpers (summary, framing checks) are repeated from `tests/anthropic.rs`: each
-//! integration test file is its own crate.
-
-use std::collections::HashMap;
-use std::path::PathBuf;
+//! The stream helpers (summary, framing checks) are in `tests/common`.
 
 use serde_json::{Value, json};
 use switchyard_dialects::ir::{
-    ChatResponse, ErrorInfo, ImageSource, Message, Part, Reasoning, Role, StopReason, StreamDecoder, StreamEncoder,
-    StreamEvent, ToolChoice, Usage,
+    ChatResponse, ErrorInfo, ImageSource, Message, Part, Reasoning, Role, StopReason, StreamDecoder, StreamEvent,
+    ToolChoice, Usage,
 };
-use switchyard_dialects::sse::SseParser;
 use switchyard_dialects::{TranslateError, anthropic, openai_chat};
+
+mod common;
+
+use common::anthropic_chat::{check_anthropic_frames, check_openai_frames, summarize};
+use common::{data_frames, decode, encode, fixture_bytes, fixture_lines, sse_events, usage};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/upstream/openai-chat")
-}
+const DIR: &str = "openai-chat";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    fixture_bytes(DIR, name)
 }
 
 fn fixture_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
-        .expect("fixture directory")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 7, "expected the openai-chat fixtures, found {names:?}");
-    names
+    common::fixture_names(DIR, 7)
 }
 
 fn chunk_lines(name: &str) -> Vec<String> {
-    String::from_utf8(fixture(name))
-        .expect("utf-8")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The wire stream as sent: `data:` lines only (the fixtures dropped the final `[DONE]`).
-fn openai_wire(lines: &[String]) -> String {
-    lines.iter().map(|line| format!("data: {line}\n\n")).collect()
-}
-
-fn decode(decoder: &mut dyn StreamDecoder, wire: &str) -> Vec<StreamEvent> {
-    let mut parser = SseParser::new();
-    let mut frames = parser.feed(wire.as_bytes());
-    frames.extend(parser.finish());
-    let mut events = Vec::new();
-    for frame in frames {
-        events.extend(decoder.decode(frame.event.as_deref(), &frame.data).expect("event decodes"));
-    }
-    events.extend(decoder.finish());
-    events
-}
-
-fn encode(encoder: &mut dyn StreamEncoder, events: &[StreamEvent]) -> String {
-    events.iter().flat_map(|event| encoder.encode(event)).collect()
-}
-
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Summary {
-    id: String,
-    model: String,
-    text: String,
-    thinking: String,
-    signature: String,
-    tools: Vec<(String, String, String)>,
-    stop: Option<StopReason>,
-    usage: Usage,
-    done: bool,
-    error: Option<ErrorInfo>,
-}
-
-/// Folds events, checking the neutral stream's discipline (see `tests/anthropic.rs`).
-fn summarize(events: &[StreamEvent]) -> Summary {
-    let mut summary = Summary::default();
-    let mut open: Vec<usize> = Vec::new();
-    let mut tool_of_block: HashMap<usize, usize> = HashMap::new();
-    for (n, event) in events.iter().enumerate() {
-        assert!(!summary.done && summary.error.is_none(), "event after the end: {event:?}");
-        match event {
-            StreamEvent::Start { id, model } => {
-                assert_eq!(n, 0, "Start comes first");
-                summary.id.clone_from(id);
-                summary.model.clone_from(model);
-            }
-            StreamEvent::TextStart { index } | StreamEvent::ThinkingStart { index } => open.push(*index),
-            StreamEvent::ToolCallStart { index, id, name } => {
-                open.push(*index);
-                tool_of_block.insert(*index, summary.tools.len());
-                summary.tools.push((id.clone(), name.clone(), String::new()));
-            }
-            StreamEvent::TextDelta { index, text } => {
-                assert!(open.contains(index), "text delta for closed block {index}");
-                summary.text.push_str(text);
-            }
-            StreamEvent::ThinkingDelta { index, text } => {
-                assert!(open.contains(index), "thinking delta for closed block {index}");
-                summary.thinking.push_str(text);
-            }
-            StreamEvent::ThinkingSignature { index, signature } => {
-                assert!(open.contains(index), "signature for closed block {index}");
-                summary.signature.push_str(signature);
-            }
-            StreamEvent::ToolCallDelta { index, arguments } => {
-                assert!(open.contains(index), "tool delta for closed block {index}");
-                summary.tools[tool_of_block[index]].2.push_str(arguments);
-            }
-            StreamEvent::BlockStop { index } => {
-                let position = open.iter().position(|i| i == index).expect("stop of an open block");
-                open.remove(position);
-            }
-            StreamEvent::Usage(usage) => summary.usage = *usage,
-            StreamEvent::Finish { stop_reason } => summary.stop = Some(*stop_reason),
-            StreamEvent::Error(error) => summary.error = Some(error.clone()),
-            StreamEvent::Done => {
-                assert!(open.is_empty(), "blocks {open:?} still open at Done");
-                summary.done = true;
-            }
-        }
-    }
-    summary
-}
-
-fn sse_events(wire: &str) -> Vec<(Option<String>, String)> {
-    let mut parser = SseParser::new();
-    let mut frames = parser.feed(wire.as_bytes());
-    frames.extend(parser.finish());
-    frames.into_iter().map(|f| (f.event, f.data)).collect()
-}
-
-/// Anthropic framing: `event:` equals `type`; message_start … message_delta, message_stop;
-/// blocks numbered from 0, one open at a time.
-fn check_anthropic_frames(wire: &str) {
-    let events = sse_events(wire);
-    let last = events.len() - 1;
-    let mut open: Option<u64> = None;
-    let mut next = 0;
-    for (n, (event, data)) in events.iter().enumerate() {
-        let data: Value = serde_json::from_str(data).expect("frame data is JSON");
-        let kind = data["type"].as_str().expect("type");
-        assert_eq!(event.as_deref(), Some(kind), "event name equals type");
-        match kind {
-            "message_start" => {
-                assert_eq!(n, 0);
-                assert!(data["message"]["id"].as_str().is_some_and(|id| !id.is_empty()));
-            }
-            "content_block_start" => {
-                assert!(n > 0 && open.is_none(), "block start while {open:?} open");
-                assert_eq!(data["index"], next);
-                open = Some(next);
-                next += 1;
-            }
-            "content_block_delta" => assert_eq!(data["index"].as_u64(), open),
-            "content_block_stop" => {
-                assert_eq!(data["index"].as_u64(), open);
-                open = None;
-            }
-            "message_delta" => {
-                assert!(open.is_none() && n == last - 1, "message_delta after the blocks, before message_stop");
-                assert!(data["delta"]["stop_reason"].is_string());
-            }
-            "message_stop" => assert_eq!(n, last),
-            "error" => assert_eq!(n, last),
-            other => panic!("unexpected event {other}"),
-        }
-    }
-}
-
-/// OpenAI framing: chunks with id/object/model/choices, one finish_reason, a usage-only chunk
-/// with `choices: []` after it, then `[DONE]` (or a final error chunk).
-fn check_openai_frames(wire: &str) {
-    let events = sse_events(wire);
-    let (last, chunks) = events.split_last().expect("frames");
-    assert!(events.iter().all(|(event, _)| event.is_none()), "no event names");
-    let ends_in_error = last.1 != "[DONE]";
-    if ends_in_error {
-        let error: Value = serde_json::from_str(&last.1).expect("error chunk");
-        assert!(error["error"]["message"].is_string());
-    }
-    let mut finishes = 0;
-    let mut calls_started = 0;
-    for (_, data) in chunks {
-        let chunk: Value = serde_json::from_str(data).expect("chunk is JSON");
-        assert!(chunk["id"].as_str().is_some_and(|id| !id.is_empty()));
-        assert_eq!(chunk["object"], "chat.completion.chunk");
-        assert!(chunk["model"].is_string() && chunk["created"].is_i64());
-        let choices = chunk["choices"].as_array().expect("choices");
-        if finishes > 0 {
-            assert!(choices.is_empty() && chunk["usage"]["prompt_tokens"].is_i64(), "only usage after finish");
-        }
-        for choice in choices {
-            assert_eq!(choice["index"], 0);
-            // tool_calls[].index counts calls from 0; id and name come with a call's first fragment.
-            for call in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
-                if call.get("id").is_some() {
-                    assert_eq!(call["index"], calls_started);
-                    assert!(call["function"]["name"].is_string());
-                    calls_started += 1;
-                } else {
-                    assert!(call["index"].as_u64().is_some_and(|i| i < calls_started), "fragment of an unknown call");
-                }
-            }
-            if !choice["finish_reason"].is_null() {
-                finishes += 1;
-            }
-        }
-    }
-    assert!(ends_in_error || finishes == 1, "exactly one finish_reason");
+    fixture_lines(DIR, name)
 }
 
 /// Re-encodes with both encoders, checks framing, decodes again: nothing an OpenAI stream
@@ -233,22 +46,12 @@ fn assert_round_trips(events: &[StreamEvent], name: &str) {
 }
 
 fn decode_fixture(name: &str) -> Vec<StreamEvent> {
-    decode(&mut openai_chat::Decoder::new(), &openai_wire(&chunk_lines(name)))
-}
-
-fn usage(input: i64, output: i64, cached: i64, reasoning: i64) -> Usage {
-    Usage {
-        input_tokens: input,
-        output_tokens: output,
-        cached_input_tokens: cached,
-        cache_creation_tokens: 0,
-        reasoning_tokens: reasoning,
-    }
+    decode(&mut openai_chat::Decoder::new(), &data_frames(&chunk_lines(name)))
 }
 
 fn decode_lines(lines: &[&str]) -> Vec<StreamEvent> {
     let lines: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    decode(&mut openai_chat::Decoder::new(), &openai_wire(&lines))
+    decode(&mut openai_chat::Decoder::new(), &data_frames(&lines))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,7 +235,7 @@ fn truncated_streams_end_in_an_error() {
         let lines = chunk_lines(&name);
         let finish_at = lines.iter().position(|l| l.contains(r#""finish_reason":""#)).expect("a finish chunk");
         for cut in 0..=lines.len() {
-            let events = decode(&mut openai_chat::Decoder::new(), &openai_wire(&lines[..cut]));
+            let events = decode(&mut openai_chat::Decoder::new(), &data_frames(&lines[..cut]));
             if cut <= finish_at {
                 let Some(StreamEvent::Error(error)) = events.last() else {
                     panic!("{name} cut after {cut} chunks: {:?}", events.last());
@@ -449,7 +252,7 @@ fn truncated_streams_end_in_an_error() {
 fn done_marker_and_trailing_usage() {
     let mut lines = chunk_lines("azure-model-router.1.chunks.txt");
     lines.push("[DONE]".into());
-    let events = decode(&mut openai_chat::Decoder::new(), &openai_wire(&lines));
+    let events = decode(&mut openai_chat::Decoder::new(), &data_frames(&lines));
     assert_eq!(events.iter().filter(|e| **e == StreamEvent::Done).count(), 1);
     // Finish comes before the usage that follows it.
     let finish = events.iter().position(|e| matches!(e, StreamEvent::Finish { .. })).expect("finish");

@@ -1,26 +1,31 @@
 //! OpenAI Responses dialect: recorded upstream fixtures replayed field by field, re-encoding through both stream
 //! encoders, requests, errors and truncation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Value, json};
 use switchyard_dialects::ir::{
     ChatRequest, ChatResponse, ErrorInfo, ImageSource, Message, Part, Reasoning, Role, StopReason, StreamDecoder,
-    StreamEncoder, StreamEvent, ToolChoice, ToolDefinition, TranslateError, Usage,
+    StreamEvent, ToolChoice, ToolDefinition, TranslateError, Usage,
 };
-use switchyard_dialects::sse::SseParser;
 use switchyard_dialects::{gemini, openai_responses};
+
+mod common;
+
+use common::gemini_responses::{Summary, assert_reencodes, check_responses_frames, summarize};
+use common::{decode_payloads, encode_all, fixture_lines, fixture_text, mutations, parse_sse, prefixes};
 
 // ------------------------------------------------------------------------------------------------
 // Fixture helpers
 
+const DIR: &str = "openai-responses";
+
 fn fixture(name: &str) -> String {
-    let path = format!("{}/../../../shared/fixtures/upstream/openai-responses/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    fixture_text(DIR, name)
 }
 
 fn lines(name: &str) -> Vec<String> {
-    fixture(name).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    fixture_lines(DIR, name)
 }
 
 /// Payloads with their SSE event name (the chunk's `type`, as the README says).
@@ -68,239 +73,8 @@ fn all_streams() -> Vec<(String, Vec<String>)> {
     out
 }
 
-fn decode_payloads<D: StreamDecoder>(mut decoder: D, payloads: &[(Option<String>, String)]) -> Vec<StreamEvent> {
-    let mut events = Vec::new();
-    for (event, data) in payloads {
-        events.extend(decoder.decode(event.as_deref(), data).unwrap());
-    }
-    events.extend(decoder.finish());
-    events
-}
-
 fn decode_lines(lines: &[String]) -> Vec<StreamEvent> {
     decode_payloads(openai_responses::Decoder::new(), &payloads(lines))
-}
-
-/// Splits wire text into SSE events, feeding the parser `size` bytes at a time.
-fn parse_sse(wire: &[u8], size: usize) -> Vec<(Option<String>, String)> {
-    let mut parser = SseParser::new();
-    let mut events = Vec::new();
-    for chunk in wire.chunks(size.max(1)) {
-        events.extend(parser.feed(chunk));
-    }
-    events.extend(parser.finish());
-    events.into_iter().map(|e| (e.event, e.data)).collect()
-}
-
-// ------------------------------------------------------------------------------------------------
-// Neutral stream summary (and the block discipline every decoder must keep)
-
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Summary {
-    start: Option<(String, String)>,
-    text: String,
-    thinking: String,
-    signatures: Vec<String>,
-    /// (id, name, parsed arguments)
-    calls: Vec<(String, String, Value)>,
-    stop: Option<StopReason>,
-    usage: Option<Usage>,
-    error: Option<ErrorInfo>,
-    done: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Text,
-    Thinking,
-    Tool,
-}
-
-fn summarize(events: &[StreamEvent]) -> Summary {
-    let mut summary = Summary::default();
-    let mut open: HashMap<usize, Kind> = HashMap::new();
-    let mut seen: HashSet<usize> = HashSet::new();
-    let mut calls: Vec<(usize, String, String, String)> = Vec::new();
-    for (n, event) in events.iter().enumerate() {
-        assert!(!summary.done && summary.error.is_none(), "event after the end: {event:?}");
-        let mut begin = |index: usize, kind: Kind| {
-            assert!(seen.insert(index), "block {index} opened twice");
-            open.insert(index, kind);
-        };
-        match event {
-            StreamEvent::Start { id, model } => {
-                assert_eq!(n, 0, "Start must come first");
-                summary.start = Some((id.clone(), model.clone()));
-            }
-            StreamEvent::TextStart { index } => begin(*index, Kind::Text),
-            StreamEvent::ThinkingStart { index } => begin(*index, Kind::Thinking),
-            StreamEvent::ToolCallStart { index, id, name } => {
-                begin(*index, Kind::Tool);
-                calls.push((*index, id.clone(), name.clone(), String::new()));
-            }
-            StreamEvent::TextDelta { index, text } => {
-                assert_eq!(open.get(index), Some(&Kind::Text), "text delta outside an open text block");
-                summary.text.push_str(text);
-            }
-            StreamEvent::ThinkingDelta { index, text } => {
-                assert_eq!(open.get(index), Some(&Kind::Thinking), "thinking delta outside a thinking block");
-                summary.thinking.push_str(text);
-            }
-            StreamEvent::ThinkingSignature { index, signature } => {
-                assert_eq!(open.get(index), Some(&Kind::Thinking), "signature outside a thinking block");
-                summary.signatures.push(signature.clone());
-            }
-            StreamEvent::ToolCallDelta { index, arguments } => {
-                assert_eq!(open.get(index), Some(&Kind::Tool), "arguments outside a tool block");
-                let call = calls.iter_mut().find(|c| c.0 == *index).unwrap();
-                call.3.push_str(arguments);
-            }
-            StreamEvent::BlockStop { index } => {
-                assert!(open.remove(index).is_some(), "stop of block {index} that is not open");
-            }
-            StreamEvent::Usage(usage) => summary.usage = Some(*usage),
-            StreamEvent::Finish { stop_reason } => {
-                assert!(open.is_empty(), "Finish with open blocks {open:?}");
-                summary.stop = Some(*stop_reason);
-            }
-            StreamEvent::Done => {
-                assert!(open.is_empty(), "Done with open blocks");
-                summary.done = true;
-            }
-            StreamEvent::Error(error) => summary.error = Some(error.clone()),
-        }
-    }
-    let truncated = summary.error.is_some();
-    summary.calls = calls
-        .into_iter()
-        .map(|(_, id, name, args)| {
-            // A call cut off by an error may hold partial JSON; a finished one must parse.
-            let args: Value = match serde_json::from_str(&args) {
-                Ok(args) => args,
-                Err(_) if truncated => Value::String(args),
-                Err(e) => panic!("arguments {args:?}: {e}"),
-            };
-            (id, name, args)
-        })
-        .collect();
-    summary
-}
-
-/// What must survive a re-encoding: content, calls, stop, usage (minus what the target cannot express), errors.
-fn neutral(summary: &Summary, keep_cache_creation: bool) -> Summary {
-    let mut out = summary.clone();
-    out.start = None;
-    if let Some(usage) = out.usage.as_mut()
-        && !keep_cache_creation
-    {
-        usage.cache_creation_tokens = 0;
-    }
-    out
-}
-
-// ------------------------------------------------------------------------------------------------
-// Frame validators for both encoders
-
-/// Gemini frames: data-only SSE, every chunk JSON, `finishReason` / `usageMetadata` only on the last chunk, an
-/// `error` chunk only last.
-fn check_gemini_frames(frames: &[String]) -> Vec<(Option<String>, String)> {
-    for frame in frames {
-        assert!(frame.starts_with("data: ") && frame.ends_with("\n\n"), "not a data frame: {frame:?}");
-        assert!(!frame.contains("\nevent:"), "Gemini frames carry no event names");
-    }
-    let events = parse_sse(frames.concat().as_bytes(), 4096);
-    assert_eq!(events.len(), frames.len());
-    for (n, (name, data)) in events.iter().enumerate() {
-        assert!(name.is_none());
-        let chunk: Value = serde_json::from_str(data).unwrap_or_else(|e| panic!("chunk {data}: {e}"));
-        let last = n + 1 == events.len();
-        if chunk.get("error").is_some() {
-            assert!(last, "error chunk before the end");
-            assert_eq!(chunk.as_object().unwrap().keys().next().map(String::as_str), Some("error"));
-            continue;
-        }
-        let candidate = &chunk["candidates"][0];
-        assert!(candidate["content"]["parts"].is_array(), "chunk without parts: {data}");
-        assert_eq!(candidate["content"]["role"], "model");
-        assert_eq!(candidate.get("finishReason").is_some(), last, "finishReason only on the last chunk: {data}");
-        assert!(last || chunk.get("usageMetadata").is_none(), "usage only on the last chunk");
-    }
-    events
-}
-
-/// Responses frames: `event:` = data `type`, strictly increasing `sequence_number`, deltas only for open items,
-/// every added item done, one terminal event, last.
-fn check_responses_frames(frames: &[String]) -> Vec<(Option<String>, String)> {
-    let events = parse_sse(frames.concat().as_bytes(), 4096);
-    let mut last_sequence: Option<u64> = None;
-    let mut open: HashMap<u64, String> = HashMap::new();
-    let mut added: HashSet<u64> = HashSet::new();
-    let mut terminal = 0;
-    for (n, (name, data)) in events.iter().enumerate() {
-        let event: Value = serde_json::from_str(data).unwrap();
-        let kind = event["type"].as_str().unwrap().to_owned();
-        assert_eq!(name.as_deref(), Some(kind.as_str()), "event name differs from type");
-        let sequence = event["sequence_number"].as_u64().expect("sequence_number");
-        assert!(last_sequence.is_none_or(|last| sequence > last), "sequence_number not increasing at {kind}");
-        last_sequence = Some(sequence);
-        if n == 0 {
-            assert!(kind == "response.created" || kind == "error", "first event {kind}");
-        }
-        match kind.as_str() {
-            "response.output_item.added" => {
-                let index = event["output_index"].as_u64().unwrap();
-                assert!(added.insert(index), "output_index {index} added twice");
-                open.insert(index, event["item"]["id"].as_str().unwrap().to_owned());
-            }
-            "response.output_item.done" => {
-                let index = event["output_index"].as_u64().unwrap();
-                assert_eq!(open.remove(&index).as_deref(), event["item"]["id"].as_str(), "done without added");
-            }
-            "response.completed" | "response.incomplete" | "response.failed" => {
-                terminal += 1;
-                assert_eq!(n + 1, events.len(), "{kind} must be last");
-                if kind != "response.failed" {
-                    assert!(open.is_empty(), "items left open: {open:?}");
-                }
-            }
-            "response.created" | "response.in_progress" | "error" => {}
-            _ => {
-                let index = event["output_index"].as_u64().expect("output_index");
-                assert_eq!(
-                    open.get(&index).map(String::as_str),
-                    event["item_id"].as_str(),
-                    "{kind} for an unopened item"
-                );
-            }
-        }
-    }
-    assert_eq!(terminal, 1, "exactly one terminal event");
-    events
-}
-
-fn encode_all<E: StreamEncoder>(mut encoder: E, events: &[StreamEvent]) -> Vec<String> {
-    events.iter().flat_map(|e| encoder.encode(e)).collect()
-}
-
-/// Re-encodes a decoded stream with both encoders and checks that decoding again gives the same neutral summary.
-fn assert_reencodes(events: &[StreamEvent]) {
-    let original = summarize(events);
-
-    let frames = encode_all(gemini::Encoder::new(), events);
-    let payloads = check_gemini_frames(&frames);
-    let again = summarize(&decode_payloads(gemini::Decoder::new(), &payloads));
-    assert_eq!(neutral(&again, false), neutral(&original, false), "through the Gemini encoder");
-    if original.error.is_none() {
-        assert_eq!(again.start, original.start);
-    }
-
-    let frames = encode_all(openai_responses::Encoder::new(), events);
-    let payloads = check_responses_frames(&frames);
-    let again = summarize(&decode_payloads(openai_responses::Decoder::new(), &payloads));
-    assert_eq!(neutral(&again, true), neutral(&original, true), "through the Responses encoder");
-    if original.error.is_none() {
-        assert_eq!(again.start, original.start);
-    }
 }
 
 fn full_usage(input: i64, output: i64, cached: i64, creation: i64, reasoning: i64) -> Usage {
@@ -1022,44 +796,6 @@ fn response_from_ir_round_trips() {
 
 // ------------------------------------------------------------------------------------------------
 // Totality: any input gives a value or an error, never a panic
-
-/// Copies of `value` with one node (pre-order, at most `limit` nodes) replaced by each of a few wrong types.
-fn mutations(value: &Value, limit: usize) -> Vec<Value> {
-    fn count(value: &Value) -> usize {
-        1 + match value {
-            Value::Array(items) => items.iter().map(count).sum(),
-            Value::Object(map) => map.values().map(count).sum(),
-            _ => 0,
-        }
-    }
-    fn replace(value: &mut Value, target: usize, seen: &mut usize, with: &Value) -> bool {
-        if *seen == target {
-            *value = with.clone();
-            return true;
-        }
-        *seen += 1;
-        match value {
-            Value::Array(items) => items.iter_mut().any(|v| replace(v, target, seen, with)),
-            Value::Object(map) => map.values_mut().any(|v| replace(v, target, seen, with)),
-            _ => false,
-        }
-    }
-    let replacements = [Value::Null, json!(7), json!("x"), json!([1]), json!({"k": true})];
-    let mut out = Vec::new();
-    for target in 1..count(value).min(limit) {
-        for with in &replacements {
-            let mut copy = value.clone();
-            replace(&mut copy, target, &mut 0, with);
-            out.push(copy);
-        }
-    }
-    out
-}
-
-/// Byte prefixes of `text` (on char boundaries), every `step` bytes.
-fn prefixes(text: &str, step: usize) -> Vec<&str> {
-    (0..text.len()).step_by(step).filter(|n| text.is_char_boundary(*n)).map(|n| &text[..n]).collect()
-}
 
 #[test]
 fn translators_never_panic_on_mangled_input() {

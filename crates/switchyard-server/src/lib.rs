@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{LoginEngine, Refresher};
 use switchyard_config::ConfigHandle;
@@ -111,6 +112,11 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Nagle's algorithm would hold back small SSE writes until the client's delayed ACK (~40 ms
+    // per event); stream frames must leave as soon as they are produced.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -21,11 +21,9 @@ fn claude_file(name: &str, token: &str) -> (String, Value) {
 }
 
 async fn gateway(upstream: &MockUpstream, files: &[(String, Value)], extra: &str) -> TestServer {
-    let server = start_with(Options {
-        extra_yaml: &format!("{}{extra}", upstream.upstream_urls_yaml()),
-        ..Default::default()
-    })
-    .await;
+    let server =
+        start_with(Options { extra_yaml: &format!("{}{extra}", upstream.upstream_urls_yaml()), ..Default::default() })
+            .await;
     for (name, body) in files {
         std::fs::write(server.file(name), serde_json::to_vec(body).unwrap()).unwrap();
     }
@@ -48,7 +46,8 @@ async fn openai_client_is_served_by_a_claude_account() {
     let server = gateway(&upstream, &[claude_file("a", "tok-a")], "").await;
 
     let request = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, body) = json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
+    let (status, body) =
+        json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["object"], "chat.completion");
     let expected = fixture_text("anthropic-messages/anthropic-text.json");
@@ -69,7 +68,8 @@ async fn openai_client_is_served_by_a_claude_account() {
 async fn anthropic_client_is_passed_through_byte_for_byte() {
     let upstream = MockUpstream::start().await;
     let server = gateway(&upstream, &[claude_file("a", "tok-a")], "").await;
-    let request = json!({"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}], "x_unknown": 1});
+    let request =
+        json!({"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}], "x_unknown": 1});
     let response = server.client.post(server.url("/v1/messages")).json(&request).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let bytes = response.bytes().await.unwrap();
@@ -123,7 +123,8 @@ async fn a_mid_stream_disconnect_reaches_the_client_as_a_stream_error() {
     assert!(!payloads.iter().any(|p| p == "[DONE]"), "a broken stream must not end normally");
 
     // Pass-through: Anthropic client, Anthropic upstream.
-    let request = json!({"model": MODEL, "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let request =
+        json!({"model": MODEL, "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
     let response = server.client.post(server.url("/v1/messages")).json(&request).send().await.unwrap();
     let text = response.text().await.unwrap();
     assert!(text.contains("event: error"), "{text}");
@@ -133,11 +134,17 @@ async fn a_mid_stream_disconnect_reaches_the_client_as_a_stream_error() {
 #[tokio::test]
 async fn a_429_moves_to_the_next_account_and_the_first_shows_its_cooldown() {
     let upstream = MockUpstream::start().await;
-    let server = gateway(&upstream, &[claude_file("a", "tok-a"), claude_file("b", "tok-b")], "routing:\n  strategy: fill-first\n").await;
+    let server = gateway(
+        &upstream,
+        &[claude_file("a", "tok-a"), claude_file("b", "tok-b")],
+        "routing:\n  strategy: fill-first\n",
+    )
+    .await;
     upstream.push_fault(Fault::status(429).retry_after(120));
 
     let request = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, body) = json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
+    let (status, body) =
+        json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, 200, "{body}");
     let bearers: Vec<String> = upstream
         .requests()
@@ -152,12 +159,14 @@ async fn a_429_moves_to_the_next_account_and_the_first_shows_its_cooldown() {
     assert!(first["next_retry_after"].is_string(), "{first}");
     assert_eq!(first["cooldowns"][0]["reason"], "quota", "{first}");
     assert!(first["cooldowns"][0]["retry_after_seconds"].as_u64().unwrap() > 100);
-    let second = listing["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-b@example.com.json").unwrap();
+    let second =
+        listing["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-b@example.com.json").unwrap();
     assert_eq!(second["status"], "active");
 
     // The next request goes straight to the second account.
     let before = upstream.requests().len();
-    let (status, _) = json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
+    let (status, _) =
+        json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(upstream.requests().len(), before + 1);
 }
@@ -168,7 +177,8 @@ async fn all_accounts_cooling_is_a_429_model_cooldown_with_retry_after() {
     let server = gateway(&upstream, &[claude_file("a", "tok-a")], "").await;
     upstream.push_fault(Fault::status(429).retry_after(90));
     let request = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, _) = json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
+    let (status, _) =
+        json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, 429, "the upstream's own 429 is relayed when no account is left");
 
     let response = server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap();
@@ -198,20 +208,25 @@ async fn bad_requests_get_a_400_in_the_callers_dialect_naming_the_field() {
     assert!(body["error"]["message"].as_str().unwrap().contains("messages"), "{body}");
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
 
-    let (status, body) = json(server.client.post(server.url("/v1/chat/completions")).body("{not json").send().await.unwrap()).await;
+    let (status, body) =
+        json(server.client.post(server.url("/v1/chat/completions")).body("{not json").send().await.unwrap()).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].is_string());
 
-    let (status, body) = json(
-        server.client.post(server.url("/v1/messages")).json(&json!({"messages": []})).send().await.unwrap(),
-    )
-    .await;
+    let (status, body) =
+        json(server.client.post(server.url("/v1/messages")).json(&json!({"messages": []})).send().await.unwrap()).await;
     assert_eq!(status, 400);
     assert_eq!(body["type"], "error", "Anthropic error shape: {body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("model"), "{body}");
 
     let (status, body) = json(
-        server.client.post(server.url("/v1/chat/completions")).json(&json!({"model": "no-such-model", "messages": []})).send().await.unwrap(),
+        server
+            .client
+            .post(server.url("/v1/chat/completions"))
+            .json(&json!({"model": "no-such-model", "messages": []}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 400);
@@ -225,7 +240,13 @@ async fn gemini_client_is_served_by_a_claude_account() {
     let server = gateway(&upstream, &[claude_file("a", "tok-a")], "").await;
     let request = json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]});
     let (status, body) = json(
-        server.client.post(server.url(&format!("/v1beta/models/{MODEL}:generateContent"))).json(&request).send().await.unwrap(),
+        server
+            .client
+            .post(server.url(&format!("/v1beta/models/{MODEL}:generateContent")))
+            .json(&request)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -238,11 +259,19 @@ async fn client_keys_are_required_when_configured() {
     let upstream = MockUpstream::start().await;
     let server = gateway(&upstream, &[claude_file("a", "tok-a")], "api-keys: [client-1]\n").await;
     let request = json!({"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, body) = json(server.client.post(server.url("/v1/messages")).json(&request).send().await.unwrap()).await;
+    let (status, body) =
+        json(server.client.post(server.url("/v1/messages")).json(&request).send().await.unwrap()).await;
     assert_eq!(status, 401);
     assert_eq!(body["type"], "error", "{body}");
     let (status, _) = json(
-        server.client.post(server.url("/v1/messages")).header("x-api-key", "wrong").json(&request).send().await.unwrap(),
+        server
+            .client
+            .post(server.url("/v1/messages"))
+            .header("x-api-key", "wrong")
+            .json(&request)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 401);
@@ -266,8 +295,10 @@ async fn model_lists_in_each_dialect() {
     let (_, openai) = json(server.client.get(server.url("/v1/models")).send().await.unwrap()).await;
     assert_eq!(openai["object"], "list");
     assert!(openai["data"].as_array().unwrap().iter().any(|m| m["id"] == MODEL), "{openai}");
-    let (_, anthropic) =
-        json(server.client.get(server.url("/v1/models")).header("anthropic-version", "2023-06-01").send().await.unwrap()).await;
+    let (_, anthropic) = json(
+        server.client.get(server.url("/v1/models")).header("anthropic-version", "2023-06-01").send().await.unwrap(),
+    )
+    .await;
     assert!(anthropic["data"].as_array().unwrap().iter().any(|m| m["type"] == "model" && m["id"] == MODEL));
     let (_, gemini) = json(server.client.get(server.url("/v1beta/models")).send().await.unwrap()).await;
     assert!(gemini["models"].as_array().unwrap().iter().any(|m| m["name"] == format!("models/{MODEL}")));
@@ -304,4 +335,16 @@ async fn an_expiring_token_is_refreshed_before_use() {
     assert_eq!(auth.refresh_calls(), 1, "the token expiring within the skew is refreshed once");
     let used = upstream.last_request().headers["authorization"].to_str().unwrap().to_owned();
     assert_ne!(used, format!("Bearer {access}"), "the fresh token is used");
+}
+
+#[tokio::test]
+async fn an_upstream_that_hangs_up_is_a_502_naming_the_break() {
+    let upstream = MockUpstream::start().await;
+    let server = gateway(&upstream, &[claude_file("a", "tok-a")], "").await;
+    upstream.push_fault(Fault::hangup());
+    let request = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
+    let (status, body) =
+        json(server.client.post(server.url("/v1/chat/completions")).json(&request).send().await.unwrap()).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("upstream"), "{body}");
 }

@@ -7,7 +7,7 @@ pub mod fixtures;
 pub mod google;
 pub mod oauth;
 pub mod openai;
-pub mod upstream;
 mod server;
+pub mod upstream;
 
 pub use server::{MockServer, RecordedRequest, serve};

@@ -316,7 +316,8 @@ async fn planted_secrets_never_reach_the_logs() {
         200
     );
     // OAuth login (pasted-URL path) and a forced refresh, at trace level.
-    let started: Value = gateway.mgmt(Method::GET, "/anthropic-auth-url", key).send().await.unwrap().json().await.unwrap();
+    let started: Value =
+        gateway.mgmt(Method::GET, "/anthropic-auth-url", key).send().await.unwrap().json().await.unwrap();
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let authorized = no_redirects.get(started["url"].as_str().unwrap()).send().await.unwrap();
     let callback = authorized.headers()["location"].to_str().unwrap().to_owned();

@@ -33,7 +33,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/v1beta/models", get(models::gemini))
         .route("/v1beta/models/{model_action}", post(gemini_action).get(models::gemini_one))
         // google-genai >= 2 defaults to `v1` for the Gemini API: the same actions under /v1.
-        .route("/v1/models/{model_action}", post(gemini_action))
+        .route("/v1/models/{model_action}", post(gemini_action).get(models::one))
         .route_layer(middleware::from_fn_with_state(state, client_keys::require_client_key))
 }
 

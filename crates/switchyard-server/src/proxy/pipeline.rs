@@ -12,9 +12,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use switchyard_auth::login::RefreshError;
-use switchyard_dialects::{Dialect, TranslateError};
 use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part, StreamEvent};
 use switchyard_dialects::sse::SseParser;
+use switchyard_dialects::{Dialect, TranslateError};
 use switchyard_providers::executor::{
     ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse,
 };
@@ -81,16 +81,19 @@ struct Target {
 enum AuthMaterial {
     /// An auth file; `base_url` is set for configured OAuth providers, whose token is used like
     /// an API key against their `api-base`.
-    OAuth { file: String, base_url: Option<String> },
-    Key { key: String, base_url: Option<String>, headers: Vec<(String, String)> },
+    OAuth {
+        file: String,
+        base_url: Option<String>,
+    },
+    Key {
+        key: String,
+        base_url: Option<String>,
+        headers: Vec<(String, String)>,
+    },
 }
 
-/// A failed attempt worth reporting to the client if no other account succeeds.
-struct Failure {
-    status: u16,
-    dialect: Dialect,
-    body: Bytes,
-}
+/// A failed attempt, in neutral terms, reported to the client if no other account succeeds.
+type Failure = ErrorInfo;
 
 pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
@@ -152,7 +155,13 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
 
         match run_attempt(state, &ctx, &call, attempt, &target, upstream_body).await {
             AttemptResult::Answered(response) => {
-                state.router.report(&attempt.account_id, &attempt.upstream_model, Outcome::Success, &settings, Instant::now());
+                state.router.report(
+                    &attempt.account_id,
+                    &attempt.upstream_model,
+                    Outcome::Success,
+                    &settings,
+                    Instant::now(),
+                );
                 return respond(&call, native, response).await;
             }
             AttemptResult::ClientError(response) => return relay_error(&call, native, response).await,
@@ -173,10 +182,7 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
         }
     }
     match last_failure {
-        Some(failure) => {
-            let error = failure.dialect.error_to_ir(failure.status, &failure.body);
-            call.error_info(&error)
-        }
+        Some(failure) => call.error_info(&failure),
         None => call.error(503, "overloaded", &format!("no account could serve model {model}")),
     }
 }
@@ -249,7 +255,10 @@ fn resolve(config: &switchyard_config::Config, attempt: &Attempt) -> Option<Targ
                 _ => return None,
             };
             let base_url = Some(spec.api_base.clone()).filter(|b| !b.is_empty());
-            Some(Target { executor: api_key_executor(section)?, auth: AuthMaterial::OAuth { file: file.clone(), base_url } })
+            Some(Target {
+                executor: api_key_executor(section)?,
+                auth: AuthMaterial::OAuth { file: file.clone(), base_url },
+            })
         }
         AccountKind::ApiKey { section, index } => {
             let entry = config.api_key_sections().into_iter().find(|(name, _)| name == section)?.1.get(*index)?;
@@ -264,7 +273,8 @@ fn resolve(config: &switchyard_config::Config, attempt: &Attempt) -> Option<Targ
         }
         AccountKind::Compat { entry, key, .. } => {
             let compat = config.openai_compatibility.get(*entry)?;
-            let api_key = key.and_then(|k| compat.api_key_entries.get(k)).map(|k| k.api_key.clone()).unwrap_or_default();
+            let api_key =
+                key.and_then(|k| compat.api_key_entries.get(k)).map(|k| k.api_key.clone()).unwrap_or_default();
             Some(Target {
                 executor: api_key_executor("openai-compatibility")?,
                 auth: AuthMaterial::Key {
@@ -289,7 +299,10 @@ enum AttemptResult {
 }
 
 fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: Option<Failure>) -> AttemptResult {
-    AttemptResult::Failed { outcome: Outcome::Failure { status, retry_after, credential_wide: false, message }, failure }
+    AttemptResult::Failed {
+        outcome: Outcome::Failure { status, retry_after, credential_wide: false, message },
+        failure,
+    }
 }
 
 /// Statuses after which another account is tried (CPA §4.5).
@@ -351,7 +364,10 @@ async fn run_attempt(
         let response = match result {
             Ok(response) => response,
             Err(error @ (ExecError::Connect(_) | ExecError::Timeout | ExecError::Interrupted(_))) => {
-                return failed(0, None, error.to_string(), None);
+                // No upstream answer to relay: say what broke (502, or 504 for a timeout).
+                let (status, kind) = if error == ExecError::Timeout { (504, "timeout") } else { (502, "server_error") };
+                let failure = ErrorInfo { status, kind: kind.into(), message: error.to_string() };
+                return failed(0, None, error.to_string(), Some(failure));
             }
             Err(error @ ExecError::Credential(_)) => return failed(403, None, error.to_string(), None),
             Err(ExecError::Unsupported(_)) => return AttemptResult::Unsupported,
@@ -375,7 +391,7 @@ async fn run_attempt(
         let wait = retry_after(&response.headers);
         let body = collect(response.body, MAX_RESPONSE_BYTES).await.unwrap_or_default();
         let message = switchyard_redact::text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
-        let failure = Failure { status, dialect: target.executor.dialect(), body };
+        let failure = target.executor.dialect().error_to_ir(status, &body);
         return failed(status, wait, message, Some(failure));
     }
 }
@@ -453,7 +469,8 @@ fn translate_stream(
         encoder: Box<dyn switchyard_dialects::ir::StreamEncoder>,
         done: bool,
     }
-    let state = State { body, parser: SseParser::new(), decoder: native.decoder(), encoder: client.encoder(), done: false };
+    let state =
+        State { body, parser: SseParser::new(), decoder: native.decoder(), encoder: client.encoder(), done: false };
     futures::stream::unfold(state, move |mut state| async move {
         loop {
             if state.done {
@@ -518,7 +535,9 @@ fn count_estimate(call: &ClientCall, request: &ChatRequest) -> Response {
                 Part::Text(text) => text.len(),
                 Part::Thinking { text, .. } => text.len(),
                 Part::ToolCall { name, arguments, .. } => name.len() + arguments.len(),
-                Part::ToolResult { content, .. } => content.iter().map(|p| if let Part::Text(t) = p { t.len() } else { 0 }).sum(),
+                Part::ToolResult { content, .. } => {
+                    content.iter().map(|p| if let Part::Text(t) = p { t.len() } else { 0 }).sum()
+                }
                 Part::Image(_) => 0,
             };
         }

@@ -158,6 +158,8 @@ impl MockUpstream {
         let shared = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                // Stream events are small writes; without this each waits for a delayed ACK.
+                let _ = socket.set_nodelay(true);
                 tokio::spawn(serve_connection(socket, shared.clone()));
             }
         });

@@ -1,0 +1,198 @@
+//! The upstream the bench talks to, on its own thread and tokio runtime so its work never queues
+//! behind the load generator's.
+//!
+//! Two implementations serve the same recorded fixtures byte for byte (the testkit's default
+//! plain-text answers for Anthropic Messages and OpenAI Chat):
+//!
+//! - [`MockKind::Fast`] (default): a minimal axum server, fixtures loaded once into memory,
+//!   HTTP/1.1 keep-alive, `TCP_NODELAY`, nothing recorded, no lock on the request path.
+//! - [`MockKind::Testkit`]: the testkit's `MockUpstream`, which the integration tests use. It
+//!   answers one request per connection (`Connection: close`), records every request under a
+//!   mutex and reads the fixture from disk on every request: right for tests, but it measures
+//!   TCP connection set-up more than anything else (see bench/README.md for the numbers).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use switchyard_testkit::fixtures;
+use switchyard_testkit::upstream::{Api, MockUpstream, sse_events};
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MockKind {
+    /// Minimal in-memory axum mock with keep-alive (the default).
+    Fast,
+    /// The testkit `MockUpstream` (one request per connection, every request recorded).
+    Testkit,
+}
+
+/// The exact bytes each native endpoint answers.
+#[derive(Clone)]
+pub struct Fixtures {
+    pub anthropic_json: Bytes,
+    pub anthropic_events: Vec<Bytes>,
+    pub openai_json: Bytes,
+    pub openai_events: Vec<Bytes>,
+}
+
+impl Fixtures {
+    /// The testkit's default fixtures, with the events exactly as `MockUpstream` frames them.
+    pub fn load() -> Self {
+        let events = |api: Api| -> Vec<Bytes> {
+            sse_events(api, api.default_fixtures().1).into_iter().map(Bytes::from).collect()
+        };
+        Fixtures {
+            anthropic_json: Bytes::from(fixtures::read(Api::Anthropic.default_fixtures().0)),
+            anthropic_events: events(Api::Anthropic),
+            openai_json: Bytes::from(fixtures::read(Api::OpenAiChat.default_fixtures().0)),
+            openai_events: events(Api::OpenAiChat),
+        }
+    }
+}
+
+/// A running mock; dropping it stops the server and joins its thread.
+pub struct Mock {
+    pub base: String,
+    /// Requests answered so far (fast mock only; the testkit mock is not polled during a run).
+    pub hits: Option<Arc<AtomicU64>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Mock {
+    pub fn hits(&self) -> Option<u64> {
+        self.hits.as_ref().map(|h| h.load(Ordering::Relaxed))
+    }
+}
+
+/// Starts the mock on a dedicated thread: a current-thread runtime when `threads` is 1, else a
+/// multi-thread runtime with that many workers.
+pub fn start(kind: MockKind, threads: usize, event_delay: Duration, fixtures: Fixtures) -> anyhow::Result<Mock> {
+    let runtime = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    }
+    .context("mock runtime")?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<(String, Option<Arc<AtomicU64>>)>>();
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new().name("mock-upstream".into()).spawn(move || {
+        runtime.block_on(async move {
+            match kind {
+                MockKind::Fast => {
+                    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            let _ = ready_tx.send(Err(error.into()));
+                            return;
+                        }
+                    };
+                    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+                    let hits = Arc::new(AtomicU64::new(0));
+                    let state = Arc::new(FastState { fixtures, event_delay, hits: hits.clone() });
+                    let _ = ready_tx.send(Ok((base, Some(hits))));
+                    let app = Router::new()
+                        .route("/v1/messages", post(messages))
+                        .route("/v1/chat/completions", post(chat))
+                        .with_state(state);
+                    // Real upstreams flush each SSE event at once: no Nagle delay on the mock's side.
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = shutdown_rx.await;
+                        })
+                        .await;
+                }
+                MockKind::Testkit => {
+                    let upstream = MockUpstream::start().await;
+                    upstream.set_event_delay(event_delay);
+                    let _ = ready_tx.send(Ok((upstream.base().to_owned(), None)));
+                    let _ = shutdown_rx.await;
+                    drop(upstream);
+                }
+            }
+        });
+    })?;
+    let (base, hits) = ready_rx.recv().context("mock thread died")??;
+    Ok(Mock { base, hits, shutdown: Some(shutdown_tx), thread: Some(thread) })
+}
+
+/// `upstream-urls` for Switchyard: the Claude API (and Claude's OAuth endpoints, so nothing can
+/// ever leave the machine) on the mock.
+pub fn upstream_urls_yaml(base: &str) -> String {
+    format!(
+        "upstream-urls:\n  claude:\n    api: {base}\n    token: {base}/oauth/token\n    profile: {base}/oauth/profile\n    \
+         authorize: {base}/oauth/authorize\n"
+    )
+}
+
+struct FastState {
+    fixtures: Fixtures,
+    event_delay: Duration,
+    hits: Arc<AtomicU64>,
+}
+
+#[derive(serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+async fn messages(State(state): State<Arc<FastState>>, body: Bytes) -> Response {
+    let f = &state.fixtures;
+    reply(&state, &body, &f.anthropic_json, &f.anthropic_events)
+}
+
+async fn chat(State(state): State<Arc<FastState>>, body: Bytes) -> Response {
+    let f = &state.fixtures;
+    reply(&state, &body, &f.openai_json, &f.openai_events)
+}
+
+fn reply(state: &FastState, body: &[u8], json: &Bytes, events: &[Bytes]) -> Response {
+    state.hits.fetch_add(1, Ordering::Relaxed);
+    let Ok(probe) = serde_json::from_slice::<Probe>(body) else {
+        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"bad json"}"#)
+            .into_response();
+    };
+    if probe.stream != Some(true) {
+        return ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response();
+    }
+    let events = events.to_vec();
+    let delay = state.event_delay;
+    let body = if delay.is_zero() {
+        Body::from_stream(futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>)))
+    } else {
+        Body::from_stream(futures::stream::unfold((events.into_iter(), true), move |(mut rest, first)| async move {
+            let event = rest.next()?;
+            if !first {
+                tokio::time::sleep(delay).await;
+            }
+            Some((Ok::<_, Infallible>(event), (rest, false)))
+        }))
+    };
+    ([(header::CONTENT_TYPE, "text/event-stream; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body)
+        .into_response()
+}
