@@ -263,6 +263,11 @@ impl Router {
         *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
     }
 
+    /// The accounts, sorted by id.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.current().accounts.clone()
+    }
+
     /// Every model an enabled account serves, each id once (case-insensitively), sorted.
     pub fn models(&self) -> Vec<ListedModel> {
         self.current().listed.clone()

@@ -348,3 +348,31 @@ async fn an_upstream_that_hangs_up_is_a_502_naming_the_break() {
     assert_eq!(status, 502, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("upstream"), "{body}");
 }
+
+#[tokio::test]
+async fn config_api_keys_serve_requests_and_list_their_cooldowns() {
+    let upstream = MockUpstream::start().await;
+    upstream.require_auth(Some(RequiredAuth::XApiKey("sk-ant-config-key-1".into())));
+    let server = gateway(&upstream, &[], "claude-api-key:\n  - api-key: sk-ant-config-key-1\n").await;
+    let request = json!({"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
+    let response = server.client.post(server.url("/v1/messages")).json(&request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    upstream.push_fault(Fault::status(429).retry_after(60));
+    let response = server.client.post(server.url("/v1/messages")).json(&request).send().await.unwrap();
+    assert_eq!(response.status(), 429);
+
+    let (_, listing) = json(server.mgmt(Method::GET, "/auth-files").send().await.unwrap()).await;
+    let entry = listing["files"].as_array().unwrap().iter().find(|f| f["source"] == "memory").expect("API key listed");
+    assert_eq!(entry["name"], "claude-api-key[0]");
+    assert_eq!(entry["account_type"], "api_key");
+    assert_eq!(entry["runtime_only"], true);
+    assert_eq!(entry["status"], "error", "{entry}");
+    assert_eq!(entry["cooldowns"][0]["reason"], "quota", "{entry}");
+    assert_eq!(entry["auth_index"].as_str().unwrap().len(), 16);
+    assert!(!listing.to_string().contains("sk-ant-config-key-1"), "the key must not be listed");
+    let index = entry["auth_index"].as_str().unwrap();
+    let (_, filtered) =
+        json(server.mgmt(Method::GET, &format!("/auth-files?auth_index={index}")).send().await.unwrap()).await;
+    assert_eq!(filtered["files"].as_array().unwrap().len(), 1);
+}

@@ -12,9 +12,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Local, Timelike, Utc};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use switchyard_auth::login::{RefreshError, RefreshState};
 use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
-use switchyard_router::{AccountHealth, AccountModelRules, HealthStatus, ModelAlias, account_models};
+use switchyard_config::Config;
+use switchyard_router::{
+    Account, AccountHealth, AccountKind, AccountModelRules, HealthStatus, ModelAlias, account_models,
+};
 
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
@@ -172,23 +176,7 @@ fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, health: &Accou
             entry.insert("disabled".into(), json!(disabled));
             entry.insert("unavailable".into(), json!(refresh.needs_relogin.is_some() || health.unavailable));
             entry.insert("needs_relogin".into(), json!(refresh.needs_relogin.is_some()));
-            let next_retry = health
-                .next_retry_after
-                .map(|wait| Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
-                .or(refresh.next_attempt_after);
-            if let Some(next) = next_retry {
-                entry.insert("next_retry_after".into(), json!(next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-            }
-            if !health.models.is_empty() {
-                let cooldowns: Vec<Value> = health
-                    .models
-                    .iter()
-                    .map(|m| {
-                        json!({"model": m.model, "reason": m.reason.as_str(), "status": m.status, "retry_after_seconds": m.retry_after.as_secs()})
-                    })
-                    .collect();
-                entry.insert("cooldowns".into(), Value::Array(cooldowns));
-            }
+            add_health(&mut entry, health, refresh.next_attempt_after);
             if let Some(email) = credential.email() {
                 entry.insert("email".into(), json!(email));
             }
@@ -227,13 +215,14 @@ fn list_entry(stored: &StoredAuth, refresh: Option<RefreshState>, health: &Accou
     Value::Object(entry)
 }
 
-/// `GET /auth-files[?name=][&auth_index=]` → `{"files": [...]}`, sorted by name.
+/// `GET /auth-files[?name=][&auth_index=]` → `{"files": [...]}`, sorted by name: the auth files,
+/// then (as CPA lists them) the config API keys as runtime-only entries, so their cooldowns show too.
 pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Json<Value> {
     let name = query_value(&query, "name").filter(|n| !n.is_empty());
     let index = query_value(&query, "auth_index").filter(|i| !i.is_empty());
     let buckets = recent_request_buckets(Local::now());
     let now = std::time::Instant::now();
-    let files: Vec<Value> = state
+    let mut files: Vec<Value> = state
         .store
         .list()
         .iter()
@@ -241,7 +230,89 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
         .filter(|s| index.as_deref().is_none_or(|i| s.auth_index == i))
         .map(|s| list_entry(s, state.refresher.state(&s.name), &state.router.health(&s.name, now), &buckets))
         .collect();
+    let config = state.config.get();
+    for account in state.router.accounts() {
+        let Some(entry) = api_key_entry(&config, &account, &state.router.health(&account.id, now), &buckets) else {
+            continue;
+        };
+        let matches_name = name.as_deref().is_none_or(|n| account.id == n);
+        let matches_index = index.as_deref().is_none_or(|i| entry["auth_index"] == i);
+        if matches_name && matches_index {
+            files.push(entry);
+        }
+    }
+    files.sort_by_key(|f| f["name"].as_str().unwrap_or_default().to_lowercase());
     Json(json!({ "files": files }))
+}
+
+/// CPA's `auth_index` for a config key: the first 8 bytes of SHA-256 of
+/// `<section>:<base_url>+<api_key>`, hex.
+fn api_key_auth_index(section: &str, base_url: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{section}:{base_url}+{key}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// A config API key (or openai-compatibility key) as a runtime-only listing entry.
+fn api_key_entry(config: &Config, account: &Account, health: &AccountHealth, buckets: &[Value]) -> Option<Value> {
+    let (section, base_url, key) = match &account.kind {
+        AccountKind::OAuth { .. } => return None,
+        AccountKind::ApiKey { section, index } => {
+            let entry = config.api_key_sections().into_iter().find(|(s, _)| s == section)?.1.get(*index)?;
+            (section.as_str(), entry.base_url.clone(), entry.api_key.clone())
+        }
+        AccountKind::Compat { entry, key, .. } => {
+            let compat = config.openai_compatibility.get(*entry)?;
+            let api_key =
+                key.and_then(|k| compat.api_key_entries.get(k)).map(|k| k.api_key.clone()).unwrap_or_default();
+            ("openai-compatibility", compat.base_url.clone(), api_key)
+        }
+    };
+    let cooling = health.status != HealthStatus::Active;
+    let mut entry = json!({
+        "id": account.id,
+        "auth_index": api_key_auth_index(section, &base_url, &key),
+        "name": account.id,
+        "type": account.provider,
+        "provider": account.provider,
+        "label": account.id,
+        "status": if account.disabled { "disabled" } else if cooling { "error" } else { "active" },
+        "status_message": if cooling { health.status_message.clone().unwrap_or_default() } else { String::new() },
+        "disabled": account.disabled,
+        "unavailable": health.unavailable,
+        "runtime_only": true,
+        "source": "memory",
+        "account_type": "api_key",
+        "account": switchyard_redact::secret(&key).to_string(),
+        "priority": account.priority,
+        "weight": account.weight,
+        "success": 0,
+        "failed": 0,
+        "recent_requests": buckets,
+    });
+    if let Some(map) = entry.as_object_mut() {
+        add_health(map, health, None);
+    }
+    Some(entry)
+}
+
+/// `next_retry_after` and per-model `cooldowns` from the router (falling back to the refresher's
+/// next attempt).
+fn add_health(entry: &mut Map<String, Value>, health: &AccountHealth, refresh_next: Option<DateTime<Utc>>) {
+    let next_retry = health
+        .next_retry_after
+        .map(|wait| Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
+        .or(refresh_next);
+    if let Some(next) = next_retry {
+        entry.insert("next_retry_after".into(), json!(next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    }
+    if !health.models.is_empty() {
+        let cooldowns: Vec<Value> = health
+            .models
+            .iter()
+            .map(|m| json!({"model": m.model, "reason": m.reason.as_str(), "status": m.status, "retry_after_seconds": m.retry_after.as_secs()}))
+            .collect();
+        entry.insert("cooldowns".into(), Value::Array(cooldowns));
+    }
 }
 
 fn required_name(query: &Option<String>) -> Result<String, ApiError> {
