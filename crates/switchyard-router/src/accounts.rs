@@ -1,6 +1,8 @@
 //! Accounts: every credential the router can send a request with (OAuth files from the auth dir
 //! and API keys from config), each with the client-visible models it serves (CPA §4.3).
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_config::{ApiKeyEntry, Config, ModelMapping, OpenAiCompatibility};
@@ -50,6 +52,43 @@ pub enum AccountKind {
         entry: usize,
         key: Option<usize>,
     },
+}
+
+/// A config key as an API-key account calls with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigKey<'a> {
+    /// `claude-api-key`, ..., or `openai-compatibility`.
+    pub section: &'a str,
+    /// Empty for an openai-compatibility provider without key entries.
+    pub key: &'a str,
+    /// Empty when the entry sets none (the executor's default applies).
+    pub base_url: &'a str,
+    pub headers: &'a BTreeMap<String, String>,
+}
+
+impl AccountKind {
+    /// The key behind an API-key or openai-compatibility account, read from `config` (the config
+    /// the accounts were built from); `None` for OAuth accounts or an entry that went away.
+    pub fn config_key<'a>(&self, config: &'a Config) -> Option<ConfigKey<'a>> {
+        match self {
+            AccountKind::OAuth { .. } => None,
+            AccountKind::ApiKey { section, index } => {
+                let (section, entries) = config.api_key_sections().into_iter().find(|(name, _)| name == section)?;
+                let entry = entries.get(*index)?;
+                Some(ConfigKey { section, key: &entry.api_key, base_url: &entry.base_url, headers: &entry.headers })
+            }
+            AccountKind::Compat { entry, key, .. } => {
+                let compat = config.openai_compatibility.get(*entry)?;
+                let api_key = key.and_then(|k| compat.api_key_entries.get(k)).map_or("", |k| k.api_key.as_str());
+                Some(ConfigKey {
+                    section: "openai-compatibility",
+                    key: api_key,
+                    base_url: &compat.base_url,
+                    headers: &compat.headers,
+                })
+            }
+        }
+    }
 }
 
 /// The provider each API-key section feeds, and whose catalogue it serves when its entry lists
@@ -500,5 +539,23 @@ oauth-providers:
         assert_eq!(upstream_of(k2, "kimi"), "moonshot/kimi-k2");
         assert_eq!(find(&accounts, "openai-compatibility:router[0]").weight, 1);
         assert!(!accounts.iter().any(|a| a.provider == "openai-compatibility:off"), "disabled entry skipped");
+    }
+
+    #[test]
+    fn config_key_reads_the_key_behind_an_account() {
+        let config = config(
+            "claude-api-key:\n  - api-key: k-claude\n    base-url: https://proxy.example\n    headers: {X-A: b}\n\
+             openai-compatibility:\n  - name: local\n    base-url: http://127.0.0.1:9\n    api-key-entries:\n      - api-key: k-compat\n",
+        );
+        let key = AccountKind::ApiKey { section: "claude-api-key".into(), index: 0 };
+        let found = key.config_key(&config).unwrap();
+        assert_eq!((found.section, found.key, found.base_url), ("claude-api-key", "k-claude", "https://proxy.example"));
+        assert_eq!(found.headers.get("X-A").map(String::as_str), Some("b"));
+        let compat = AccountKind::Compat { name: "local".into(), entry: 0, key: Some(0) }.config_key(&config).unwrap();
+        assert_eq!((compat.section, compat.key), ("openai-compatibility", "k-compat"));
+        let keyless = AccountKind::Compat { name: "local".into(), entry: 0, key: None }.config_key(&config).unwrap();
+        assert_eq!(keyless.key, "");
+        assert!(AccountKind::ApiKey { section: "claude-api-key".into(), index: 5 }.config_key(&config).is_none());
+        assert!(AccountKind::OAuth { file: "x.json".into() }.config_key(&config).is_none());
     }
 }

@@ -17,7 +17,7 @@ use switchyard_auth::login::{RefreshError, RefreshState};
 use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
 use switchyard_config::Config;
 use switchyard_router::{
-    Account, AccountHealth, AccountKind, AccountModelRules, HealthStatus, ModelAlias, account_models,
+    Account, AccountHealth, AccountModelRules, ConfigKey, HealthStatus, ModelAlias, account_models,
 };
 
 use crate::error::ok_with;
@@ -254,23 +254,11 @@ fn api_key_auth_index(section: &str, base_url: &str, key: &str) -> String {
 
 /// A config API key (or openai-compatibility key) as a runtime-only listing entry.
 fn api_key_entry(config: &Config, account: &Account, health: &AccountHealth, buckets: &[Value]) -> Option<Value> {
-    let (section, base_url, key) = match &account.kind {
-        AccountKind::OAuth { .. } => return None,
-        AccountKind::ApiKey { section, index } => {
-            let entry = config.api_key_sections().into_iter().find(|(s, _)| s == section)?.1.get(*index)?;
-            (section.as_str(), entry.base_url.clone(), entry.api_key.clone())
-        }
-        AccountKind::Compat { entry, key, .. } => {
-            let compat = config.openai_compatibility.get(*entry)?;
-            let api_key =
-                key.and_then(|k| compat.api_key_entries.get(k)).map(|k| k.api_key.clone()).unwrap_or_default();
-            ("openai-compatibility", compat.base_url.clone(), api_key)
-        }
-    };
+    let ConfigKey { section, key, base_url, .. } = account.kind.config_key(config)?;
     let cooling = health.status != HealthStatus::Active;
     let mut entry = json!({
         "id": account.id,
-        "auth_index": api_key_auth_index(section, &base_url, &key),
+        "auth_index": api_key_auth_index(section, base_url, key),
         "name": account.id,
         "type": account.provider,
         "provider": account.provider,
@@ -282,7 +270,7 @@ fn api_key_entry(config: &Config, account: &Account, health: &AccountHealth, buc
         "runtime_only": true,
         "source": "memory",
         "account_type": "api_key",
-        "account": switchyard_redact::secret(&key).to_string(),
+        "account": switchyard_redact::secret(key).to_string(),
         "priority": account.priority,
         "weight": account.weight,
         "success": 0,

@@ -260,27 +260,14 @@ fn resolve(config: &switchyard_config::Config, attempt: &Attempt) -> Option<Targ
                 auth: AuthMaterial::OAuth { file: file.clone(), base_url },
             })
         }
-        AccountKind::ApiKey { section, index } => {
-            let entry = config.api_key_sections().into_iter().find(|(name, _)| name == section)?.1.get(*index)?;
+        kind => {
+            let key = kind.config_key(config)?;
             Some(Target {
-                executor: api_key_executor(section)?,
+                executor: api_key_executor(key.section)?,
                 auth: AuthMaterial::Key {
-                    key: entry.api_key.clone(),
-                    base_url: Some(entry.base_url.clone()).filter(|b| !b.is_empty()),
-                    headers: entry.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                },
-            })
-        }
-        AccountKind::Compat { entry, key, .. } => {
-            let compat = config.openai_compatibility.get(*entry)?;
-            let api_key =
-                key.and_then(|k| compat.api_key_entries.get(k)).map(|k| k.api_key.clone()).unwrap_or_default();
-            Some(Target {
-                executor: api_key_executor("openai-compatibility")?,
-                auth: AuthMaterial::Key {
-                    key: api_key,
-                    base_url: Some(compat.base_url.clone()),
-                    headers: compat.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    key: key.key.to_owned(),
+                    base_url: Some(key.base_url.to_owned()).filter(|b| !b.is_empty()),
+                    headers: key.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 },
             })
         }
