@@ -20,6 +20,10 @@ pub enum Operation {
 /// A request in the executor's native dialect.
 pub struct UpstreamRequest {
     pub operation: Operation,
+    /// The dialect `body` is in when it is not [`Executor::dialect`]: the client's own, sent
+    /// untranslated because the executor [`accepts`](Executor::accepts) it (e.g. Kimi takes
+    /// OpenAI Chat and Anthropic Messages). `None` = [`Executor::dialect`].
+    pub dialect: Option<Dialect>,
     /// Upstream model name (aliases and prefixes already resolved).
     pub model: String,
     pub stream: bool,
@@ -36,6 +40,20 @@ pub enum UpstreamAuth<'a> {
     OAuth { access_token: &'a str, credential: &'a Credential },
     /// A key from config (`claude-api-key`, `gemini-api-key`, `openai-compatibility`, ...).
     ApiKey { key: &'a str, base_url: Option<&'a str>, headers: &'a [(String, String)] },
+    /// An auth file whose executor authenticates from the file itself
+    /// ([`TokenSource::Credential`]): an API key a login fetched, a service account it signs with.
+    Stored { credential: &'a Credential },
+}
+
+/// Where an executor's upstream credential comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The auth file's access token, renewed on demand by the refresher before each call
+    /// ([`UpstreamAuth::OAuth`]).
+    AccessToken,
+    /// The executor derives what it sends from the auth file ([`UpstreamAuth::Stored`]); the
+    /// refresher only keeps the file fresh in the background (and on a forced refresh after a 401).
+    Credential,
 }
 
 /// The upstream's answer. For streams, `body` yields SSE bytes in the native dialect as they
@@ -83,6 +101,15 @@ impl ExecContext {
 pub trait Executor: Send + Sync {
     /// The dialect `UpstreamRequest::body` must be in, and responses come back in.
     fn dialect(&self) -> Dialect;
+    /// Whether the upstream also takes `dialect` natively; the pipeline then sends the client's
+    /// request in its own dialect (no translation) and [`UpstreamRequest::dialect`] says so.
+    fn accepts(&self, dialect: Dialect) -> bool {
+        dialect == self.dialect()
+    }
+    /// How auth files of this executor authenticate.
+    fn token_source(&self) -> TokenSource {
+        TokenSource::AccessToken
+    }
     async fn execute(
         &self,
         ctx: &ExecContext,

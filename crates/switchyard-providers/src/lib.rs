@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use switchyard_auth::login::{BrowserLogin, TokenRefresher};
+use switchyard_auth::login::{BrowserLogin, Login, TokenRefresher};
 
 pub mod antigravity;
 pub mod claude;
@@ -54,6 +54,29 @@ pub trait Provider: Send + Sync + 'static {
         None
     }
 
+    /// Every way to add an account of this provider, the default first (the one
+    /// `GET /v0/management/<login>-auth-url` and `switchyard login <login>` use without a
+    /// `method`). By default: the [`browser_login`](Provider::browser_login), asking nothing.
+    fn login_methods(&self) -> Vec<LoginMethod> {
+        self.browser_login()
+            .map(|login| LoginMethod {
+                id: "browser",
+                aliases: &[],
+                label: "Browser login",
+                kind: LoginKind::Browser,
+                asks: &[],
+                login: Login::Browser(login),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// Every upstream URL the provider calls, by the name `upstream-urls.<id>.<name>`
+    /// overrides, with its built-in default (panels and `switchyard providers` list them).
+    fn endpoints(&self) -> &'static [Endpoint] {
+        &[]
+    }
+
     /// Token renewal, if the provider's credentials expire (`Some(Arc::new(Self))`).
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         None
@@ -89,7 +112,74 @@ impl ModelInfo {
     }
 }
 
-pub use registry::{ConfigLookup, Registry};
+pub use registry::{Capability, ConfigLookup, LoginCapability, Registry};
+
+/// How a login method works, as panels present it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginKind {
+    /// Authorization code in a browser (local callback, or a pasted callback URL).
+    Browser,
+    /// A code the user enters on the provider's page (RFC 8628 and variants).
+    Device,
+    /// A file the user already has (service-account key, another tool's token cache).
+    Import,
+    /// A browser cookie pasted by the user.
+    Cookie,
+}
+
+/// What kind of value an [`Ask`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AskKind {
+    Text,
+    /// Shown masked, never echoed back (cookies).
+    Secret,
+    /// An uploaded file (multipart field `file`, or a path on the CLI).
+    File,
+}
+
+/// One thing a login method asks the user for. `name` is the option key (query parameter of
+/// the management start call, `--<name with - for _>` on the CLI, multipart field for imports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Ask {
+    pub name: &'static str,
+    pub label: &'static str,
+    #[serde(rename = "type")]
+    pub kind: AskKind,
+    pub required: bool,
+    /// Used when the user gives nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<&'static str>,
+}
+
+/// One way to add an account.
+#[derive(Clone)]
+pub struct LoginMethod {
+    /// `browser`, `device`, `builder-id`, `idc`, `google`, `github`, `import`, `cookie`, ...:
+    /// the `method` parameter of the management start call and `--method` of the CLI.
+    pub id: &'static str,
+    /// Other values accepted for `method` (CPA's `aws` for Kiro's `builder-id`).
+    pub aliases: &'static [&'static str],
+    pub label: &'static str,
+    pub kind: LoginKind,
+    pub asks: &'static [Ask],
+    pub login: Login,
+}
+
+impl LoginMethod {
+    pub fn answers_to(&self, method: &str) -> bool {
+        self.id.eq_ignore_ascii_case(method) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(method))
+    }
+}
+
+/// One upstream URL of a provider: `upstream-urls.<provider>.<name>` overrides `default`.
+/// Placeholders in braces (`{region}`, `{location}`) are filled per account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Endpoint {
+    pub name: &'static str,
+    pub default: &'static str,
+}
 
 static REGISTRY: &[&dyn Provider] = &[
     &claude::Claude,

@@ -1,17 +1,52 @@
 //! The providers one configuration offers: the built-in modules plus the `oauth-providers`
-//! declared in config. Server, CLI and refresher find logins and refreshers here, by name.
+//! declared in config. Server, CLI and refresher find logins, refreshers and the capability
+//! list here, by name, so none of them knows a provider.
 
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
 use switchyard_auth::Credential;
-use switchyard_auth::login::{BrowserLogin, LoginError, RefresherLookup, TokenRefresher};
+use switchyard_auth::login::{ImportLogin, Login, LoginError, RefresherLookup, TokenRefresher};
 use switchyard_config::{Config, ConfigHandle, CustomOAuthProvider};
 
 use crate::custom::{CustomOAuth, CustomRefresher};
+use crate::{Ask, Endpoint, LoginKind, LoginMethod, Provider};
 
 /// A snapshot built from one `Config`; cheap, so build a new one per use after a reload.
 pub struct Registry {
     custom: Vec<CustomOAuthProvider>,
+}
+
+/// One provider as panels and `switchyard providers` list it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Capability {
+    pub id: String,
+    pub label: String,
+    /// Auth-file `type` values it owns.
+    pub file_types: Vec<String>,
+    /// Declared in config (`oauth-providers`) rather than built in.
+    pub custom: bool,
+    /// Whether Switchyard can send requests with its accounts.
+    pub serves: bool,
+    /// Every way to add an account, the default first.
+    pub logins: Vec<LoginCapability>,
+    /// Upstream URLs, by their `upstream-urls.<id>.<name>` key, with the built-in defaults.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One login method of a [`Capability`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LoginCapability {
+    /// The `<login>` of `/v0/management/<login>-auth-url` and `switchyard login <login>`.
+    pub login: String,
+    /// Its `method` value (`browser`, `device`, `builder-id`, ...).
+    pub method: String,
+    pub aliases: Vec<String>,
+    pub label: String,
+    pub kind: LoginKind,
+    pub asks: Vec<Ask>,
+    /// The method used when none is named.
+    pub default: bool,
 }
 
 impl Registry {
@@ -23,51 +58,160 @@ impl Registry {
         self.custom.iter().find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
-    fn builtin_login(name: &str) -> Option<Arc<dyn BrowserLogin>> {
-        crate::all().iter().filter_map(|p| p.browser_login()).find(|login| login.spec().answers_to(name))
+    /// The built-in provider one of whose logins answers to `name`, with its methods.
+    fn builtin(name: &str) -> Option<(&'static dyn Provider, Vec<LoginMethod>)> {
+        crate::all().iter().find_map(|provider| {
+            let methods = provider.login_methods();
+            methods.iter().any(|m| m.login.answers_to(name)).then_some((*provider, methods))
+        })
     }
 
     /// Every login name, for help texts and "unknown provider" errors.
     pub fn login_names(&self) -> Vec<String> {
-        let builtin = crate::all().iter().filter_map(|p| p.browser_login()).map(|l| l.spec().name.to_owned());
-        builtin.chain(self.custom.iter().map(|p| p.name.clone())).collect()
+        let mut names: Vec<String> = Vec::new();
+        for provider in crate::all() {
+            for method in provider.login_methods() {
+                let name = method.login.name().to_owned();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names.extend(self.custom.iter().map(|p| p.name.clone()));
+        names
     }
 
     /// Whether `name` (or an alias) names a login, without any network work.
     pub fn has_login(&self, name: &str) -> bool {
-        Self::builtin_login(name).is_some() || self.custom(name).is_some()
+        Self::builtin(name).is_some() || self.custom(name).is_some()
     }
 
-    /// The login for `name` (a login name or alias). Configured providers that rely on OpenID
-    /// discovery fetch their metadata here, so a bad issuer fails before a browser opens.
-    pub async fn login(&self, name: &str, http: &reqwest::Client) -> Result<Option<Arc<dyn BrowserLogin>>, LoginError> {
-        if let Some(login) = Self::builtin_login(name) {
-            return Ok(Some(login));
+    /// The methods of the login `name`, the default first (empty for an unknown name).
+    /// Configured providers have one browser method, resolved only by [`Registry::login`].
+    pub fn methods(&self, name: &str) -> Vec<LoginMethod> {
+        Self::builtin(name).map(|(_, methods)| methods).unwrap_or_default()
+    }
+
+    /// The login `name` (a login name or alias) with `method` (its id or an alias; `None` = the
+    /// provider's default method). An unknown method is [`LoginError::InvalidInput`] naming the
+    /// valid ones. Configured providers that rely on OpenID discovery fetch their metadata here,
+    /// so a bad issuer fails before a browser opens.
+    pub async fn login(
+        &self,
+        name: &str,
+        method: Option<&str>,
+        http: &reqwest::Client,
+    ) -> Result<Option<Login>, LoginError> {
+        if let Some((_, methods)) = Self::builtin(name) {
+            let methods: Vec<LoginMethod> = methods.into_iter().filter(|m| m.login.answers_to(name)).collect();
+            return pick_method(name, methods, method).map(Some);
         }
-        match self.custom(name) {
-            Some(spec) => Ok(Some(Arc::new(CustomOAuth::resolve(spec, http).await?))),
-            None => Ok(None),
+        let Some(spec) = self.custom(name) else { return Ok(None) };
+        if let Some(method) = method.filter(|m| !m.eq_ignore_ascii_case("browser")) {
+            return Err(LoginError::InvalidInput(format!("unknown login method `{method}` for {name}; use: browser")));
         }
+        Ok(Some(Login::Browser(Arc::new(CustomOAuth::resolve(spec, http).await?))))
+    }
+
+    /// The import that takes an uploaded auth file which is really another tool's token file
+    /// (e.g. the Kiro IDE's cache), if any does.
+    pub fn import_for_upload(&self, document: &Map<String, Value>) -> Option<Arc<dyn ImportLogin>> {
+        crate::all().iter().flat_map(|p| p.login_methods()).find_map(|method| match method.login {
+            Login::Import(import) if import.recognises_upload(document) => Some(import),
+            _ => None,
+        })
     }
 
     /// The login whose main-port callback route is `/<route>/callback`.
     pub fn login_for_callback_route(&self, route: &str) -> Option<String> {
         crate::all()
             .iter()
-            .filter_map(|p| p.browser_login())
-            .find(|login| login.spec().callback_route.eq_ignore_ascii_case(route))
-            .map(|login| login.spec().name.to_owned())
+            .flat_map(|p| p.login_methods())
+            .find_map(|method| match method.login {
+                Login::Browser(login) if login.spec().callback_route.eq_ignore_ascii_case(route) => {
+                    Some(login.spec().name.to_owned())
+                }
+                _ => None,
+            })
             .or_else(|| self.custom(route).map(|p| p.name.clone()))
     }
 
     /// Who renews this credential's tokens, by its provider (`type`).
     pub fn refresher_for(&self, credential: &Credential) -> Option<Arc<dyn TokenRefresher>> {
         let provider = credential.provider()?;
-        if let Some(builtin) = crate::by_id(&provider) {
+        if let Some(builtin) = crate::for_file_type(&provider).or_else(|| crate::by_id(&provider)) {
             return builtin.refresher();
         }
         self.custom(&provider).map(|spec| Arc::new(CustomRefresher { spec: spec.clone() }) as Arc<dyn TokenRefresher>)
     }
+
+    /// Every provider this configuration offers, built-in ones first, with its logins and
+    /// endpoints: what `GET /v0/management/providers` and `switchyard providers` show.
+    pub fn capabilities(&self) -> Vec<Capability> {
+        let builtin = crate::all().iter().map(|provider| Capability {
+            id: provider.id().to_owned(),
+            label: provider.label().to_owned(),
+            file_types: provider.file_types().iter().map(|t| (*t).to_owned()).collect(),
+            custom: false,
+            serves: provider.executor().is_some(),
+            logins: provider
+                .login_methods()
+                .iter()
+                .enumerate()
+                .map(|(index, method)| LoginCapability {
+                    login: method.login.name().to_owned(),
+                    method: method.id.to_owned(),
+                    aliases: method.aliases.iter().map(|a| (*a).to_owned()).collect(),
+                    label: method.label.to_owned(),
+                    kind: method.kind,
+                    asks: method.asks.to_vec(),
+                    default: index == 0,
+                })
+                .collect(),
+            endpoints: provider.endpoints().to_vec(),
+        });
+        let custom = self.custom.iter().map(|spec| Capability {
+            id: spec.name.clone(),
+            label: spec.name.clone(),
+            file_types: vec![spec.name.to_ascii_lowercase()],
+            custom: true,
+            serves: matches!(spec.dialect.as_str(), "openai" | "claude" | "openai-responses"),
+            logins: vec![LoginCapability {
+                login: spec.name.clone(),
+                method: "browser".into(),
+                aliases: Vec::new(),
+                label: "Browser login".into(),
+                kind: LoginKind::Browser,
+                asks: Vec::new(),
+                default: true,
+            }],
+            endpoints: Vec::new(),
+        });
+        builtin.chain(custom).collect()
+    }
+}
+
+/// `method` among `methods` (which all belong to the login `name`), or the default: the first
+/// browser or device method, else the first of any kind.
+fn pick_method(name: &str, methods: Vec<LoginMethod>, method: Option<&str>) -> Result<Login, LoginError> {
+    let chosen = match method.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(wanted) => methods.iter().find(|m| m.answers_to(wanted)).ok_or_else(|| {
+            let valid: Vec<String> = methods
+                .iter()
+                .map(|m| match m.aliases {
+                    [] => m.id.to_owned(),
+                    aliases => format!("{} ({})", m.id, aliases.join(", ")),
+                })
+                .collect();
+            LoginError::InvalidInput(format!("unknown login method `{wanted}` for {name}; use: {}", valid.join(", ")))
+        })?,
+        None => methods
+            .iter()
+            .find(|m| matches!(m.kind, LoginKind::Browser | LoginKind::Device))
+            .or_else(|| methods.first())
+            .ok_or_else(|| LoginError::InvalidInput(format!("{name} has no login method")))?,
+    };
+    Ok(chosen.login.clone())
 }
 
 /// The refresher's view of the registry: always the current configuration's providers.

@@ -742,8 +742,10 @@ async fn an_expired_session_reports_the_timeout_and_refuses_late_callbacks() {
     let mock = MockClaudeAuth::start().await;
     let server = server(&mock.upstream_urls_yaml(), &[]).await;
     let config = server.state.config.get();
-    let login = switchyard_providers::Registry::new(&config).login("anthropic", &server.state.http).await;
-    let login = login.unwrap().expect("anthropic is a login");
+    let login = switchyard_providers::Registry::new(&config).login("anthropic", None, &server.state.http).await;
+    let Some(switchyard_auth::login::Login::Browser(login)) = login.unwrap() else {
+        panic!("anthropic is a browser login")
+    };
     let options = StartOptions {
         listen: false,
         callback_port: None,

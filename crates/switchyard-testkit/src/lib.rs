@@ -4,10 +4,17 @@
 
 pub mod claude;
 pub mod fixtures;
+pub mod github;
 pub mod google;
+pub mod google_sa;
+pub mod iflow;
+pub mod kimi;
+pub mod kiro;
 pub mod oauth;
 pub mod openai;
+pub mod qwen;
 mod server;
 pub mod upstream;
+pub mod xai;
 
 pub use server::{MockServer, RecordedRequest, serve};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_auth::CredentialStore;
-use switchyard_auth::login::{LoginEngine, LoginError, LoginOptions, StartOptions, parse_callback_input};
+use switchyard_auth::login::{Login, LoginEngine, LoginError, LoginOptions, StartOptions, parse_callback_input};
 use switchyard_config::ConfigHandle;
 use switchyard_providers::Registry;
 
@@ -41,8 +41,12 @@ pub async fn run(config: Arc<ConfigHandle>, args: LoginArgs) -> ExitCode {
     let current = config.get();
     let registry = Registry::new(&current);
     let http = reqwest::Client::new();
-    let login = match registry.login(&args.provider, &http).await {
-        Ok(Some(login)) => login,
+    let login = match registry.login(&args.provider, None, &http).await {
+        Ok(Some(Login::Browser(login))) => login,
+        Ok(Some(other)) => {
+            eprintln!("`switchyard login {}` is not available from the command line yet", other.name());
+            return ExitCode::from(exit::USAGE);
+        }
         Ok(None) => {
             eprintln!("unknown provider `{}`; available: {}", args.provider, registry.login_names().join(", "));
             return ExitCode::from(exit::USAGE);

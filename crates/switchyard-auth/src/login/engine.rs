@@ -65,10 +65,10 @@ impl Flow {
 
 /// Runs browser logins. Share as `Arc<LoginEngine>`.
 pub struct LoginEngine {
-    sessions: Arc<SessionStore>,
-    store: Arc<CredentialStore>,
-    http: reqwest::Client,
-    config: Arc<ConfigHandle>,
+    pub(super) sessions: Arc<SessionStore>,
+    pub(super) store: Arc<CredentialStore>,
+    pub(super) http: reqwest::Client,
+    pub(super) config: Arc<ConfigHandle>,
 }
 
 impl LoginEngine {
@@ -92,7 +92,7 @@ impl LoginEngine {
         let spec = login.spec();
         let configured = self.config.get().oauth_callback_ports.get(spec.name).copied();
         let mut port = callback_port.or(configured).unwrap_or(spec.default_callback_port);
-        let listener = if listen {
+        let listener = if listen && login.local_callback() {
             let sessions = self.sessions.clone();
             let listener = bind_callback_listener(CALLBACK_HOST, port, spec.callback_path, sessions, spec.name).await?;
             port = listener.port();
@@ -126,7 +126,7 @@ impl LoginEngine {
             let result = engine.run(&flow, waiter, timeout).await;
             // The listener lives exactly as long as the login waits.
             drop(listener);
-            engine.settle(&flow, result);
+            engine.settle(flow.login.spec().name, &flow.state, result);
         });
         Ok(started)
     }
@@ -162,7 +162,7 @@ impl LoginEngine {
     /// Writes the login's credential with re-login semantics: an existing valid file of the
     /// same name keeps its user fields and gets the new tokens, in one atomic replace under
     /// the store's lock (the old file is never removed first).
-    async fn save(&self, outcome: LoginOutcome) -> Result<String, LoginError> {
+    pub(super) async fn save(&self, outcome: LoginOutcome) -> Result<String, LoginError> {
         let LoginOutcome { file_name, credential } = outcome;
         let save_error = |err: StoreError| LoginError::Save(err.to_string());
         let fresh = credential.clone();
@@ -185,20 +185,20 @@ impl LoginEngine {
         Ok(file_name)
     }
 
-    fn settle(&self, flow: &Flow, result: Result<String, LoginError>) {
-        let provider = flow.login.spec().name;
+    /// Records how the login of `state` ended.
+    pub(super) fn settle(&self, provider: &str, state: &str, result: Result<String, LoginError>) {
         match result {
             Ok(file_name) => {
                 tracing::info!(provider, file = %file_name, "login completed");
-                self.sessions.complete(&flow.state, &file_name);
+                self.sessions.complete(state, &file_name);
             }
             // A cancelled session is gone; there is nothing left to mark.
-            Err(LoginError::Cancelled) if !self.sessions.is_pending(&flow.state) => {
+            Err(LoginError::Cancelled) if !self.sessions.is_pending(state) => {
                 tracing::info!(provider, "login cancelled");
             }
             Err(err) => {
                 tracing::warn!(provider, error = %err, "login failed");
-                self.sessions.fail(&flow.state, err);
+                self.sessions.fail(state, err);
             }
         }
     }

@@ -41,6 +41,19 @@ pub struct SessionInfo {
     pub provider: String,
     pub status: SessionStatus,
     pub created_at: DateTime<Utc>,
+    /// For device-code logins: what the user has to enter, and where.
+    pub device: Option<DeviceDisplay>,
+}
+
+/// The public half of a device authorization, kept with its session so a status poll (or a
+/// panel that reloads) can show the code again. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDisplay {
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    /// When the engine stops polling.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Why a callback was not handed to its session. [`DeliverError::http_status`] and
@@ -109,6 +122,12 @@ impl SessionWaiter {
             Err(_) => Err(LoginError::Timeout),
         }
     }
+
+    /// Resolves once the session is gone (cancelled, replaced, expired) or has settled. Device
+    /// sessions take no callback, so for them this only ever means "stop polling".
+    pub async fn ended(&mut self) {
+        let _ = (&mut self.receiver).await;
+    }
 }
 
 enum Phase {
@@ -127,8 +146,10 @@ struct Session {
     phase: Phase,
     created_at: DateTime<Utc>,
     expires_at: Instant,
-    /// Taken by the first accepted callback.
+    /// Taken by the first accepted callback. Device sessions keep it untaken: its only job
+    /// there is to be dropped, which tells the poll loop the session was cancelled.
     delivery: Option<oneshot::Sender<CallbackParams>>,
+    device: Option<DeviceDisplay>,
 }
 
 impl Session {
@@ -163,6 +184,16 @@ impl SessionStore {
     /// Starts a pending session for `state`, replacing any session with the same state (whose
     /// waiter then sees [`LoginError::Cancelled`]).
     pub fn register(&self, provider: &str, state: &str) -> SessionWaiter {
+        self.insert(provider, state, None)
+    }
+
+    /// Like [`register`](Self::register), for a device-code login: callbacks are refused
+    /// ([`DeliverError::NotWaiting`]) and `device` is reported with the session.
+    pub fn register_device(&self, provider: &str, state: &str, device: DeviceDisplay) -> SessionWaiter {
+        self.insert(provider, state, Some(device))
+    }
+
+    fn insert(&self, provider: &str, state: &str, device: Option<DeviceDisplay>) -> SessionWaiter {
         let (sender, receiver) = oneshot::channel();
         let session = Session {
             provider: provider.to_owned(),
@@ -170,6 +201,7 @@ impl SessionStore {
             created_at: Utc::now(),
             expires_at: Instant::now() + SESSION_TTL,
             delivery: Some(sender),
+            device,
         };
         self.lock().insert(state.to_owned(), session);
         self.changed.notify_waiters();
@@ -189,6 +221,9 @@ impl SessionStore {
         if provider.is_some_and(|p| !p.eq_ignore_ascii_case(&session.provider)) {
             return Err(DeliverError::ProviderMismatch);
         }
+        if session.device.is_some() {
+            return Err(DeliverError::NotWaiting);
+        }
         let sender = session.delivery.take().ok_or(DeliverError::AlreadyDelivered)?;
         sender.send(params).map_err(|_| DeliverError::NotWaiting)
     }
@@ -202,6 +237,7 @@ impl SessionStore {
             provider: s.provider.clone(),
             status: s.status(),
             created_at: s.created_at,
+            device: s.device.clone(),
         })
     }
 

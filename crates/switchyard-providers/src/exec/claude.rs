@@ -65,6 +65,7 @@ impl Executor for ClaudeExecutor {
                 }
                 (base.unwrap_or_else(|| ctx.endpoint("claude", "api", DEFAULT_BASE)), false)
             }
+            UpstreamAuth::Stored { .. } => return Err(super::stored_not_supported()),
         };
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let setting =

@@ -65,6 +65,7 @@ impl Executor for CodexExecutor {
                 headers.secret("authorization", &format!("Bearer {key}"))?;
                 (own_base(*base_url).map_or_else(|| ctx.endpoint("openai", "api", OPENAI_BASE), str::to_owned), false)
             }
+            UpstreamAuth::Stored { .. } => return Err(super::stored_not_supported()),
         };
         let path = match (request.operation, backend) {
             (Operation::Generate, _) => "/responses",

@@ -51,6 +51,7 @@ impl Executor for GeminiApiExecutor {
                 headers.secret("authorization", &format!("Bearer {access_token}"))?;
                 credential.str_field("base_url").map(str::to_owned)
             }
+            UpstreamAuth::Stored { .. } => return Err(super::stored_not_supported()),
         }
         .unwrap_or_else(|| ctx.endpoint(self.provider, "api", self.default_base));
         let action = match (request.operation, request.stream) {

@@ -19,9 +19,16 @@
 mod antigravity;
 mod claude;
 mod codex;
+pub mod copilot;
 mod gemini_api;
 mod gemini_cli;
+pub mod iflow;
+pub mod kimi;
+pub mod kiro;
 mod openai_compat;
+pub mod qwen;
+pub mod vertex;
+pub mod xai;
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -52,6 +59,11 @@ pub fn api_key_executor(section: &str) -> Option<Arc<dyn Executor>> {
         "openai-compatibility" => Some(Arc::new(OpenAiCompatExecutor)),
         _ => None,
     }
+}
+
+/// For executors whose upstream takes an access token or an API key, never a bare auth file.
+fn stored_not_supported() -> ExecError {
+    ExecError::Credential("this upstream needs an access token or an API key".into())
 }
 
 /// A response body: bytes as they arrive, ending in `Err(Interrupted)` if the stream broke.

@@ -27,6 +27,7 @@ impl Executor for OpenAiCompatExecutor {
         let (token, base) = match auth {
             UpstreamAuth::ApiKey { key, base_url, .. } => (*key, own_base(*base_url)),
             UpstreamAuth::OAuth { access_token, credential } => (*access_token, credential.str_field("base_url")),
+            UpstreamAuth::Stored { .. } => return Err(super::stored_not_supported()),
         };
         let base =
             base.ok_or_else(|| ExecError::Credential("an OpenAI-compatible upstream needs a base-url".into()))?;

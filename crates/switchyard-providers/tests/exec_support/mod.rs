@@ -50,6 +50,7 @@ pub fn context_with_client(yaml: &str, http: reqwest::Client) -> ExecContext {
 pub fn request(operation: Operation, model: &str, stream: bool, body: &Value) -> UpstreamRequest {
     UpstreamRequest {
         operation,
+        dialect: None,
         model: model.into(),
         stream,
         body: Bytes::from(body.to_string()),

@@ -10,8 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard_auth::login::{
-    CallbackParams, LoginError, LoginOptions, SessionStatus, StartOptions, WEB_CALLBACK_TIMEOUT, parse_callback_fields,
-    validate_state,
+    CallbackParams, Login, LoginError, LoginOptions, SessionStatus, StartOptions, WEB_CALLBACK_TIMEOUT,
+    parse_callback_fields, validate_state,
 };
 use switchyard_providers::Registry;
 
@@ -28,12 +28,17 @@ fn truthy(value: &str) -> bool {
 fn login_error(error: LoginError) -> ApiError {
     match error {
         LoginError::PortInUse { .. } => ApiError::conflict(error.to_string()),
+        LoginError::InvalidInput(message) => ApiError::bad_request(message),
         LoginError::Provider(message) => ApiError::new(StatusCode::BAD_GATEWAY, message),
         other => ApiError::internal(format!("failed to generate authorization URL: {other}")),
     }
 }
 
-/// `GET /v0/management/<login>-auth-url[?is_webui=true][&project_id=...]`.
+/// `GET /v0/management/<login>-auth-url[?method=...][&is_webui=true][&<option>=...]`.
+///
+/// Browser logins answer CPA's `{"status":"ok","url","state"}`. Device logins request the
+/// device code first and add `flow: "device"`, `user_code`, `verification_uri`,
+/// `verification_uri_complete`, `expires_in` and `interval`, with `url` the URI to open.
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(segment): Path<String>,
@@ -42,30 +47,54 @@ pub async fn start(
     let Some(name) = segment.strip_suffix("-auth-url").filter(|n| !n.is_empty()) else {
         return Err(ApiError::not_found("not found"));
     };
+    let mut is_webui = false;
+    let mut method = None;
+    let mut options = LoginOptions::new();
+    for (key, value) in query_pairs(&query) {
+        match key.as_str() {
+            "is_webui" => is_webui = truthy(&value),
+            "method" => method = Some(value),
+            _ => {
+                options.insert(key, value);
+            }
+        }
+    }
     let registry = Registry::new(&state.config.get());
     let login = registry
-        .login(name, &state.http)
+        .login(name, method.as_deref(), &state.http)
         .await
         .map_err(login_error)?
         .ok_or_else(|| ApiError::not_found(format!("unknown provider `{name}`")))?;
-    let mut is_webui = false;
-    let mut options = LoginOptions::new();
-    for (key, value) in query_pairs(&query) {
-        if key == "is_webui" {
-            is_webui = truthy(&value);
-        } else {
-            options.insert(key, value);
+    match login {
+        Login::Browser(login) => {
+            // With `is_webui` the browser runs on this machine: listen on the provider's
+            // registered callback port. Otherwise the user pastes the final URL into
+            // POST /oauth-callback.
+            let options =
+                StartOptions { listen: is_webui, callback_port: None, timeout: WEB_CALLBACK_TIMEOUT, options };
+            let started = state.engine.start(login, options).await.map_err(login_error)?;
+            tracing::info!(provider = name, webui = is_webui, "management login started");
+            Ok(ok_with(json!({"url": started.url, "state": started.state})))
         }
+        Login::Device(login) => {
+            let started = state.engine.start_device(login, options).await.map_err(login_error)?;
+            tracing::info!(provider = name, "management device login started");
+            Ok(ok_with(json!({
+                "url": started.display_uri(),
+                "state": started.state,
+                "flow": "device",
+                "user_code": started.user_code,
+                "verification_uri": started.verification_uri,
+                "verification_uri_complete": started.verification_uri_complete,
+                "expires_in": started.expires_in.as_secs(),
+                "interval": started.interval.as_secs(),
+            })))
+        }
+        Login::Import(login) => Err(ApiError::bad_request(format!(
+            "{} is added by importing a file, not by a login URL",
+            login.spec().name
+        ))),
     }
-    // With `is_webui` the browser runs on this machine: listen on the provider's registered
-    // callback port. Otherwise the user pastes the final URL into POST /oauth-callback.
-    let started = state
-        .engine
-        .start(login, StartOptions { listen: is_webui, callback_port: None, timeout: WEB_CALLBACK_TIMEOUT, options })
-        .await
-        .map_err(login_error)?;
-    tracing::info!(provider = name, webui = is_webui, "management login started");
-    Ok(ok_with(json!({"url": started.url, "state": started.state})))
 }
 
 /// `GET /v0/management/get-auth-status?state=` → `wait` / `ok` / `error` + message.
@@ -147,7 +176,7 @@ async fn deliver(state: &AppState, pasted: PastedCallback) -> Result<Json<Value>
 
 /// `anthropic` for `claude`, and so on: sessions are keyed by the login's own name.
 async fn canonical_login_name(registry: &Registry, name: &str, http: &reqwest::Client) -> Option<String> {
-    registry.login(name, http).await.ok().flatten().map(|login| login.spec().name.to_owned())
+    registry.login(name, None, http).await.ok().flatten().map(|login| login.name().to_owned())
 }
 
 /// `POST /v0/management/oauth-callback` `{"provider"?, "redirect_url"?, "code"?, "state"?, "error"?}`.

@@ -16,7 +16,7 @@ use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part, StreamEvent};
 use switchyard_dialects::sse::SseParser;
 use switchyard_dialects::{Dialect, TranslateError};
 use switchyard_providers::executor::{
-    ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse,
+    ExecContext, ExecError, Executor, Operation, TokenSource, UpstreamAuth, UpstreamRequest, UpstreamResponse,
 };
 use switchyard_router::{AccountKind, Attempt, Outcome, RouteError, RouteSettings};
 
@@ -129,7 +129,8 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
 
     for attempt in &plan.attempts {
         let Some(target) = resolve(&config, attempt) else { continue };
-        let native = target.executor.dialect();
+        // The client's own dialect when the upstream takes it too: no translation at all.
+        let native = if target.executor.accepts(call.dialect) { call.dialect } else { target.executor.dialect() };
         if call.operation == Operation::CountTokens && native != call.dialect {
             // No cross-dialect token-count endpoint exists; answer with a local estimate.
             return match neutral_request(&call, &bytes, &mut neutral) {
@@ -153,7 +154,7 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
             }
         };
 
-        match run_attempt(state, &ctx, &call, attempt, &target, upstream_body).await {
+        match run_attempt(state, &ctx, &call, attempt, &target, native, upstream_body).await {
             AttemptResult::Answered(response) => {
                 state.router.report(
                     &attempt.account_id,
@@ -308,18 +309,32 @@ async fn run_attempt(
     call: &ClientCall,
     attempt: &Attempt,
     target: &Target,
+    native: Dialect,
     body: Bytes,
 ) -> AttemptResult {
     let mut refreshed = false;
+    let dialect = (native != target.executor.dialect()).then_some(native);
     loop {
         let request = UpstreamRequest {
             operation: call.operation,
+            dialect,
             model: attempt.upstream_model.clone(),
             stream: call.stream.unwrap_or(false),
             body: body.clone(),
             client_headers: call.headers.clone(),
         };
         let result = match &target.auth {
+            AuthMaterial::OAuth { file, base_url: None }
+                if target.executor.token_source() == TokenSource::Credential =>
+            {
+                let Some(stored) = state.store.get(file) else {
+                    return failed(0, None, "auth file disappeared".into(), None);
+                };
+                let Some(credential) = stored.credential() else {
+                    return failed(0, None, "auth file is corrupt".into(), None);
+                };
+                target.executor.execute(ctx, &UpstreamAuth::Stored { credential }, request).await
+            }
             AuthMaterial::OAuth { file, base_url } => {
                 let token = match state.refresher.fresh_access_token(file, TOKEN_SKEW).await {
                     Ok(token) => token,
@@ -378,7 +393,7 @@ async fn run_attempt(
         let wait = retry_after(&response.headers);
         let body = collect(response.body, MAX_RESPONSE_BYTES).await.unwrap_or_default();
         let message = switchyard_redact::text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
-        let failure = target.executor.dialect().error_to_ir(status, &body);
+        let failure = native.error_to_ir(status, &body);
         return failed(status, wait, message, Some(failure));
     }
 }

@@ -1,0 +1,1 @@
+//! (executor module; filled in by its provider work)

@@ -1,0 +1,1 @@
+//! (mock module; filled in by its provider work)
