@@ -12,6 +12,7 @@ pub mod antigravity;
 pub mod claude;
 pub mod codex;
 pub mod custom;
+mod device_http;
 pub mod exec;
 pub mod executor;
 pub mod gemini_cli;
