@@ -120,7 +120,7 @@ enum Outcome {
 }
 
 /// Reads the whole event stream and answers as the non-stream API would.
-async fn fold_stream(response: reqwest::Response) -> Result<UpstreamResponse, ExecError> {
+pub(super) async fn fold_stream(response: reqwest::Response) -> Result<UpstreamResponse, ExecError> {
     let mut headers = end_to_end_headers(&response);
     let mut body = body_of(response);
     let mut parser = SseParser::new();

@@ -57,6 +57,7 @@ pub fn api_key_executor(section: &str) -> Option<Arc<dyn Executor>> {
         "gemini-api-key" => Some(Arc::new(GeminiApiExecutor::GEMINI)),
         "vertex-api-key" => Some(Arc::new(GeminiApiExecutor::VERTEX)),
         "openai-compatibility" => Some(Arc::new(OpenAiCompatExecutor)),
+        "xai-api-key" => Some(Arc::new(xai::XaiExecutor)),
         _ => None,
     }
 }
