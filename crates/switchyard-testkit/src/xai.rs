@@ -1,14 +1,14 @@
 //! Mock of xAI on one loopback port: the OpenID Provider at `auth.x.ai` (discovery, RFC 8628
 //! device authorization, a token endpoint for the device-code and refresh grants) and the
 //! Responses API that `cli-chat-proxy.grok.com/v1` and `api.x.ai/v1` both serve at
-//! `/v1/responses`.
+//! `/v1/responses` (the public API under `/public/v1/responses` here, so one mock plays both).
 //!
 //! The real servers' rules it keeps: form-only endpoints; the Grok CLI's public client (no
 //! secret) and nothing else; poll errors as `400 {"error": ...}` (RFC 8628 §3.5); device codes
 //! that expire after `expires_in` and work once; refresh tokens only for `offline_access`,
 //! rotated on every use (a spent one is `invalid_grant`); an id_token that is an unsigned JWT
-//! (`alg: none`) with `email` and `sub`. The Responses API takes the issued access tokens (the
-//! CLI proxy also wants the Grok CLI's headers) and registered API keys, and answers an unknown
+//! (`alg: none`) with `email` and `sub`. The CLI proxy takes the issued access tokens with the Grok
+//! CLI's headers; the public API takes them and registered API keys; both answer an unknown
 //! Bearer as xAI does: HTTP **400** `{"code": "Client specified an invalid argument", "error":
 //! "Incorrect API key provided: xa***ey. ..."}`; it refuses `reasoning.effort` for the models
 //! that reject it (400 "does not support parameter reasoningEffort").
@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 pub use crate::oauth::IssuedTokens;
@@ -44,7 +45,10 @@ pub const DEVICE_PATH: &str = "/oauth2/device/code";
 pub const TOKEN_PATH: &str = "/oauth2/token";
 /// The page a user opens to confirm a code (not served: tests approve through the mock).
 pub const VERIFY_PATH: &str = "/device";
+/// The Grok CLI chat proxy's Responses route (`cli-chat-proxy.grok.com/v1/responses`).
 pub const RESPONSES_PATH: &str = "/v1/responses";
+/// The public API's Responses route (`api.x.ai/v1/responses`), under its own prefix here.
+pub const PUBLIC_RESPONSES_PATH: &str = "/public/v1/responses";
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Lifetime of issued access tokens.
 pub const EXPIRES_IN: u64 = 3600;
@@ -214,7 +218,8 @@ impl MockXai {
             .route(DISCOVERY_PATH, get(discovery))
             .route(DEVICE_PATH, post(device_authorization))
             .route(TOKEN_PATH, post(token))
-            .route(RESPONSES_PATH, post(responses))
+            .route(RESPONSES_PATH, post(cli_proxy_responses))
+            .route(PUBLIC_RESPONSES_PATH, post(public_responses))
             .with_state(state.clone());
         let server = serve(router).await;
         state.lock().expect("mock state lock").base = server.base.clone();
@@ -227,9 +232,15 @@ impl MockXai {
         format!("upstream-urls:\n  xai:\n    issuer: {}\n    api: {}\n", self.base, self.api_base())
     }
 
-    /// The Responses API base (`…/v1`).
+    /// The Grok CLI chat proxy's base (`…/v1`): OAuth access tokens with the Grok CLI headers.
     pub fn api_base(&self) -> String {
         self.url("/v1")
+    }
+
+    /// The public API's base (`…/public/v1`): API keys, and OAuth access tokens without the
+    /// Grok CLI headers (`using_api` accounts).
+    pub fn public_api_base(&self) -> String {
+        self.url("/public/v1")
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -557,7 +568,22 @@ fn xai_error(fault: ResponsesFault) -> Response {
     response
 }
 
-async fn responses(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+/// Which Responses API a request reached.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Host {
+    CliProxy,
+    Public,
+}
+
+async fn cli_proxy_responses(state: Shared, headers: HeaderMap, body: Bytes) -> Response {
+    responses(state, Host::CliProxy, headers, body).await
+}
+
+async fn public_responses(state: Shared, headers: HeaderMap, body: Bytes) -> Response {
+    responses(state, Host::Public, headers, body).await
+}
+
+async fn responses(State(state): Shared, host: Host, headers: HeaderMap, body: Bytes) -> Response {
     let mut state = lock(&state);
     if let Some(fault) = state.responses_faults.pop_front() {
         return xai_error(fault);
@@ -569,10 +595,14 @@ async fn responses(State(state): Shared, headers: HeaderMap, body: Bytes) -> Res
         .unwrap_or_default()
         .to_owned();
     let oauth = state.tokens.bearer_ok(&headers);
-    if !oauth && !state.api_keys.contains(&bearer) {
+    // The CLI proxy serves Grok CLI logins only; the public API takes keys and tokens alike.
+    let key = host == Host::Public && state.api_keys.contains(&bearer);
+    if !oauth && !key {
         return incorrect_key(&bearer);
     }
-    if oauth && let Some(problem) = grok_cli_header_problem(&headers) {
+    if host == Host::CliProxy
+        && let Some(problem) = grok_cli_header_problem(&headers)
+    {
         return xai_error(ResponsesFault::status(403, &problem));
     }
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
@@ -596,7 +626,13 @@ async fn responses(State(state): Shared, headers: HeaderMap, body: Bytes) -> Res
         events.push(Err(std::io::Error::other("stream cut by the mock")));
     }
     let headers = [(header::CONTENT_TYPE, "text/event-stream; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")];
-    (StatusCode::OK, headers, Body::from_stream(futures::stream::iter(events))).into_response()
+    // One event per write: yielding before each lets the server flush what came before, so a
+    // cut stream delivers its first events (and the headers) before the connection drops.
+    let events = futures::stream::iter(events).then(|event| async {
+        tokio::task::yield_now().await;
+        event
+    });
+    (StatusCode::OK, headers, Body::from_stream(events)).into_response()
 }
 
 /// Why the CLI proxy refuses a request carrying an OAuth token, if it does.
