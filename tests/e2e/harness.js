@@ -260,10 +260,25 @@ export class Harness {
     return issuer;
   }
 
-  // Writes the Switchyard config for the `acme` provider (callback port `callbackPort`).
-  async writeConfig({ callbackPort, refreshLeadSeconds = 30 }) {
+  // Starts oidc-device-server.js (the device grant) for the public client `clientId`, knowing
+  // `scopes`; sets `this.issuer` and `this.oidcMetadata`.
+  async startOidcDevice({ clientId, scopes, accessTokenTtl = 3600 }) {
+    this.clientId = clientId;
+    const proc = this.track(new Proc('oidc-device-server', process.execPath, [path.join(HERE, 'oidc-device-server.js')], {
+      cwd: HERE,
+      logFile: path.join(this.dir, 'oidc-device-server.log'),
+      env: { OIDC_CLIENT_ID: clientId, OIDC_SCOPES: scopes.join(' '), OIDC_ACCESS_TOKEN_TTL: String(accessTokenTtl) },
+    }));
+    this.oidc = proc;
+    const [, issuer] = await proc.waitForStdout(/^(http:\/\/127\.0\.0\.1:\d+)\s*$/m);
+    this.issuer = issuer;
+    this.oidcMetadata = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
+    return issuer;
+  }
+
+  // Writes a Switchyard config: loopback port, auth dir, management key, then `extraLines`.
+  async writeConfigLines(extraLines) {
     this.port = await freePort();
-    this.callbackPort = callbackPort;
     this.configPath = path.join(this.dir, 'config.yaml');
     const yaml = [
       'host: 127.0.0.1',
@@ -271,6 +286,18 @@ export class Harness {
       `auth-dir: ${JSON.stringify(this.authDir)}`,
       'remote-management:',
       `  secret-key: ${JSON.stringify(this.managementKey)}`,
+      ...extraLines,
+      '',
+    ].join('\n');
+    fs.mkdirSync(this.authDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(this.configPath, yaml);
+    return this.configPath;
+  }
+
+  // Writes the Switchyard config for the `acme` provider (callback port `callbackPort`).
+  async writeConfig({ callbackPort, refreshLeadSeconds = 30 }) {
+    this.callbackPort = callbackPort;
+    return this.writeConfigLines([
       'oauth-providers:',
       '  - name: acme',
       '    label: Acme SSO',
@@ -282,16 +309,23 @@ export class Harness {
       // The access token lives 120 s; a lead below that keeps the background refresher out of
       // the way of the tests that refresh by hand.
       `    refresh-lead-seconds: ${refreshLeadSeconds}`,
-      '',
-    ].join('\n');
-    fs.mkdirSync(this.authDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(this.configPath, yaml);
-    return this.configPath;
+    ]);
   }
 
-  // Starts `switchyard --config <config>` and waits for /healthz.
+  // Starts `switchyard --config <config>` with the `acme` provider and waits for /healthz.
   async startSwitchyard(options) {
     await this.writeConfig(options);
+    return this.launchSwitchyard();
+  }
+
+  // Starts `switchyard --config <config>` with `extraLines` in its config; waits for /healthz.
+  async startSwitchyardWith(extraLines) {
+    await this.writeConfigLines(extraLines);
+    return this.launchSwitchyard();
+  }
+
+  // Runs the binary on the config written last and waits for /healthz.
+  async launchSwitchyard() {
     const proc = this.track(new Proc('switchyard', SWITCHYARD_BIN, ['--config', this.configPath], {
       cwd: this.dir,
       logFile: path.join(this.dir, 'switchyard.log'),
