@@ -258,6 +258,7 @@ fn oauth_providers_and_api_key_sections_have_executors() {
         ("codex", Dialect::OpenAiResponses),
         ("gemini-cli", Dialect::Gemini),
         ("antigravity", Dialect::Gemini),
+        ("xai", Dialect::OpenAiResponses),
     ] {
         let provider: &dyn Provider = by_id(id).unwrap();
         assert_eq!(provider.executor().map(|e| e.dialect()), Some(dialect), "{id}");
@@ -268,8 +269,8 @@ fn oauth_providers_and_api_key_sections_have_executors() {
         ("gemini-api-key", Dialect::Gemini),
         ("vertex-api-key", Dialect::Gemini),
         ("openai-compatibility", Dialect::OpenAiChat),
+        ("xai-api-key", Dialect::OpenAiResponses),
     ] {
         assert_eq!(api_key_executor(section).map(|e| e.dialect()), Some(dialect), "{section}");
     }
-    assert!(api_key_executor("xai-api-key").is_none());
 }
