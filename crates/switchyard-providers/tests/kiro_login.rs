@@ -463,14 +463,14 @@ async fn a_reused_code_or_a_wrong_verifier_is_refused_without_echoing_it() {
     let mut h = Social::start("google").await;
     let code = parse_callback_input(&h.pasted().await).unwrap().code.unwrap();
     h.login.finish(&h.ctx, &code, &h.request()).await.unwrap();
-    let error = h.login.finish(&h.ctx, &code, &h.request()).await.unwrap_err();
+    let error = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("refused");
     assert!(matches!(error, LoginError::TokenExchange(_)), "{error:?}");
     assert!(error.to_string().contains("HTTP 400: invalid_grant"), "{error}");
     no_leak(&error.to_string());
 
     let code = parse_callback_input(&h.pasted().await).unwrap().code.unwrap();
     h.pkce = Pkce::generate();
-    let error = h.login.finish(&h.ctx, &code, &h.request()).await.unwrap_err();
+    let error = h.login.finish(&h.ctx, &code, &h.request()).await.err().expect("refused");
     assert!(error.to_string().contains("invalid_grant"), "{error}");
     no_leak(&error.to_string());
 }

@@ -44,6 +44,19 @@ pub const CODEWHISPERER_PATH: &str = "/codewhisperer/generateAssistantResponse";
 pub const Q_PATH: &str = "/q/";
 pub const REDIRECT_URI: &str = "kiro://kiro.kiroAgent/authenticate-success";
 pub const PROFILE_ARN: &str = "arn:aws:codewhisperer:us-east-1:000000000000:profile/MOCKPROFILE01";
+/// The recorded event stream (`text.eventstream`, written from [`fixture_frames`]) and its
+/// sidecar (`text.events.json`: each frame's headers and payload), also read by the botocore
+/// check in `tests/sdk/test_kiro_eventstream.py`.
+pub const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/kiro");
+
+/// The sidecar of a recorded stream: what an independent decoder must find in it.
+pub fn sidecar(frames: &[Frame]) -> serde_json::Value {
+    json!({
+        "about": "AWS event-stream frames written by switchyard-testkit's Kiro mock (aws_smithy_eventstream::frame::write_message_to); regenerate with: KIRO_WRITE_FIXTURES=1 cargo nextest run -p switchyard-providers --test kiro_events the_recorded_stream_is_what_the_mock_writes",
+        "frames": frames.iter().map(Frame::describe).collect::<Vec<_>>(),
+    })
+}
+
 /// Where every token and code this mock issues starts (for "nothing leaked" checks).
 pub const TOKEN_MARK: &str = "mock-kiro-";
 

@@ -155,8 +155,8 @@ pub fn event_of(message: &Message) -> Result<KiroEvent, FrameError> {
     let event_type = header(message, ":event-type");
     let Some(payload) = payload else {
         return Err(FrameError::Corrupt(format!(
-            "the payload of a {} event is not a JSON object",
-            event_type.unwrap_or("Kiro")
+            "the payload of the {} event is not a JSON object",
+            event_type.unwrap_or("untyped")
         )));
     };
     let typed = text(&payload, "_type").or_else(|| text(&payload, "type"));
