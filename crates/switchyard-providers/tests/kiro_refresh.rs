@@ -157,3 +157,17 @@ async fn credentials_that_cannot_refresh_say_why() {
     }));
     assert!(matches!(refresher().refresh(&ctx, &bad_region).await.unwrap_err(), RefreshError::Revoked(_)));
 }
+
+#[tokio::test]
+async fn a_typeless_ide_file_in_the_auth_dir_is_found_and_refreshed() {
+    let (mock, ctx) = setup().await;
+    let social = mock.issue_social_tokens();
+    let ide = credential(json!({
+        "accessToken": social.access_token, "refreshToken": social.refresh_token,
+        "expiresAt": "2020-01-01T00:00:00.000Z", "authMethod": "social", "provider": "Google", "profileArn": PROFILE_ARN,
+    }));
+    let registry = switchyard_providers::Registry::new(&switchyard_config::Config::default());
+    let found = registry.refresher_for(&ide).expect("the IDE file is a Kiro credential");
+    let fields = found.refresh(&ctx, &ide).await.expect("refreshed");
+    assert_eq!(keys(&fields), ["access_token", "refresh_token", "expires_at", "last_refresh", "profile_arn"]);
+}
