@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(sanitise_file_part("dev@example.com"), "dev@example.com");
         assert_eq!(sanitise_file_part("a/b\\c:d*e?f\"g<h>i|j k"), "a_b_c_d_e_f_g_h_i_j_k");
         assert_eq!(sanitise_file_part("x%2Fy%2fz%5Cw%5cv%2Eu%2et%00s%41"), "x_y_z_w_v_u_t_s_41");
-        assert_eq!(sanitise_file_part("../../etc/passwd"), "_____etc_passwd");
+        assert_eq!(sanitise_file_part("../../etc/passwd"), "______etc_passwd");
         assert_eq!(sanitise_file_part(".hidden"), "_hidden");
         assert_eq!(sanitise_file_part("a_..b_.c"), "a___b__c");
         assert_eq!(sanitise_file_part("nul\0byte"), "nul_byte");
