@@ -125,14 +125,18 @@ impl Credential {
     }
 
     /// Provider key: lower-case `type`, with `gemini` meaning `gemini-cli`; a file without a
-    /// type but with Kiro's `auth_method` (`builder-id` / `social`) is `kiro`.
+    /// type but with Kiro's `auth_method` (`builder-id` / `social`), or the Kiro IDE's own
+    /// `authMethod` (`social` / `IdC`), is `kiro`.
     pub fn provider(&self) -> Option<String> {
         if let Some(t) = self.file_type() {
             let t = t.trim().to_ascii_lowercase();
             return Some(if t == "gemini" { "gemini-cli".into() } else { t });
         }
-        let method = self.str_field("auth_method")?;
-        ["builder-id", "social"].iter().any(|m| method.eq_ignore_ascii_case(m)).then(|| "kiro".into())
+        if let Some(method) = self.str_field("auth_method") {
+            return ["builder-id", "social"].iter().any(|m| method.eq_ignore_ascii_case(m)).then(|| "kiro".into());
+        }
+        let ide_method = self.str_field("authMethod")?;
+        ["social", "idc"].iter().any(|m| ide_method.eq_ignore_ascii_case(m)).then(|| "kiro".into())
     }
 
     /// A string field, trimmed; `None` when absent, not a string, or blank.

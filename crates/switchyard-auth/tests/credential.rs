@@ -390,6 +390,10 @@ fn provider_mapping() {
     assert_eq!(provider(json!({"auth_method": "Social"})).as_deref(), Some("kiro"));
     assert_eq!(provider(json!({"type": " ", "auth_method": "social"})).as_deref(), Some("kiro"));
     assert_eq!(provider(json!({"auth_method": "password"})), None);
+    // The Kiro IDE's own token file (camelCase).
+    assert_eq!(provider(json!({"accessToken": "a", "authMethod": "IdC"})).as_deref(), Some("kiro"));
+    assert_eq!(provider(json!({"accessToken": "a", "authMethod": "social"})).as_deref(), Some("kiro"));
+    assert_eq!(provider(json!({"authMethod": "password"})), None);
     assert_eq!(provider(json!({"email": "a@b.c"})), None);
 }
 

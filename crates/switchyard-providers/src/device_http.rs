@@ -104,7 +104,7 @@ pub(crate) async fn poll_token(request: RequestBuilder) -> Result<DevicePoll, Lo
 /// One token-endpoint answer during a device flow, by its `error` member whatever the status:
 /// `authorization_pending` → pending, `slow_down` → slow down, `expired_token` → the code
 /// expired, `access_denied` → denied, any other error → a failed exchange naming it. Without
-/// an error, a 2xx JSON object with an `access_token` is the grant.
+/// an error, a 2xx JSON object with an `access_token` (AWS: `accessToken`) is the grant.
 pub(crate) fn classify_poll(reply: &Reply) -> Result<DevicePoll, LoginError> {
     let body = reply.json();
     let error = body.as_ref().and_then(error_code);
@@ -120,7 +120,7 @@ pub(crate) fn classify_poll(reply: &Reply) -> Result<DevicePoll, LoginError> {
         return Err(failed(format!("token endpoint answered {}", describe_error(reply))));
     }
     match body {
-        Some(Value::Object(grant)) if str_at(&Value::Object(grant.clone()), &["access_token"]).is_some() => {
+        Some(Value::Object(grant)) if oauth_http::access_token_of(&Value::Object(grant.clone())).is_some() => {
             Ok(DevicePoll::Granted(grant))
         }
         Some(Value::Object(_)) => Err(failed("token endpoint answer has no access_token".into())),
@@ -220,6 +220,9 @@ mod tests {
         );
         assert!(kind(classify_poll(&reply(200, json!({"token_type": "bearer"})))).contains("no access_token"));
         assert!(kind(classify_poll(&reply(502, json!("gateway")))).contains("HTTP 502"));
+        // AWS SSO-OIDC's CreateToken answers in camelCase.
+        let aws = classify_poll(&reply(200, json!({"accessToken": "aoa", "refreshToken": "aor", "expiresIn": 3600})));
+        assert!(matches!(aws, Ok(DevicePoll::Granted(grant)) if grant["accessToken"] == "aoa"));
     }
 
     #[test]

@@ -28,7 +28,8 @@ const DEAD_TOKEN_CODES: &[&str] = &[
 /// Longest server-supplied description kept in a message.
 const MAX_DESCRIPTION_CHARS: usize = 200;
 
-/// A successful token-endpoint answer: a JSON object with a non-blank `access_token`.
+/// A successful token-endpoint answer: a JSON object with a non-blank `access_token` (AWS
+/// SSO-OIDC and the Kiro auth service answer in camelCase: `accessToken`).
 pub(crate) struct TokenResponse(Value);
 
 impl TokenResponse {
@@ -37,7 +38,7 @@ impl TokenResponse {
     }
 
     pub(crate) fn access_token(&self) -> &str {
-        str_at(&self.0, &["access_token"]).expect("checked when the response was read")
+        access_token_of(&self.0).expect("checked when the response was read")
     }
 
     pub(crate) fn str(&self, key: &str) -> Option<&str> {
@@ -133,6 +134,11 @@ pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// A token answer's access token: RFC 6749's `access_token`, else AWS's camelCase `accessToken`.
+pub(crate) fn access_token_of(value: &Value) -> Option<&str> {
+    str_at(value, &["access_token"]).or_else(|| str_at(value, &["accessToken"]))
+}
+
 /// The trimmed, non-blank string at `path` inside nested JSON objects.
 pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str().map(str::trim).filter(|s| !s.is_empty())
@@ -192,7 +198,7 @@ impl Reply {
         if !value.is_object() {
             return Err("token endpoint answered with a non-object JSON body".into());
         }
-        if str_at(&value, &["access_token"]).is_none() {
+        if access_token_of(&value).is_none() {
             return Err("token endpoint answer has no access_token".into());
         }
         Ok(TokenResponse(value))
@@ -251,7 +257,7 @@ fn is_code_char(c: char) -> bool {
 
 /// Server text with every token-shaped word (20+ token characters in a row) masked and the
 /// length capped: some servers echo the rejected token in their error description.
-fn scrub(text: &str) -> String {
+pub(crate) fn scrub(text: &str) -> String {
     let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+/=".contains(c);
     let looks_like_token = |word: &str| word.split(|c| !is_token_char(c)).any(|run| run.len() >= 20);
     let words: Vec<&str> =
@@ -340,6 +346,15 @@ mod tests {
         }
         assert_eq!(expiry(serde_json::json!(i64::MAX)), None);
         assert_eq!(expiry(serde_json::json!("soon")), None);
+    }
+
+    #[test]
+    fn token_answers_may_name_the_access_token_in_camel_case() {
+        let reply = |body: &str| Reply { status: StatusCode::OK, retry_after: None, body: body.as_bytes().to_vec() };
+        assert_eq!(reply(r#"{"accessToken":"aoa-1","expiresIn":3600}"#).tokens().unwrap().access_token(), "aoa-1");
+        assert_eq!(reply(r#"{"access_token":"at","accessToken":"other"}"#).tokens().unwrap().access_token(), "at");
+        let error = reply(r#"{"accessToken":"  "}"#).tokens().err().unwrap();
+        assert_eq!(error, "token endpoint answer has no access_token");
     }
 
     #[test]
