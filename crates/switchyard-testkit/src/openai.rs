@@ -114,17 +114,24 @@ pub struct DeviceAnswer {
     pub user_code_key: &'static str,
     /// `interval` as sent: the real server sends a string (`"5"`).
     pub interval: Value,
+    /// How long a device code lives (sent as `expires_at`); past it, polls answer `expired_token`.
+    pub lifetime: std::time::Duration,
 }
 
 impl Default for DeviceAnswer {
     fn default() -> Self {
-        Self { user_code_key: "user_code", interval: Value::String("5".into()) }
+        Self {
+            user_code_key: "user_code",
+            interval: Value::String("5".into()),
+            lifetime: std::time::Duration::from_secs(15 * 60),
+        }
     }
 }
 
 struct DeviceAuth {
     user_code: String,
     status: DeviceStatus,
+    expires_at: std::time::Instant,
 }
 
 struct AuthState {
@@ -410,11 +417,15 @@ async fn device_usercode(State(state): Shared, headers: HeaderMap, body: Bytes) 
     let mut state = state.lock().expect("mock state lock");
     let device_auth_id = format!("deviceauth_{}", state.next_id("device"));
     let user_code = format!("MOCK-{:04}", state.serial);
-    state
-        .devices
-        .insert(device_auth_id.clone(), DeviceAuth { user_code: user_code.clone(), status: DeviceStatus::Pending });
     let answer = state.device_answer.clone();
-    let expires_at = (chrono::Utc::now() + chrono::Duration::minutes(15)).to_rfc3339();
+    let device = DeviceAuth {
+        user_code: user_code.clone(),
+        status: DeviceStatus::Pending,
+        expires_at: std::time::Instant::now() + answer.lifetime,
+    };
+    state.devices.insert(device_auth_id.clone(), device);
+    let lifetime = chrono::Duration::from_std(answer.lifetime).expect("a sane lifetime");
+    let expires_at = (chrono::Utc::now() + lifetime).to_rfc3339();
     let mut body = Map::new();
     body.insert("device_auth_id".into(), device_auth_id.into());
     body.insert(answer.user_code_key.into(), user_code.into());
@@ -434,13 +445,18 @@ async fn device_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> 
     };
     let mut state = state.lock().expect("mock state lock");
     let pending = state.device_pending_status;
-    let Some(device) = state.devices.get(params.get("device_auth_id")) else {
+    let Some(device) = state.devices.get_mut(params.get("device_auth_id")) else {
         return openai_error(StatusCode::NOT_FOUND, "deviceauth_not_found", "Unknown device authorization");
     };
+    let unconfirmed = matches!(device.status, DeviceStatus::Pending | DeviceStatus::Approved);
+    if unconfirmed && std::time::Instant::now() >= device.expires_at {
+        device.status = DeviceStatus::Expired;
+    }
     if device.user_code != params.get("user_code") {
         return openai_error(StatusCode::BAD_REQUEST, "invalid_request", "user_code does not match");
     }
-    match device.status {
+    let status = device.status;
+    match status {
         DeviceStatus::Pending => openai_error(pending, "deviceauth_authorization_pending", "Authorization pending"),
         DeviceStatus::Denied => openai_error(StatusCode::BAD_REQUEST, "access_denied", "The user denied the request"),
         DeviceStatus::Expired => openai_error(StatusCode::BAD_REQUEST, "expired_token", "The device code has expired"),
