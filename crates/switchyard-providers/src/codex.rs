@@ -1,5 +1,11 @@
-//! Codex: ChatGPT account OAuth (authorization code + PKCE); upstream speaks the OpenAI
-//! Responses API.
+//! Codex: ChatGPT account OAuth (authorization code + PKCE, or the device-code variant of it);
+//! upstream speaks the OpenAI Responses API.
+//!
+//! The device login (cpa-core §1.2) is OpenAI's own flow, not RFC 8628: the user code comes from
+//! `deviceauth/usercode`, polls of `deviceauth/token` answer 403/404 while the user has not
+//! confirmed, and the grant is an authorization code plus the PKCE verifier the server made for
+//! it, exchanged at the normal token endpoint with the device callback as `redirect_uri`. The
+//! resulting credential and file are the browser login's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +15,16 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_auth::Credential;
 use switchyard_auth::login::{
-    AuthorizeRequest, BrowserLogin, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError, TokenRefresher,
-    jwt_claims,
+    AuthorizeRequest, BrowserLogin, Login, LoginContext, LoginError, LoginOutcome, LoginSpec, RefreshError,
+    TokenRefresher, jwt_claims,
 };
 
 use crate::oauth_http::{self, Standard, str_at};
-use crate::{ModelInfo, Provider, dialect};
+use crate::{Endpoint, LoginKind, LoginMethod, ModelInfo, Provider, dialect};
+
+mod device;
+
+pub use device::CodexDevice;
 
 /// The Codex CLI's public OAuth client.
 const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -22,6 +32,18 @@ const SCOPE: &str = "openid email profile offline_access";
 const REFRESH_SCOPE: &str = "openid profile email";
 const AUTHORIZE_URL: &str = "https://auth.openai.com/oauth/authorize";
 const TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
+/// The ChatGPT Codex backend (the executor's default).
+const API_URL: &str = "https://chatgpt.com/backend-api/codex";
+const DEVICE_URL: &str = "https://auth.openai.com/api/accounts/deviceauth/usercode";
+const DEVICE_TOKEN_URL: &str = "https://auth.openai.com/api/accounts/deviceauth/token";
+
+static ENDPOINTS: &[Endpoint] = &[
+    Endpoint { name: "authorize", default: AUTHORIZE_URL },
+    Endpoint { name: "token", default: TOKEN_URL },
+    Endpoint { name: "api", default: API_URL },
+    Endpoint { name: "device", default: DEVICE_URL },
+    Endpoint { name: "device-token", default: DEVICE_TOKEN_URL },
+];
 /// id_token claim object holding the ChatGPT account and plan.
 const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 
@@ -48,6 +70,31 @@ impl Provider for Codex {
 
     fn browser_login(&self) -> Option<Arc<dyn BrowserLogin>> {
         Some(Arc::new(Codex))
+    }
+
+    fn login_methods(&self) -> Vec<LoginMethod> {
+        vec![
+            LoginMethod {
+                id: "browser",
+                aliases: &[],
+                label: "Browser login",
+                kind: LoginKind::Browser,
+                asks: &[],
+                login: Login::Browser(Arc::new(Codex)),
+            },
+            LoginMethod {
+                id: "device",
+                aliases: &[],
+                label: "Device code (sign in on another device)",
+                kind: LoginKind::Device,
+                asks: &[],
+                login: Login::Device(Arc::new(CodexDevice)),
+            },
+        ]
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
     }
 
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
@@ -99,34 +146,45 @@ impl BrowserLogin for Codex {
         request: &AuthorizeRequest<'_>,
     ) -> Result<LoginOutcome, LoginError> {
         let pkce = request.pkce.ok_or_else(missing_pkce)?;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("client_id", CLIENT_ID),
-            ("code", code),
-            ("redirect_uri", request.redirect_uri),
-            ("code_verifier", pkce.verifier.as_str()),
-        ];
-        let tokens = oauth_http::exchange(token_request(ctx, &form), &Standard).await?;
-        let id_token =
-            tokens.str("id_token").ok_or_else(|| LoginError::Identity("token response has no id_token".into()))?;
-        let identity = IdToken::parse(id_token).map_err(LoginError::Identity)?;
-        let email = identity.email.ok_or_else(|| LoginError::Identity("id_token has no email".into()))?;
-        let file_name = codex_file_name(&email, identity.account_id.as_deref(), identity.plan.as_deref());
-
-        let mut credential = Credential::new("codex");
-        let fields = credential.fields_mut();
-        fields.insert("id_token".into(), id_token.into());
-        fields.insert("access_token".into(), tokens.access_token().into());
-        fields.insert("refresh_token".into(), tokens.str("refresh_token").unwrap_or_default().into());
-        fields.insert("account_id".into(), identity.account_id.unwrap_or_default().into());
-        fields.insert("email".into(), email.into());
-        fields.insert("last_refresh".into(), oauth_http::now().into());
-        if let Some(expiry) = tokens.expiry() {
-            fields.insert("expired".into(), expiry.into());
-        }
-        fields.insert("disabled".into(), false.into());
-        Ok(LoginOutcome { file_name, credential })
+        exchange_code(ctx, code, request.redirect_uri, &pkce.verifier).await
     }
+}
+
+/// The authorization-code exchange both logins end with (the device login's code comes with its
+/// own verifier and redirect URI): the tokens, the identity from the id_token, the file.
+async fn exchange_code(
+    ctx: &LoginContext,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<LoginOutcome, LoginError> {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", CLIENT_ID),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    let tokens = oauth_http::exchange(token_request(ctx, &form), &Standard).await?;
+    let id_token =
+        tokens.str("id_token").ok_or_else(|| LoginError::Identity("token response has no id_token".into()))?;
+    let identity = IdToken::parse(id_token).map_err(LoginError::Identity)?;
+    let email = identity.email.ok_or_else(|| LoginError::Identity("id_token has no email".into()))?;
+    let file_name = codex_file_name(&email, identity.account_id.as_deref(), identity.plan.as_deref());
+
+    let mut credential = Credential::new("codex");
+    let fields = credential.fields_mut();
+    fields.insert("id_token".into(), id_token.into());
+    fields.insert("access_token".into(), tokens.access_token().into());
+    fields.insert("refresh_token".into(), tokens.str("refresh_token").unwrap_or_default().into());
+    fields.insert("account_id".into(), identity.account_id.unwrap_or_default().into());
+    fields.insert("email".into(), email.into());
+    fields.insert("last_refresh".into(), oauth_http::now().into());
+    if let Some(expiry) = tokens.expiry() {
+        fields.insert("expired".into(), expiry.into());
+    }
+    fields.insert("disabled".into(), false.into());
+    Ok(LoginOutcome { file_name, credential })
 }
 
 #[async_trait::async_trait]

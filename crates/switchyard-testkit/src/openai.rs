@@ -2,6 +2,14 @@
 //! the real server's rules (form-only token endpoint, PKCE, single-use codes, rotating refresh
 //! tokens, `refresh_token_reused` for a spent one) and an unsigned id_token carrying the
 //! ChatGPT account claims, plus fault knobs.
+//!
+//! It also runs Codex's device login ([`DEVICE_USERCODE_PATH`], [`DEVICE_TOKEN_PATH`]): JSON
+//! bodies only; the token side answers 403 (or 404, [`MockOpenAiAuth::set_device_pending_status`])
+//! until the user code is approved, then once an authorization code with the PKCE verifier the
+//! server generated for it. That code is bound to [`DEVICE_REDIRECT_URI`] and the verifier, which
+//! the token endpoint checks as for any PKCE code. Denied and expired device codes answer 400
+//! with OpenAI's error object; the real codes for those two are not recorded, so the mock uses
+//! RFC 8628's names (`access_denied`, `expired_token`).
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -19,6 +27,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 pub use crate::oauth::IssuedTokens;
+use sha2::Digest;
+
 use crate::oauth::{
     self, Codes, LOOPBACK_HOSTS, Params, PkceGrant, Rotation, Tokens, consent_denied, found, oauth_error,
 };
@@ -28,6 +38,10 @@ use crate::{MockServer, serve};
 pub const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/oauth/token";
+pub const DEVICE_USERCODE_PATH: &str = "/api/accounts/deviceauth/usercode";
+pub const DEVICE_TOKEN_PATH: &str = "/api/accounts/deviceauth/token";
+/// The redirect URI device-login codes are issued for.
+pub const DEVICE_REDIRECT_URI: &str = "https://auth.openai.com/deviceauth/callback";
 /// Redirect path registered for the client; any loopback host and port is accepted (RFC 8252).
 const CALLBACK_PATH: &str = "/auth/callback";
 /// Lifetime of issued access tokens (10 days, like ChatGPT's).
@@ -78,7 +92,48 @@ pub struct MockOpenAiAuth {
     state: Arc<Mutex<AuthState>>,
 }
 
-#[derive(Default)]
+/// Where one device authorization stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for the user to enter the code.
+    Pending,
+    /// The user confirmed; the next poll gets the authorization code.
+    Approved,
+    /// The user refused.
+    Denied,
+    /// The code ran out.
+    Expired,
+    /// The authorization code was handed out; the device authorization is spent.
+    Redeemed,
+}
+
+/// How the usercode endpoint words its answer (both shapes occur).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceAnswer {
+    /// `user_code`, or the older `usercode`.
+    pub user_code_key: &'static str,
+    /// `interval` as sent: the real server sends a string (`"5"`).
+    pub interval: Value,
+    /// How long a device code lives (sent as `expires_at`); past it, polls answer `expired_token`.
+    pub lifetime: std::time::Duration,
+}
+
+impl Default for DeviceAnswer {
+    fn default() -> Self {
+        Self {
+            user_code_key: "user_code",
+            interval: Value::String("5".into()),
+            lifetime: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+struct DeviceAuth {
+    user_code: String,
+    status: DeviceStatus,
+    expires_at: std::time::Instant,
+}
+
 struct AuthState {
     fault: Fault,
     account: Account,
@@ -87,6 +142,27 @@ struct AuthState {
     tokens: Tokens,
     serial: u64,
     refresh_calls: usize,
+    /// device_auth_id → its authorization.
+    devices: HashMap<String, DeviceAuth>,
+    device_answer: DeviceAnswer,
+    /// What the token side answers while a code is pending: 403 or 404.
+    device_pending_status: StatusCode,
+}
+
+impl Default for AuthState {
+    fn default() -> Self {
+        AuthState {
+            fault: Fault::None,
+            account: Account::default(),
+            codes: Codes::default(),
+            tokens: Tokens::default(),
+            serial: 0,
+            refresh_calls: 0,
+            devices: HashMap::new(),
+            device_answer: DeviceAnswer::default(),
+            device_pending_status: StatusCode::FORBIDDEN,
+        }
+    }
 }
 
 impl Deref for MockOpenAiAuth {
@@ -103,6 +179,8 @@ impl MockOpenAiAuth {
         let router = Router::new()
             .route(AUTHORIZE_PATH, get(authorize))
             .route(TOKEN_PATH, post(token))
+            .route(DEVICE_USERCODE_PATH, post(device_usercode))
+            .route(DEVICE_TOKEN_PATH, post(device_token))
             .with_state(state.clone());
         Self { server: serve(router).await, state }
     }
@@ -110,9 +188,11 @@ impl MockOpenAiAuth {
     /// `upstream-urls` config pointing the Codex provider here.
     pub fn upstream_urls_yaml(&self) -> String {
         format!(
-            "upstream-urls:\n  codex:\n    authorize: {}\n    token: {}\n",
+            "upstream-urls:\n  codex:\n    authorize: {}\n    token: {}\n    device: {}\n    device-token: {}\n",
             self.url(AUTHORIZE_PATH),
-            self.url(TOKEN_PATH)
+            self.url(TOKEN_PATH),
+            self.url(DEVICE_USERCODE_PATH),
+            self.url(DEVICE_TOKEN_PATH),
         )
     }
 
@@ -132,6 +212,47 @@ impl MockOpenAiAuth {
     /// Issues a valid token pair without a login, for tests that start from a saved credential.
     pub fn issue_tokens(&self) -> IssuedTokens {
         self.lock().issue()
+    }
+
+    /// How the usercode endpoint words its answers from now on.
+    pub fn set_device_answer(&self, answer: DeviceAnswer) {
+        self.lock().device_answer = answer;
+    }
+
+    /// What the token side answers while a code is pending (403 by default, or 404).
+    pub fn set_device_pending_status(&self, status: u16) {
+        self.lock().device_pending_status = StatusCode::from_u16(status).expect("a valid status");
+    }
+
+    /// The user enters `user_code` and confirms. False when no such code was issued.
+    pub fn approve_device(&self, user_code: &str) -> bool {
+        self.set_device_status(user_code, DeviceStatus::Approved)
+    }
+
+    /// The user refuses `user_code`.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        self.set_device_status(user_code, DeviceStatus::Denied)
+    }
+
+    /// `user_code` runs out.
+    pub fn expire_device(&self, user_code: &str) -> bool {
+        self.set_device_status(user_code, DeviceStatus::Expired)
+    }
+
+    /// Where the device authorization of `user_code` stands.
+    pub fn device_status(&self, user_code: &str) -> Option<DeviceStatus> {
+        self.lock().devices.values().find(|d| d.user_code == user_code).map(|d| d.status)
+    }
+
+    fn set_device_status(&self, user_code: &str, status: DeviceStatus) -> bool {
+        let mut state = self.lock();
+        match state.devices.values_mut().find(|d| d.user_code == user_code) {
+            Some(device) => {
+                device.status = status;
+                true
+            }
+            None => false,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, AuthState> {
@@ -273,6 +394,94 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
             }
         }
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant_type"),
+    }
+}
+
+/// An OpenAI error object answer.
+fn openai_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}});
+    (status, Json(body)).into_response()
+}
+
+/// `POST deviceauth/usercode {"client_id"}` → a device authorization and the code to enter.
+async fn device_usercode(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    if !oauth::content_type_is(&headers, "application/json") {
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_request", "Expected a JSON body");
+    }
+    let Some(params) = Params::json_object(&body) else {
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_request", "Expected a JSON object");
+    };
+    if params.get("client_id") != CLIENT_ID {
+        return openai_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unknown client_id");
+    }
+    let mut state = state.lock().expect("mock state lock");
+    let device_auth_id = format!("deviceauth_{}", state.next_id("device"));
+    let user_code = format!("MOCK-{:04}", state.serial);
+    let answer = state.device_answer.clone();
+    let device = DeviceAuth {
+        user_code: user_code.clone(),
+        status: DeviceStatus::Pending,
+        expires_at: std::time::Instant::now() + answer.lifetime,
+    };
+    state.devices.insert(device_auth_id.clone(), device);
+    let lifetime = chrono::Duration::from_std(answer.lifetime).expect("a sane lifetime");
+    let expires_at = (chrono::Utc::now() + lifetime).to_rfc3339();
+    let mut body = Map::new();
+    body.insert("device_auth_id".into(), device_auth_id.into());
+    body.insert(answer.user_code_key.into(), user_code.into());
+    body.insert("interval".into(), answer.interval);
+    body.insert("expires_at".into(), expires_at.into());
+    Json(Value::Object(body)).into_response()
+}
+
+/// `POST deviceauth/token {"device_auth_id", "user_code"}` → 403/404 while pending, then once
+/// `{authorization_code, code_challenge, code_verifier}`.
+async fn device_token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    if !oauth::content_type_is(&headers, "application/json") {
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_request", "Expected a JSON body");
+    }
+    let Some(params) = Params::json_object(&body) else {
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_request", "Expected a JSON object");
+    };
+    let mut state = state.lock().expect("mock state lock");
+    let pending = state.device_pending_status;
+    let Some(device) = state.devices.get_mut(params.get("device_auth_id")) else {
+        return openai_error(StatusCode::NOT_FOUND, "deviceauth_not_found", "Unknown device authorization");
+    };
+    let unconfirmed = matches!(device.status, DeviceStatus::Pending | DeviceStatus::Approved);
+    if unconfirmed && std::time::Instant::now() >= device.expires_at {
+        device.status = DeviceStatus::Expired;
+    }
+    if device.user_code != params.get("user_code") {
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_request", "user_code does not match");
+    }
+    let status = device.status;
+    match status {
+        DeviceStatus::Pending => openai_error(pending, "deviceauth_authorization_pending", "Authorization pending"),
+        DeviceStatus::Denied => openai_error(StatusCode::BAD_REQUEST, "access_denied", "The user denied the request"),
+        DeviceStatus::Expired => openai_error(StatusCode::BAD_REQUEST, "expired_token", "The device code has expired"),
+        DeviceStatus::Redeemed => {
+            openai_error(StatusCode::NOT_FOUND, "deviceauth_not_found", "Unknown device authorization")
+        }
+        DeviceStatus::Approved => {
+            let code = state.next_id("device-code");
+            let verifier =
+                format!("{}-{}", state.next_id("verifier"), "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ");
+            let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()).as_slice());
+            let grant = PkceGrant {
+                client_id: CLIENT_ID.into(),
+                redirect_uri: DEVICE_REDIRECT_URI.into(),
+                code_challenge: challenge.clone(),
+                scope: "openid profile email offline_access".into(),
+                state: None,
+            };
+            state.codes.insert(code.clone(), grant);
+            if let Some(device) = state.devices.get_mut(params.get("device_auth_id")) {
+                device.status = DeviceStatus::Redeemed;
+            }
+            Json(json!({"authorization_code": code, "code_challenge": challenge, "code_verifier": verifier}))
+                .into_response()
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod auth_files;
 mod config_routes;
+mod cookie;
 mod guard;
 mod oauth;
 
@@ -33,7 +34,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
-        .route("/{login_auth_url}", get(oauth::start))
+        .route("/{login_auth_url}", get(oauth::start).post(cookie::start))
         // Handlers enforce their own limits so an oversize body gets a JSON answer, not plain text.
         .layer(DefaultBodyLimit::disable())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_management_key))
