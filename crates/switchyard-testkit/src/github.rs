@@ -128,6 +128,7 @@ struct GithubState {
     /// The answer once the script is used up.
     fallback: PollAnswer,
     devices: HashMap<String, Device>,
+    device_refusal: Option<String>,
     polls: Vec<(Instant, PollAnswer)>,
     user: User,
     user_fault: Option<u16>,
@@ -160,6 +161,7 @@ impl GithubState {
             script: VecDeque::new(),
             fallback: PollAnswer::Pending,
             devices: HashMap::new(),
+            device_refusal: None,
             polls: Vec::new(),
             user: User::default(),
             user_fault: None,
@@ -263,6 +265,12 @@ impl MockGithub {
     /// `expires_in` of new device codes (seconds); polls after it get `expired_token`.
     pub fn set_expires_in(&self, seconds: u64) {
         self.lock().expires_in = seconds;
+    }
+
+    /// Device-code requests get HTTP 200 with this `error` (e.g. `device_flow_disabled`, as when
+    /// the app has the device flow switched off); `None` repairs it.
+    pub fn refuse_device_codes(&self, error: Option<&str>) {
+        self.lock().device_refusal = error.map(str::to_owned);
     }
 
     /// The answers to the next polls, in order; after them, the fallback answer.
@@ -407,6 +415,9 @@ async fn device_code(State(state): Shared, headers: HeaderMap, body: Bytes) -> R
         return device_error(&headers, "incorrect_client_credentials", "The client_id is not valid.");
     }
     let mut state = state.lock().expect("mock state lock");
+    if let Some(error) = state.device_refusal.clone() {
+        return device_error(&headers, &error, "Device Flow must be explicitly enabled for this App");
+    }
     let serial = state.next_serial();
     let device_code = format!("mock-gh-device-{}-{serial:04}", state.nonce);
     let user_code = format!("MOCK-{serial:04}");
