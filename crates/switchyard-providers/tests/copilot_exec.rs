@@ -15,7 +15,8 @@ use switchyard_providers::executor::{ExecError, Executor, Operation, TokenSource
 use switchyard_testkit::RecordedRequest;
 use switchyard_testkit::fixtures;
 use switchyard_testkit::github::{
-    CHAT_PATH, COPILOT_TOKEN_MARK, COPILOT_TOKEN_PATH, GITHUB_TOKEN_MARK, MockGithub, NO_COPILOT_MESSAGE, Subscription,
+    CHAT_PATH, COPILOT_TOKEN_MARK, COPILOT_TOKEN_PATH, ExchangeFault, GITHUB_TOKEN_MARK, MockGithub,
+    NO_COPILOT_MESSAGE, Subscription,
 };
 use switchyard_testkit::upstream::{Api, MockUpstream, sse_events};
 
@@ -324,4 +325,37 @@ async fn the_copilot_token_never_shows_in_errors_or_the_chat_answer() {
     assert_eq!(response.status, 500);
     let text = String::from_utf8(body_ok(response).await).unwrap();
     assert!(!text.contains(COPILOT_TOKEN_MARK), "{text}");
+}
+
+#[tokio::test]
+async fn malformed_or_failing_exchanges_answer_with_a_clear_status_and_message() {
+    let setup = Setup::start().await;
+    setup.github.set_exchange_fault(Some(ExchangeFault::NoToken));
+    let response = setup.send(false).await;
+    assert_eq!(response.status, 502);
+    let body = json(&body_ok(response).await);
+    assert_eq!(body["error"]["message"], "Copilot token exchange failed: HTTP 200 without a token in the answer");
+
+    setup.github.set_exchange_fault(Some(ExchangeFault::RateLimited { retry_after: 7 }));
+    let response = setup.send(false).await;
+    assert_eq!(response.status, 429);
+    assert_eq!(response.headers["retry-after"], "7");
+    assert!(setup.github.requests_to(CHAT_PATH).is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_using_a_token_that_has_not_run_out_yet() {
+    let setup = Setup::start().await;
+    // Inside the renewal window, but still valid for minutes.
+    setup.github.push_token_lifetime(Some(200));
+    assert_eq!(setup.send(false).await.status, 200);
+    setup.github.set_exchange_fault(Some(ExchangeFault::ServerError));
+    assert_eq!(setup.send(false).await.status, 200, "GitHub's outage does not fail the request");
+    assert_eq!(setup.github.exchanges(), 2, "the renewal was tried");
+    let issued = setup.issued();
+    assert_eq!(setup.chat_bearers(), [issued[0].clone(), issued[0].clone()]);
+
+    setup.github.set_exchange_fault(None);
+    assert_eq!(setup.send(false).await.status, 200);
+    assert_eq!(setup.chat_bearers()[2], setup.issued()[1], "renewed once GitHub answers again");
 }

@@ -16,8 +16,9 @@ use switchyard_auth::login::{DevicePoll, LoginError, LoginOptions, RefreshError,
 use switchyard_providers::github_copilot::GithubCopilot;
 use switchyard_providers::{ConfigLookup, Provider};
 use switchyard_testkit::github::{
-    CLIENT_ID, COPILOT_TOKEN_MARK, COPILOT_TOKEN_PATH, DEVICE_CODE_PATH, DEVICE_GRANT, GITHUB_TOKEN_MARK, MockGithub,
-    NO_COPILOT_MESSAGE, PollAnswer, Subscription, TOKEN_PATH, USER_PATH, User, VERIFICATION_URI,
+    CLIENT_ID, COPILOT_TOKEN_MARK, COPILOT_TOKEN_PATH, DEVICE_CODE_PATH, DEVICE_GRANT, ExchangeFault,
+    GITHUB_TOKEN_MARK, MockGithub, NO_COPILOT_MESSAGE, PollAnswer, Subscription, TOKEN_PATH, USER_PATH, User,
+    VERIFICATION_URI,
 };
 
 const FILE: &str = "github-copilot-octocat.json";
@@ -290,14 +291,23 @@ async fn refresh_failures_are_classified_without_leaking_tokens() {
     let error = refresher().refresh(&ctx, &saved(&token)).await.unwrap_err();
     assert!(matches!(&error, RefreshError::Transient(text) if text.contains(NO_COPILOT_MESSAGE)), "{error:?}");
 
-    github.revoke_github_tokens();
+    github.set_subscription(Subscription::Active);
+    github.set_exchange_fault(Some(ExchangeFault::RateLimited { retry_after: 7 }));
     let error = refresher().refresh(&ctx, &saved(&token)).await.unwrap_err();
-    assert!(matches!(error, RefreshError::Revoked(_)), "{error:?}");
-    assert_clean(&error.to_string());
+    assert_eq!(error, RefreshError::RateLimited { retry_after: Some(Duration::from_secs(7)) });
+    github.set_exchange_fault(Some(ExchangeFault::ServerError));
+    let error = refresher().refresh(&ctx, &saved(&token)).await.unwrap_err();
+    assert_eq!(error, RefreshError::Transient("Copilot token exchange failed: HTTP 502".into()));
+    github.set_exchange_fault(None);
 
     let mut no_token = saved(&token);
     no_token.fields_mut().remove("access_token");
     assert_eq!(refresher().refresh(&ctx, &no_token).await, Err(RefreshError::NoRefreshToken));
+
+    github.revoke_github_tokens();
+    let error = refresher().refresh(&ctx, &saved(&token)).await.unwrap_err();
+    assert!(matches!(error, RefreshError::Revoked(_)), "{error:?}");
+    assert_clean(&error.to_string());
 }
 
 #[tokio::test]
@@ -337,4 +347,32 @@ fn the_provider_declares_one_device_login_and_its_endpoints() {
     let names: Vec<&str> = GithubCopilot.endpoints().iter().map(|e| e.name).collect();
     assert_eq!(names, ["device", "token", "user", "copilot-token", "api"]);
     assert!(GithubCopilot.models().iter().any(|m| m.id == "claude-sonnet-4.5" && m.owned_by == "github-copilot"));
+}
+
+#[tokio::test]
+async fn the_mock_keeps_githubs_quirks() {
+    let github = MockGithub::start().await;
+    let http = reqwest::Client::new();
+    // Without `Accept: application/json` GitHub's OAuth endpoints answer form-encoded.
+    let answer = http.post(github.url(DEVICE_CODE_PATH)).form(&[("client_id", CLIENT_ID)]).send().await.unwrap();
+    assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("application/x-www-form-urlencoded"));
+    assert!(answer.text().await.unwrap().contains("user_code=MOCK-"));
+    // Refusals are HTTP 200 with an `error` member.
+    let poll = http.post(github.url(TOKEN_PATH)).header("accept", "application/json");
+    let poll = poll.form(&[("client_id", CLIENT_ID), ("device_code", "nope"), ("grant_type", DEVICE_GRANT)]);
+    let answer = poll.send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap()["error"], "incorrect_device_code");
+    // The REST API wants a User-Agent; the exchange wants the `token` scheme.
+    let token = github.issue_github_token();
+    let user = http.get(github.url(USER_PATH)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(user.status(), 403);
+    let exchange = http.get(github.url(COPILOT_TOKEN_PATH)).bearer_auth(&token).header("user-agent", "t");
+    assert_eq!(exchange.send().await.unwrap().status(), 401);
+    let exchange = http.get(github.url(COPILOT_TOKEN_PATH)).header("authorization", format!("token {token}"));
+    let answer: Value = exchange.send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["endpoints"]["api"], github.base());
+    assert!(
+        answer["expires_at"].as_i64().is_some() && answer["token"].as_str().unwrap().starts_with(COPILOT_TOKEN_MARK)
+    );
 }

@@ -15,8 +15,8 @@
 //!   and replays the OpenAI Chat fixtures (`data:` lines, then `data: [DONE]`).
 //!
 //! Knobs: the poll answers, interval and lifetime of device codes, the user, the subscription,
-//! the lifetime of each Copilot token (or none), a slow exchange, revocation, chat faults and
-//! fixtures. Every request is recorded; polls and exchanges are also counted with their times.
+//! the lifetime of each Copilot token (or none), a slow or failing exchange, revocation, chat
+//! faults and fixtures. Every request is recorded; polls and exchanges are also counted with their times.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Deref;
@@ -97,6 +97,17 @@ pub enum Subscription {
 /// Message GitHub puts in `error_details` for an account without Copilot.
 pub const NO_COPILOT_MESSAGE: &str = "No access to GitHub Copilot found. You are currently logged in as octocat.";
 
+/// A failure of the token exchange to inject; stays in effect until replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeFault {
+    /// `200` with a JSON answer that has no `token`.
+    NoToken,
+    /// `502` with an HTML page, as a failing front end answers.
+    ServerError,
+    /// `429` with this `Retry-After` (seconds).
+    RateLimited { retry_after: u64 },
+}
+
 /// One Copilot token as issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedCopilotToken {
@@ -137,6 +148,7 @@ struct GithubState {
     subscription: Subscription,
     require_token_scheme: bool,
     lifetimes: VecDeque<Option<i64>>,
+    exchange_fault: Option<ExchangeFault>,
     exchange_delay: Duration,
     exchanges: Vec<Instant>,
     copilot_tokens: Vec<IssuedCopilotToken>,
@@ -170,6 +182,7 @@ impl GithubState {
             subscription: Subscription::Active,
             require_token_scheme: true,
             lifetimes: VecDeque::new(),
+            exchange_fault: None,
             exchange_delay: Duration::ZERO,
             exchanges: Vec::new(),
             copilot_tokens: Vec::new(),
@@ -317,6 +330,11 @@ impl MockGithub {
         self.lock().lifetimes.push_back(lifetime);
     }
 
+    /// Every exchange fails this way (`None` repairs it).
+    pub fn set_exchange_fault(&self, fault: Option<ExchangeFault>) {
+        self.lock().exchange_fault = fault;
+    }
+
     /// How long each exchange takes before answering.
     pub fn set_exchange_delay(&self, delay: Duration) {
         self.lock().exchange_delay = delay;
@@ -340,7 +358,7 @@ impl MockGithub {
         state.revoked.extend(tokens);
     }
 
-    /// Successful and failed exchanges so far, with their arrival times.
+    /// Exchange requests received so far, answered or refused.
     pub fn exchanges(&self) -> usize {
         self.lock().exchanges.len()
     }
@@ -547,6 +565,20 @@ async fn copilot_token(State(shared): Shared, headers: HeaderMap) -> Response {
         tokio::time::sleep(delay).await;
     }
     let mut state = shared.lock().expect("mock state lock");
+    match state.exchange_fault {
+        Some(ExchangeFault::NoToken) => {
+            return Json(json!({"chat_enabled": true, "sku": "copilot_for_individuals_subscriber"})).into_response();
+        }
+        Some(ExchangeFault::ServerError) => {
+            return (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response();
+        }
+        Some(ExchangeFault::RateLimited { retry_after }) => {
+            let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, "API rate limit exceeded");
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+            return response;
+        }
+        None => {}
+    }
     let schemes: &[&str] = if state.require_token_scheme { &["token"] } else { &["token", "Bearer"] };
     let Some(github_token) = credential(&headers, schemes).map(str::to_owned) else {
         return api_error(StatusCode::UNAUTHORIZED, "Bad credentials");
