@@ -22,6 +22,12 @@ const SCOPE: &str = "openid email profile offline_access";
 const REFRESH_SCOPE: &str = "openid profile email";
 const AUTHORIZE_URL: &str = "https://auth.openai.com/oauth/authorize";
 const TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
+/// Every URL Codex logins and requests call, by its `upstream-urls.codex` key.
+const ENDPOINTS: &[crate::Endpoint] = &[
+    crate::Endpoint { name: "authorize", default: AUTHORIZE_URL },
+    crate::Endpoint { name: "token", default: TOKEN_URL },
+    crate::Endpoint { name: "api", default: "https://chatgpt.com/backend-api/codex" },
+];
 /// id_token claim object holding the ChatGPT account and plan.
 const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 
@@ -48,6 +54,10 @@ impl Provider for Codex {
 
     fn browser_login(&self) -> Option<Arc<dyn BrowserLogin>> {
         Some(Arc::new(Codex))
+    }
+
+    fn endpoints(&self) -> &'static [crate::Endpoint] {
+        ENDPOINTS
     }
 
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {

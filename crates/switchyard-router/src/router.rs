@@ -485,7 +485,8 @@ impl Snapshot {
         let by_id = accounts.iter().enumerate().rev().map(|(i, a)| (a.id.clone(), i)).collect();
         let mut by_model: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         let mut listed: BTreeMap<String, ListedModel> = BTreeMap::new();
-        for (a, account) in accounts.iter().enumerate() {
+        // An account nothing can be sent with serves no model: it is neither listed nor routed.
+        for (a, account) in accounts.iter().enumerate().filter(|(_, a)| a.unservable.is_none()) {
             for (m, model) in account.models.iter().enumerate() {
                 let key = model.id.to_lowercase();
                 let servers = by_model.entry(key.clone()).or_default();
@@ -569,6 +570,7 @@ mod tests {
             disable_cooling: None,
             request_retry: None,
             models: vec![exposed("m", "m-up"), exposed("n", "n-up")],
+            unservable: None,
         }
     }
 
@@ -875,6 +877,23 @@ mod tests {
         assert_eq!(router.plan("zzz", &rr(), now).unwrap_err().to_string(), "unknown provider for model zzz");
         assert_eq!(router.plan("m", &rr(), now), Err(RouteError::NoneAvailable { model: "m".into() }));
         assert!(router.models().is_empty(), "disabled accounts list nothing");
+    }
+
+    #[test]
+    fn unservable_accounts_are_neither_listed_nor_planned() {
+        let mut dead = account("a-dead", 5, 1);
+        dead.unservable = Some("needs re-login: HTTP 400: invalid_grant".into());
+        dead.models.push(exposed("only-dead", "x"));
+        let live = account("b-live", 0, 1);
+        let router = router(vec![dead, live]);
+        let now = Instant::now();
+        let listed: Vec<String> = router.models().into_iter().map(|m| m.id).collect();
+        assert_eq!(listed, ["m", "n"], "the unservable account's own model is not listed");
+        let plan = router.plan("m", &rr(), now).unwrap();
+        let ids: Vec<&str> = plan.attempts.iter().map(|a| a.account_id.as_str()).collect();
+        assert_eq!(ids, ["b-live"], "a higher priority does not route to an account nothing can be sent with");
+        assert_eq!(router.plan("only-dead", &rr(), now), Err(RouteError::UnknownModel { model: "only-dead".into() }));
+        assert_eq!(router.accounts().len(), 2, "still known, for listings");
     }
 
     #[test]
