@@ -567,6 +567,40 @@ oauth-providers:
     }
 
     #[test]
+    fn accounts_nothing_can_be_sent_with_are_marked_with_the_reason() {
+        let gem = config(
+            "oauth-providers:\n  - name: gem\n    client-id: c\n    issuer: https://id.gem.example\n    dialect: gemini\n    models: [g-1]\n",
+        );
+        let files = [
+            ("gem-a.json", credential(r#"{"type":"gem"}"#)),
+            ("kimi-b.json", credential(r#"{"type":"kimi"}"#)),
+            ("claude-c.json", credential(r#"{"type":"claude"}"#)),
+        ];
+        let accounts = accounts_from(files.iter().map(|(n, c)| (*n, c)), &gem);
+        assert_eq!(
+            find(&accounts, "gem-a.json").unservable.as_deref(),
+            Some("cannot be served: Switchyard has no executor for the `gemini` dialect of gem")
+        );
+        assert_eq!(find(&accounts, "kimi-b.json").unservable, None);
+        assert_eq!(find(&accounts, "claude-c.json").unservable, None);
+        // Built-in providers and API-key sections: unservable exactly when they have no executor.
+        for provider in switchyard_providers::all() {
+            let file = credential(&format!(r#"{{"type":"{}"}}"#, provider.file_types()[0]));
+            let account = &accounts_from([("f.json", &file)], &gem)[0];
+            let expected = provider
+                .executor()
+                .is_none()
+                .then(|| format!("cannot be served: Switchyard has no executor for {}", provider.id()));
+            assert_eq!(account.unservable, expected, "{}", provider.id());
+        }
+        for (section, ..) in API_KEY_SECTIONS {
+            let account = &accounts_from([], &config(&format!("{section}:\n  - api-key: k\n")))[0];
+            let served = switchyard_providers::exec::api_key_executor(section).is_some();
+            assert_eq!(account.unservable.is_none(), served, "{section}");
+        }
+    }
+
+    #[test]
     fn config_key_reads_the_key_behind_an_account() {
         let config = config(
             "claude-api-key:\n  - api-key: k-claude\n    base-url: https://proxy.example\n    headers: {X-A: b}\n\

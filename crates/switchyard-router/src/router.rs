@@ -247,13 +247,20 @@ impl Router {
     }
 
     /// Replaces the accounts (after the auth dir or config changed). Failure state of accounts
-    /// that still exist is kept.
+    /// that still exist is kept, except for an account that was unservable and no longer is
+    /// (logged in again): its old cooldowns were about the old credential.
     pub fn set_accounts(&self, mut accounts: Vec<Account>) {
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         let snapshot = Snapshot::new(accounts);
+        let previous = self.current();
+        let revived = |id: &str| {
+            let was = previous.by_id.get(id).is_some_and(|&i| previous.accounts[i].unservable.is_some());
+            let is = snapshot.by_id.get(id).is_some_and(|&i| snapshot.accounts[i].unservable.is_some());
+            was && !is
+        };
         {
             let mut state = self.state();
-            state.health.retain(|id, _| snapshot.by_id.contains_key(id));
+            state.health.retain(|id, _| snapshot.by_id.contains_key(id) && !revived(id));
             state.cursors.retain(|model, _| snapshot.by_model.contains_key(model));
             state.wrr.retain(|model, _| snapshot.by_model.contains_key(model));
             for weights in state.wrr.values_mut() {
@@ -894,6 +901,26 @@ mod tests {
         assert_eq!(ids, ["b-live"], "a higher priority does not route to an account nothing can be sent with");
         assert_eq!(router.plan("only-dead", &rr(), now), Err(RouteError::UnknownModel { model: "only-dead".into() }));
         assert_eq!(router.accounts().len(), 2, "still known, for listings");
+    }
+
+    #[test]
+    fn an_account_that_becomes_servable_again_starts_without_its_old_cooldowns() {
+        let settings = rr();
+        let now = Instant::now();
+        let (a, b) = (account("a", 0, 1), account("b", 0, 1));
+        let router = router(vec![a.clone(), b.clone()]);
+        let unauthorized =
+            Outcome::Failure { status: 401, retry_after: None, credential_wide: true, message: "expired".into() };
+        router.report("a", "m-up", unauthorized.clone(), &settings, now);
+        router.report("b", "m-up", unauthorized, &settings, now);
+
+        let mut dead = a.clone();
+        dead.unservable = Some("needs re-login: HTTP 401".into());
+        router.set_accounts(vec![dead, b.clone()]);
+        assert_ne!(router.health("a", now).status, HealthStatus::Active, "kept while it needs a re-login");
+        router.set_accounts(vec![a, b]);
+        assert_eq!(router.health("a", now).status, HealthStatus::Active, "logged in again: a fresh start");
+        assert_ne!(router.health("b", now).status, HealthStatus::Active, "other accounts keep theirs");
     }
 
     #[test]
