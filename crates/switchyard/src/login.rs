@@ -86,7 +86,7 @@ pub fn ask_flags() -> Vec<Arg> {
                     let methods: Vec<&str> = users.iter().map(|(.., m)| m.as_str()).collect();
                     format!("{} (for {})", ask.label, methods.join("; "))
                 }
-                None => format!("Login option `{name}` (no built-in login asks for it)"),
+                None => format!("Login option `{name}` (no built-in login asks for it yet)"),
             };
             let file = users.iter().any(|(_, ask, _)| ask.kind == AskKind::File);
             Arg::new(name.clone())
@@ -141,7 +141,16 @@ pub fn login_catalogue() -> String {
                     _ => format!("[--{}]", flag_of(ask.name)),
                 })
                 .collect();
-            let mut text = format!("{} ({})", method.id, kind_name(method.kind));
+            let default = Registry::new(&Default::default())
+                .method(names[0], None)
+                .ok()
+                .flatten()
+                .is_some_and(|default| default.id == method.id);
+            let kind = kind_name(method.kind);
+            let mut text = if method.id == kind { kind.to_owned() } else { format!("{} ({kind})", method.id) };
+            if default {
+                text.push('*');
+            }
             if !asks.is_empty() {
                 text.push_str(&format!(" {}", asks.join(" ")));
             }
@@ -152,7 +161,7 @@ pub fn login_catalogue() -> String {
         }
     }
     let width = rows.iter().map(|(login, _)| login.len()).max().unwrap_or(0);
-    let mut out = String::from("Logins (the first method is the default):\n");
+    let mut out = String::from("Logins and their methods (* = the default, used without --method):\n");
     for (login, methods) in rows {
         out.push_str(&format!("  {login:width$}  {}\n", methods.join(", ")));
     }
@@ -274,9 +283,10 @@ pub async fn run(config: Arc<ConfigHandle>, args: LoginArgs) -> ExitCode {
         }
     };
     let engine = LoginEngine::new(store, config.clone(), http);
+    let mut interrupt = terminal::Interrupt::new();
     let outcome = match login {
-        Login::Browser(login) => browser(&engine, login, &args, options).await,
-        Login::Device(login) => device(&engine, login, &args, options).await,
+        Login::Browser(login) => browser(&engine, login, &args, options, &mut interrupt).await,
+        Login::Device(login) => device(&engine, login, &args, options, &mut interrupt).await,
         Login::Import(login) => import(&engine, login.as_ref(), asks, options).await,
     };
     match outcome {
@@ -299,6 +309,7 @@ async fn browser(
     login: Arc<dyn BrowserLogin>,
     args: &LoginArgs,
     options: LoginOptions,
+    interrupt: &mut terminal::Interrupt,
 ) -> Result<String, LoginError> {
     let start = StartOptions { listen: true, callback_port: args.callback_port, timeout: args.timeout, options };
     let started = engine.start(login.clone(), start).await.inspect_err(|error| {
@@ -328,7 +339,7 @@ async fn browser(
 
     spawn_paste_reader(engine.clone(), started.state.clone(), login.spec().name.to_owned());
     let deadline = Instant::now() + args.timeout;
-    wait(engine, &started.state, "Waiting for the login to finish…", deadline).await
+    wait(engine, &started.state, "Waiting for the login to finish…", deadline, interrupt).await
 }
 
 /// A device login: the code, where to enter it (with a QR code of the URL), the time left.
@@ -337,6 +348,7 @@ async fn device(
     login: Arc<dyn DeviceLogin>,
     args: &LoginArgs,
     options: LoginOptions,
+    interrupt: &mut terminal::Interrupt,
 ) -> Result<String, LoginError> {
     let name = login.spec().name.to_owned();
     let started = engine.start_device(login, options).await?;
@@ -355,7 +367,7 @@ async fn device(
     }
     let _ = std::io::stdout().flush();
     let deadline = Instant::now() + started.expires_in;
-    wait(engine, &started.state, "Waiting for you to confirm the code…", deadline).await
+    wait(engine, &started.state, "Waiting for you to confirm the code…", deadline, interrupt).await
 }
 
 /// An import or cookie login: the file a File ask names is read, the rest are options.
@@ -378,13 +390,19 @@ async fn import(
 
 /// Waits for the session to end; Ctrl-C cancels it (nothing is saved). On a terminal the time
 /// left is redrawn in place.
-async fn wait(engine: &Arc<LoginEngine>, state: &str, waiting: &str, deadline: Instant) -> Result<String, LoginError> {
+async fn wait(
+    engine: &Arc<LoginEngine>,
+    state: &str,
+    waiting: &str,
+    deadline: Instant,
+    interrupt: &mut terminal::Interrupt,
+) -> Result<String, LoginError> {
     let progress = tokio::spawn(terminal::show_progress(waiting.to_owned(), deadline));
     let outcome = tokio::select! {
         outcome = engine.wait(state) => outcome,
-        _ = tokio::signal::ctrl_c() => {
-            engine.sessions().cancel(state);
-            Err(LoginError::Cancelled)
+        () = interrupt.recv() => {
+            // A login already saving cannot be cancelled; it then ends on its own.
+            if engine.sessions().cancel(state) { Err(LoginError::Cancelled) } else { engine.wait(state).await }
         }
     };
     progress.abort();

@@ -50,7 +50,7 @@ enum Command {
     ///
     /// Exit codes: 0 saved, 2 usage or config error (unknown login, method or option), 3
     /// provider error (token exchange, identity, port in use, ...), 4 timed out or the device
-    /// code expired, 5 cancelled (Ctrl-C) or denied.
+    /// code expired, 5 cancelled or consent denied (Ctrl-C cancels; nothing is saved).
     Login {
         /// Login name or alias (see the list below).
         provider: String,

@@ -48,6 +48,36 @@ pub fn end_progress() {
     }
 }
 
+/// Ctrl-C, listened for from the moment this is made (so a Ctrl-C right after a login starts
+/// is not lost to the default handler, which would kill the process mid-login).
+pub struct Interrupt {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    pub fn new() -> Interrupt {
+        #[cfg(unix)]
+        {
+            Interrupt { signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            Interrupt {}
+        }
+    }
+
+    /// Resolves at the next Ctrl-C.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            signal.recv().await;
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
