@@ -266,3 +266,67 @@ impl RefresherLookup for ConfigLookup {
         Registry::new(&self.0.get()).refresher_for(credential)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn registry(yaml: &str) -> Registry {
+        Registry::new(&switchyard_config::parse(yaml).expect("test config parses").config)
+    }
+
+    #[test]
+    fn endpoints_have_unique_names_and_absolute_defaults() {
+        for provider in crate::all() {
+            let mut names = HashSet::new();
+            for endpoint in provider.endpoints() {
+                assert!(names.insert(endpoint.name), "{}: endpoint {} twice", provider.id(), endpoint.name);
+                assert!(endpoint.default.starts_with("https://"), "{}: {}", provider.id(), endpoint.default);
+                assert!(url::Url::parse(endpoint.default).is_ok(), "{}: {}", provider.id(), endpoint.default);
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_method_is_the_one_capabilities_mark() {
+        let registry = registry("");
+        for capability in registry.capabilities().into_iter().filter(|c| !c.custom) {
+            for login in &capability.logins {
+                let default = registry.method(&login.login, None).unwrap().expect("a built-in login");
+                assert_eq!(default.id == login.method, login.default, "{} {}", login.login, login.method);
+                let chosen = registry.method(&login.login, Some(&login.method)).unwrap().unwrap();
+                assert_eq!(chosen.id, login.method);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_method_names_the_valid_ones() {
+        let error = registry("").method("kimi", Some("cookie")).err().unwrap();
+        assert_eq!(error, LoginError::InvalidInput("unknown login method `cookie` for kimi; use: device".into()));
+        assert!(registry("").method("nope", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn unservable_reasons_name_what_is_missing() {
+        let registry = registry(
+            "oauth-providers:\n  - name: gem\n    client-id: c\n    issuer: https://id.example\n    dialect: gemini\n  \
+             - name: acme\n    client-id: c\n    issuer: https://id.example\n    dialect: openai\n",
+        );
+        let reason = |json: &str| registry.unservable_reason(&Credential::from_json(json.as_bytes()).unwrap());
+        assert_eq!(reason(r#"{"type":"kimi"}"#), None);
+        assert_eq!(reason(r#"{"type":"acme"}"#), None);
+        assert_eq!(
+            reason(r#"{"type":"gem"}"#).as_deref(),
+            Some("Switchyard has no executor for the `gemini` dialect of gem")
+        );
+        assert_eq!(reason(r#"{"type":"mystery"}"#).as_deref(), Some("no provider handles type `mystery`"));
+        assert_eq!(reason(r#"{"access_token":"x"}"#).as_deref(), Some("the file has no `type`"));
+        for provider in crate::all() {
+            let file = format!(r#"{{"type":"{}"}}"#, provider.file_types()[0]);
+            assert_eq!(reason(&file).is_none(), provider.executor().is_some(), "{}", provider.id());
+        }
+    }
+}

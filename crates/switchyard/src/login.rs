@@ -455,9 +455,8 @@ mod tests {
             assert!(!RESERVED.contains(&flag_of(&name).as_str()), "{method} asks `{name}`, a flag of login itself");
             assert!(flags.contains(&flag_of(&name)), "{method}: no flag for {}", ask.name);
         }
-        let mut unique = flags.clone();
-        unique.dedup();
-        assert_eq!(unique.len(), flags.len());
+        let unique: std::collections::HashSet<&String> = flags.iter().collect();
+        assert_eq!(unique.len(), flags.len(), "one flag per ask name: {flags:?}");
     }
 
     #[test]
@@ -468,6 +467,62 @@ mod tests {
                 assert!(text.contains(method.login.name()), "{} missing:\n{text}", method.login.name());
             }
         }
+    }
+
+    /// An import taking a JSON key file and a `location`.
+    struct KeyImport;
+
+    #[async_trait::async_trait]
+    impl ImportLogin for KeyImport {
+        fn spec(&self) -> switchyard_auth::login::ImportSpec<'_> {
+            switchyard_auth::login::ImportSpec { name: "keyed", aliases: &[] }
+        }
+
+        async fn import(
+            &self,
+            _ctx: &switchyard_auth::login::LoginContext,
+            input: switchyard_auth::login::ImportInput<'_>,
+        ) -> Result<switchyard_auth::login::LoginOutcome, LoginError> {
+            let file = input.file.ok_or_else(|| LoginError::InvalidInput("a key file is required".into()))?;
+            let key: serde_json::Value = serde_json::from_slice(file)
+                .map_err(|_| LoginError::InvalidInput("the key file is not JSON".into()))?;
+            let mut credential = switchyard_auth::Credential::new("keyed");
+            credential.fields_mut().insert("project_id".into(), key["project_id"].clone());
+            for (name, value) in input.options {
+                credential.fields_mut().insert(name.clone(), value.clone().into());
+            }
+            Ok(switchyard_auth::login::LoginOutcome { file_name: "keyed-p1.json".into(), credential })
+        }
+    }
+
+    #[tokio::test]
+    async fn imports_read_the_file_their_file_ask_names_and_pass_the_other_options() {
+        const ASKS: &[Ask] = &[
+            Ask { name: "file", label: "Key file", kind: AskKind::File, required: true, default: None },
+            Ask { name: "location", label: "Location", kind: AskKind::Text, required: false, default: None },
+        ];
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("key.json");
+        std::fs::write(&key, br#"{"project_id": "p1"}"#).unwrap();
+        let store = CredentialStore::open(tmp.path().join("auths")).await.unwrap();
+        let engine = LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), reqwest::Client::new());
+        let options: LoginOptions = [("file", key.display().to_string()), ("location", "eu".to_owned())]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+
+        assert_eq!(import(&engine, &KeyImport, ASKS, options.clone()).await.unwrap(), "keyed-p1.json");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tmp.path().join("auths/keyed-p1.json")).unwrap()).unwrap();
+        assert_eq!(saved["project_id"], "p1");
+        assert_eq!(saved["location"], "eu");
+        assert!(saved.get("file").is_none(), "the path is read, not stored");
+
+        let mut missing = options;
+        missing.insert("file".into(), "/nonexistent/key.json".into());
+        let error = import(&engine, &KeyImport, ASKS, missing).await.unwrap_err();
+        assert!(matches!(&error, LoginError::InvalidInput(m) if m.starts_with("cannot read /nonexistent/key.json")));
+        assert_eq!(exit_code_for(&error), exit::USAGE);
     }
 
     #[tokio::test]
