@@ -225,7 +225,7 @@ async fn denied_and_expired_codes_end_the_login_with_their_own_errors() {
 async fn provider_failures_are_precise_and_leak_nothing() {
     let h = Harness::start().await;
     h.mock.set_fault(Fault::DeviceEndpointDown);
-    let error = Kimi.start(&h.ctx, &LoginOptions::new()).await.err().expect("device endpoint down");
+    let error = Kimi.start(&h.ctx, &LoginOptions::new()).await.expect_err("device endpoint down");
     assert_eq!(
         error.to_string(),
         "Failed to exchange authorization code for tokens: device authorization endpoint answered HTTP 503"

@@ -40,8 +40,9 @@ fn far_future() -> String {
 async fn gateway(mock: &MockKimi, extra: &str) -> TestServer {
     let yaml = format!("{}{extra}", mock.upstream_urls_yaml());
     let server = start_with(Options { extra_yaml: &yaml, ..Default::default() }).await;
-    // The server binary runs this; the test harness does not.
-    let _ = server.state.spawn_account_sync();
+    // The server binary runs this; the test harness does not. Detached: it lives as long as
+    // the test's runtime.
+    drop(server.state.spawn_account_sync());
     server
 }
 
