@@ -280,6 +280,29 @@ async fn the_providers_max_wait_caps_a_long_lived_code() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_code_living_as_long_as_a_session_still_ends_as_expired_for_a_panel_that_polls() {
+    let h = Harness::new().await;
+    let mut script = Scripted::new(&[Step::Pending]);
+    script.expires_in = switchyard_auth::login::SESSION_TTL;
+    script.max_wait = switchyard_auth::login::SESSION_TTL;
+    script.interval = Duration::from_secs(60);
+    let login = Arc::new(script);
+    let started = h.start(&login).await;
+    // A panel polls the status every few seconds (each look also purges expired sessions).
+    let sessions = h.engine.sessions().clone();
+    let state = started.state.clone();
+    let panel = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let _ = sessions.status(&state);
+        }
+    });
+    assert_eq!(h.outcome(&started.state).await, Err(LoginError::DeviceCodeExpired));
+    assert_eq!(h.status(&started.state), SessionStatus::Failed(LoginError::DeviceCodeExpired));
+    panel.abort();
+}
+
+#[tokio::test(start_paused = true)]
 async fn terminal_answers_fail_the_session_with_their_message() {
     for (step, expected) in [
         (Step::Deny, LoginError::Denied("the user denied the device login".into())),

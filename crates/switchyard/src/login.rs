@@ -205,25 +205,25 @@ async fn options_for(login: &str, method: &LoginMethod, mut given: LoginOptions)
         let accepted = if takes.is_empty() { "no options".to_owned() } else { takes.join(", ") };
         return Err(format!("--{} is not an option of {what}; it takes {accepted}", flag_of(name)));
     }
-    for ask in method.asks {
-        match ask.kind {
-            AskKind::Secret => {
-                let value = read_secret(ask).await?;
-                if value.is_empty() && ask.required {
-                    return Err(format!("{what} needs the {} (read from stdin); nothing was given", ask.label));
-                }
-                if !value.is_empty() {
-                    given.insert(ask.name.to_owned(), value);
-                }
+    let not_given: Vec<&Ask> =
+        method.asks.iter().filter(|a| a.kind != AskKind::Secret && !given.contains_key(a.name)).collect();
+    for ask in not_given {
+        match ask.default {
+            Some(default) => {
+                given.insert(ask.name.to_owned(), default.to_owned());
             }
-            _ if given.contains_key(ask.name) => {}
-            _ => match ask.default {
-                Some(default) => {
-                    given.insert(ask.name.to_owned(), default.to_owned());
-                }
-                None if ask.required => return Err(format!("{what} needs --{} ({})", flag_of(ask.name), ask.label)),
-                None => {}
-            },
+            None if ask.required => return Err(format!("{what} needs --{} ({})", flag_of(ask.name), ask.label)),
+            None => {}
+        }
+    }
+    // Secrets last, so nobody pastes a cookie for a command that then fails on a missing flag.
+    for ask in method.asks.iter().filter(|a| a.kind == AskKind::Secret) {
+        let value = read_secret(ask).await?;
+        if value.is_empty() && ask.required {
+            return Err(format!("{what} needs the {} (read from stdin); nothing was given", ask.label));
+        }
+        if !value.is_empty() {
+            given.insert(ask.name.to_owned(), value);
         }
     }
     Ok(given)
