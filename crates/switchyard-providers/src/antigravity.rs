@@ -44,6 +44,10 @@ impl Provider for Antigravity {
         Some(Arc::new(Antigravity))
     }
 
+    fn endpoints(&self) -> &'static [crate::Endpoint] {
+        ENDPOINTS
+    }
+
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         Some(Arc::new(Antigravity))
     }
@@ -75,6 +79,17 @@ const USERINFO_URL: &str = "https://www.googleapis.com/oauth2/v2/userinfo?alt=js
 const CODE_ASSIST_URL: &str = "https://cloudcode-pa.googleapis.com";
 /// The IDE onboards against the daily channel.
 const ONBOARD_URL: &str = "https://daily-cloudcode-pa.googleapis.com";
+/// Every URL Antigravity logins and requests call, by its `upstream-urls.antigravity` key. The
+/// executor tries `daily`, then `prod`; a configured `api` replaces both.
+const ENDPOINTS: &[crate::Endpoint] = &[
+    crate::Endpoint { name: "authorize", default: AUTHORIZE_URL },
+    crate::Endpoint { name: "token", default: TOKEN_URL },
+    crate::Endpoint { name: "userinfo", default: USERINFO_URL },
+    crate::Endpoint { name: "code-assist", default: CODE_ASSIST_URL },
+    crate::Endpoint { name: "onboard", default: ONBOARD_URL },
+    crate::Endpoint { name: "daily", default: "https://daily-cloudcode-pa.sandbox.googleapis.com" },
+    crate::Endpoint { name: "prod", default: "https://cloudcode-pa.googleapis.com" },
+];
 
 const REFRESH_LEAD: Duration = Duration::from_secs(5 * 60);
 const ONBOARD_POLL: Duration = Duration::from_secs(2);

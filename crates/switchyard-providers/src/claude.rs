@@ -21,6 +21,13 @@ const SCOPE: &str = "user:profile user:inference user:sessions:claude_code user:
 const AUTHORIZE_URL: &str = "https://claude.ai/oauth/authorize";
 const TOKEN_URL: &str = "https://platform.claude.com/v1/oauth/token";
 const PROFILE_URL: &str = "https://api.anthropic.com/api/oauth/profile";
+/// Every URL Claude logins and requests call, by its `upstream-urls.claude` key.
+const ENDPOINTS: &[crate::Endpoint] = &[
+    crate::Endpoint { name: "authorize", default: AUTHORIZE_URL },
+    crate::Endpoint { name: "token", default: TOKEN_URL },
+    crate::Endpoint { name: "profile", default: PROFILE_URL },
+    crate::Endpoint { name: "api", default: "https://api.anthropic.com" },
+];
 
 /// Headers of the axios client Claude Code uses; the token endpoint sits behind bot detection.
 /// `Accept-Encoding` is left to the HTTP client, which only sends encodings it can decode.
@@ -52,6 +59,10 @@ impl Provider for Claude {
 
     fn browser_login(&self) -> Option<Arc<dyn BrowserLogin>> {
         Some(Arc::new(Claude))
+    }
+
+    fn endpoints(&self) -> &'static [crate::Endpoint] {
+        ENDPOINTS
     }
 
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {

@@ -47,6 +47,28 @@ impl Provider for GeminiCli {
         Some(Arc::new(GeminiCli))
     }
 
+    fn login_methods(&self) -> Vec<crate::LoginMethod> {
+        const ASKS: &[crate::Ask] = &[crate::Ask {
+            name: PROJECT_OPTION,
+            label: "Google Cloud project id (a comma list, or ALL for every project; empty: the first one)",
+            kind: crate::AskKind::Text,
+            required: false,
+            default: None,
+        }];
+        vec![crate::LoginMethod {
+            id: "browser",
+            aliases: &[],
+            label: "Browser login",
+            kind: crate::LoginKind::Browser,
+            asks: ASKS,
+            login: switchyard_auth::login::Login::Browser(Arc::new(GeminiCli)),
+        }]
+    }
+
+    fn endpoints(&self) -> &'static [crate::Endpoint] {
+        ENDPOINTS
+    }
+
     fn refresher(&self) -> Option<Arc<dyn TokenRefresher>> {
         Some(Arc::new(GeminiCli))
     }
@@ -77,6 +99,15 @@ const USERINFO_URL: &str = "https://www.googleapis.com/oauth2/v1/userinfo?alt=js
 const PROJECTS_URL: &str = "https://cloudresourcemanager.googleapis.com/v1/projects";
 const CODE_ASSIST_URL: &str = "https://cloudcode-pa.googleapis.com";
 const SERVICE_USAGE_URL: &str = "https://serviceusage.googleapis.com";
+/// Every URL above by its `upstream-urls.gemini-cli` key (the executor calls `code-assist` too).
+const ENDPOINTS: &[crate::Endpoint] = &[
+    crate::Endpoint { name: "authorize", default: AUTHORIZE_URL },
+    crate::Endpoint { name: "token", default: TOKEN_URL },
+    crate::Endpoint { name: "userinfo", default: USERINFO_URL },
+    crate::Endpoint { name: "projects", default: PROJECTS_URL },
+    crate::Endpoint { name: "service-usage", default: SERVICE_USAGE_URL },
+    crate::Endpoint { name: "code-assist", default: CODE_ASSIST_URL },
+];
 
 /// The API a project needs before Code Assist serves it.
 const CLOUD_AI_SERVICE: &str = "cloudaicompanion.googleapis.com";

@@ -102,12 +102,22 @@ pub(crate) async fn exchange(request: RequestBuilder, wording: &impl Wording) ->
 
 /// Refresh-token grant: the token answer, or a [`RefreshError`] saying whether to retry.
 pub(crate) async fn refresh(request: RequestBuilder, wording: &impl Wording) -> Result<TokenResponse, RefreshError> {
+    refresh_where_dead(request, wording, &[]).await
+}
+
+/// [`refresh`] for a server that also refuses a dead refresh token with one of `dead_statuses`
+/// (Kimi: 403), whatever the body says.
+pub(crate) async fn refresh_where_dead(
+    request: RequestBuilder,
+    wording: &impl Wording,
+    dead_statuses: &[StatusCode],
+) -> Result<TokenResponse, RefreshError> {
     let transient = |text: String| RefreshError::Transient(wording.finish(text));
     let reply = send(request).await.map_err(transient)?;
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
         return Err(RefreshError::RateLimited { retry_after: reply.retry_after });
     }
-    if reply.is_dead_token() {
+    if reply.is_dead_token() || dead_statuses.contains(&reply.status) {
         return Err(RefreshError::Revoked(wording.finish(wording.error_answer(&reply))));
     }
     if !reply.status.is_success() {

@@ -102,15 +102,24 @@ impl Registry {
         method: Option<&str>,
         http: &reqwest::Client,
     ) -> Result<Option<Login>, LoginError> {
-        if let Some((_, methods)) = Self::builtin(name) {
-            let methods: Vec<LoginMethod> = methods.into_iter().filter(|m| m.login.answers_to(name)).collect();
-            return pick_method(name, methods, method).map(Some);
+        if let Some(chosen) = self.method(name, method)? {
+            return Ok(Some(chosen.login));
         }
         let Some(spec) = self.custom(name) else { return Ok(None) };
         if let Some(method) = method.filter(|m| !m.eq_ignore_ascii_case("browser")) {
             return Err(LoginError::InvalidInput(format!("unknown login method `{method}` for {name}; use: browser")));
         }
         Ok(Some(Login::Browser(Arc::new(CustomOAuth::resolve(spec, http).await?))))
+    }
+
+    /// The built-in login `name`'s method `method` (its id or an alias; `None` = the default),
+    /// with what it asks: what the CLI validates its flags against. An unknown method is
+    /// [`LoginError::InvalidInput`] naming the valid ones; `Ok(None)` when no built-in login is
+    /// called `name` (configured providers have just their browser login, see [`Registry::login`]).
+    pub fn method(&self, name: &str, method: Option<&str>) -> Result<Option<LoginMethod>, LoginError> {
+        let Some((_, methods)) = Self::builtin(name) else { return Ok(None) };
+        let methods: Vec<LoginMethod> = methods.into_iter().filter(|m| m.login.answers_to(name)).collect();
+        pick_method(name, methods, method).map(Some)
     }
 
     /// The import that takes an uploaded auth file which is really another tool's token file
@@ -145,37 +154,58 @@ impl Registry {
         self.custom(&provider).map(|spec| Arc::new(CustomRefresher { spec: spec.clone() }) as Arc<dyn TokenRefresher>)
     }
 
+    /// Why Switchyard cannot send requests with accounts of this credential's provider, if it
+    /// cannot: the provider has no executor (yet), or the file's `type` names no provider.
+    /// Such accounts are neither listed in `/v1/models` nor routed to.
+    pub fn unservable_reason(&self, credential: &Credential) -> Option<String> {
+        let Some(provider) = credential.provider() else {
+            return Some("the file has no `type`".into());
+        };
+        if let Some(builtin) = crate::for_file_type(&provider).or_else(|| crate::by_id(&provider)) {
+            return builtin.executor().is_none().then(|| format!("Switchyard has no executor for {}", builtin.id()));
+        }
+        match self.custom(&provider) {
+            Some(spec) if custom_serves(spec) => None,
+            Some(spec) => {
+                Some(format!("Switchyard has no executor for the `{}` dialect of {}", spec.dialect, spec.name))
+            }
+            None => Some(format!("no provider handles type `{provider}`")),
+        }
+    }
+
     /// Every provider this configuration offers, built-in ones first, with its logins and
     /// endpoints: what `GET /v0/management/providers` and `switchyard providers` show.
     pub fn capabilities(&self) -> Vec<Capability> {
-        let builtin = crate::all().iter().map(|provider| Capability {
-            id: provider.id().to_owned(),
-            label: provider.label().to_owned(),
-            file_types: provider.file_types().iter().map(|t| (*t).to_owned()).collect(),
-            custom: false,
-            serves: provider.executor().is_some(),
-            logins: provider
-                .login_methods()
-                .iter()
-                .enumerate()
-                .map(|(index, method)| LoginCapability {
-                    login: method.login.name().to_owned(),
-                    method: method.id.to_owned(),
-                    aliases: method.aliases.iter().map(|a| (*a).to_owned()).collect(),
-                    label: method.label.to_owned(),
-                    kind: method.kind,
-                    asks: method.asks.to_vec(),
-                    default: index == 0,
-                })
-                .collect(),
-            endpoints: provider.endpoints().to_vec(),
+        let builtin = crate::all().iter().map(|provider| {
+            let methods = provider.login_methods();
+            Capability {
+                id: provider.id().to_owned(),
+                label: provider.label().to_owned(),
+                file_types: provider.file_types().iter().map(|t| (*t).to_owned()).collect(),
+                custom: false,
+                serves: provider.executor().is_some(),
+                logins: methods
+                    .iter()
+                    .enumerate()
+                    .map(|(index, method)| LoginCapability {
+                        login: method.login.name().to_owned(),
+                        method: method.id.to_owned(),
+                        aliases: method.aliases.iter().map(|a| (*a).to_owned()).collect(),
+                        label: method.label.to_owned(),
+                        kind: method.kind,
+                        asks: method.asks.to_vec(),
+                        default: default_method(&methods, method.login.name()) == Some(index),
+                    })
+                    .collect(),
+                endpoints: provider.endpoints().to_vec(),
+            }
         });
         let custom = self.custom.iter().map(|spec| Capability {
             id: spec.name.clone(),
             label: spec.name.clone(),
             file_types: vec![spec.name.to_ascii_lowercase()],
             custom: true,
-            serves: matches!(spec.dialect.as_str(), "openai" | "claude" | "openai-responses"),
+            serves: custom_serves(spec),
             logins: vec![LoginCapability {
                 login: spec.name.clone(),
                 method: "browser".into(),
@@ -191,9 +221,15 @@ impl Registry {
     }
 }
 
+/// Whether requests can reach a configured provider: its token is used as a key against its
+/// `api-base` by the executor of its dialect.
+fn custom_serves(spec: &CustomOAuthProvider) -> bool {
+    matches!(spec.dialect.as_str(), "openai" | "claude" | "openai-responses")
+}
+
 /// `method` among `methods` (which all belong to the login `name`), or the default: the first
 /// browser or device method, else the first of any kind.
-fn pick_method(name: &str, methods: Vec<LoginMethod>, method: Option<&str>) -> Result<Login, LoginError> {
+fn pick_method(name: &str, methods: Vec<LoginMethod>, method: Option<&str>) -> Result<LoginMethod, LoginError> {
     let chosen = match method.map(str::trim).filter(|m| !m.is_empty()) {
         Some(wanted) => methods.iter().find(|m| m.answers_to(wanted)).ok_or_else(|| {
             let valid: Vec<String> = methods
@@ -205,13 +241,21 @@ fn pick_method(name: &str, methods: Vec<LoginMethod>, method: Option<&str>) -> R
                 .collect();
             LoginError::InvalidInput(format!("unknown login method `{wanted}` for {name}; use: {}", valid.join(", ")))
         })?,
-        None => methods
-            .iter()
-            .find(|m| matches!(m.kind, LoginKind::Browser | LoginKind::Device))
-            .or_else(|| methods.first())
+        None => default_method(&methods, name)
+            .map(|index| &methods[index])
             .ok_or_else(|| LoginError::InvalidInput(format!("{name} has no login method")))?,
     };
-    Ok(chosen.login.clone())
+    Ok(chosen.clone())
+}
+
+/// Which of `methods` the login `name` uses when no method is named: its first browser or
+/// device method, else its first of any kind.
+fn default_method(methods: &[LoginMethod], name: &str) -> Option<usize> {
+    let of_login = || methods.iter().enumerate().filter(|(_, m)| m.login.answers_to(name));
+    of_login()
+        .find(|(_, m)| matches!(m.kind, LoginKind::Browser | LoginKind::Device))
+        .or_else(|| of_login().next())
+        .map(|(index, _)| index)
 }
 
 /// The refresher's view of the registry: always the current configuration's providers.
@@ -220,5 +264,69 @@ pub struct ConfigLookup(pub Arc<ConfigHandle>);
 impl RefresherLookup for ConfigLookup {
     fn refresher_for(&self, credential: &Credential) -> Option<Arc<dyn TokenRefresher>> {
         Registry::new(&self.0.get()).refresher_for(credential)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn registry(yaml: &str) -> Registry {
+        Registry::new(&switchyard_config::parse(yaml).expect("test config parses").config)
+    }
+
+    #[test]
+    fn endpoints_have_unique_names_and_absolute_defaults() {
+        for provider in crate::all() {
+            let mut names = HashSet::new();
+            for endpoint in provider.endpoints() {
+                assert!(names.insert(endpoint.name), "{}: endpoint {} twice", provider.id(), endpoint.name);
+                assert!(endpoint.default.starts_with("https://"), "{}: {}", provider.id(), endpoint.default);
+                assert!(url::Url::parse(endpoint.default).is_ok(), "{}: {}", provider.id(), endpoint.default);
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_method_is_the_one_capabilities_mark() {
+        let registry = registry("");
+        for capability in registry.capabilities().into_iter().filter(|c| !c.custom) {
+            for login in &capability.logins {
+                let default = registry.method(&login.login, None).unwrap().expect("a built-in login");
+                assert_eq!(default.id == login.method, login.default, "{} {}", login.login, login.method);
+                let chosen = registry.method(&login.login, Some(&login.method)).unwrap().unwrap();
+                assert_eq!(chosen.id, login.method);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_method_names_the_valid_ones() {
+        let error = registry("").method("kimi", Some("cookie")).err().unwrap();
+        assert_eq!(error, LoginError::InvalidInput("unknown login method `cookie` for kimi; use: device".into()));
+        assert!(registry("").method("nope", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn unservable_reasons_name_what_is_missing() {
+        let registry = registry(
+            "oauth-providers:\n  - name: gem\n    client-id: c\n    issuer: https://id.example\n    dialect: gemini\n  \
+             - name: acme\n    client-id: c\n    issuer: https://id.example\n    dialect: openai\n",
+        );
+        let reason = |json: &str| registry.unservable_reason(&Credential::from_json(json.as_bytes()).unwrap());
+        assert_eq!(reason(r#"{"type":"kimi"}"#), None);
+        assert_eq!(reason(r#"{"type":"acme"}"#), None);
+        assert_eq!(
+            reason(r#"{"type":"gem"}"#).as_deref(),
+            Some("Switchyard has no executor for the `gemini` dialect of gem")
+        );
+        assert_eq!(reason(r#"{"type":"mystery"}"#).as_deref(), Some("no provider handles type `mystery`"));
+        assert_eq!(reason(r#"{"access_token":"x"}"#).as_deref(), Some("the file has no `type`"));
+        for provider in crate::all() {
+            let file = format!(r#"{{"type":"{}"}}"#, provider.file_types()[0]);
+            assert_eq!(reason(&file).is_none(), provider.executor().is_some(), "{}", provider.id());
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_config::{ApiKeyEntry, Config, ModelMapping, OpenAiCompatibility};
-use switchyard_providers::{ModelInfo, dialect};
+use switchyard_providers::{ModelInfo, Registry, dialect};
 
 use crate::model_rules::{
     AccountModelRules, CatalogModel, ExposedModel, ModelAlias, account_models, configured_models,
@@ -32,6 +32,10 @@ pub struct Account {
     /// Per-account `request_retry`; `None` (unset or negative) follows the global setting.
     pub request_retry: Option<u32>,
     pub models: Vec<ExposedModel>,
+    /// Why Switchyard cannot send requests with this account, as `/auth-files` reports it
+    /// (`cannot be served: ...`, `needs re-login: ...`). Such an account lists no model and is
+    /// never routed to; it stays here so listings and its health survive.
+    pub unservable: Option<String>,
 }
 
 /// Where an account's secret lives.
@@ -104,9 +108,20 @@ const API_KEY_SECTIONS: &[(&str, &str, &str)] = &[
 /// Every account: one per auth file whose `type` names a known provider (built in or configured
 /// in `oauth-providers`), one per non-blank API key in the config sections, and one per key of
 /// each enabled `openai-compatibility` provider. Files of unknown type are left out.
+///
+/// An account whose provider (or API-key section) has no executor is marked
+/// [`Account::unservable`]; marking accounts that need a re-login is the caller's part (the
+/// refresher knows them).
 pub fn accounts_from<'a>(files: impl IntoIterator<Item = (&'a str, &'a Credential)>, config: &Config) -> Vec<Account> {
-    let mut accounts: Vec<Account> =
-        files.into_iter().filter_map(|(file, credential)| oauth_account(file, credential, config)).collect();
+    let registry = Registry::new(config);
+    let mut accounts: Vec<Account> = files
+        .into_iter()
+        .filter_map(|(file, credential)| {
+            let mut account = oauth_account(file, credential, config)?;
+            account.unservable = registry.unservable_reason(credential).map(|reason| cannot_serve(&reason));
+            Some(account)
+        })
+        .collect();
     for (section, entries) in config.api_key_sections() {
         for (index, entry) in entries.iter().enumerate().filter(|(_, e)| !e.api_key.trim().is_empty()) {
             accounts.push(api_key_account(section, index, entry, config));
@@ -165,7 +180,13 @@ fn oauth_account(file: &str, credential: &Credential, config: &Config) -> Option
         disable_cooling: fields.get("disable_cooling").and_then(Value::as_bool),
         request_retry: fields.get("request_retry").and_then(Value::as_i64).and_then(retry),
         models,
+        unservable: None,
     })
+}
+
+/// The status message of an account Switchyard has no way to send requests with.
+pub fn cannot_serve(reason: &str) -> String {
+    format!("cannot be served: {reason}")
 }
 
 /// Where an OAuth account's models come from.
@@ -205,6 +226,9 @@ fn api_key_account(section: &str, index: usize, entry: &ApiKeyEntry, config: &Co
         disable_cooling: entry.disable_cooling,
         request_retry: entry.request_retry.and_then(retry),
         models,
+        unservable: switchyard_providers::exec::api_key_executor(section)
+            .is_none()
+            .then(|| cannot_serve(&format!("Switchyard has no executor for {section}"))),
     }
 }
 
@@ -241,6 +265,7 @@ fn compat_accounts(entry: usize, compat: &OpenAiCompatibility, config: &Config) 
         disable_cooling: compat.disable_cooling,
         request_retry: compat.request_retry.and_then(retry),
         models: models.clone(),
+        unservable: None,
     };
     if compat.api_key_entries.is_empty() {
         // CPA serves a provider without key entries as one keyless account (local servers).
@@ -539,6 +564,40 @@ oauth-providers:
         assert_eq!(upstream_of(k2, "kimi"), "moonshot/kimi-k2");
         assert_eq!(find(&accounts, "openai-compatibility:router[0]").weight, 1);
         assert!(!accounts.iter().any(|a| a.provider == "openai-compatibility:off"), "disabled entry skipped");
+    }
+
+    #[test]
+    fn accounts_nothing_can_be_sent_with_are_marked_with_the_reason() {
+        let gem = config(
+            "oauth-providers:\n  - name: gem\n    client-id: c\n    issuer: https://id.gem.example\n    dialect: gemini\n    models: [g-1]\n",
+        );
+        let files = [
+            ("gem-a.json", credential(r#"{"type":"gem"}"#)),
+            ("kimi-b.json", credential(r#"{"type":"kimi"}"#)),
+            ("claude-c.json", credential(r#"{"type":"claude"}"#)),
+        ];
+        let accounts = accounts_from(files.iter().map(|(n, c)| (*n, c)), &gem);
+        assert_eq!(
+            find(&accounts, "gem-a.json").unservable.as_deref(),
+            Some("cannot be served: Switchyard has no executor for the `gemini` dialect of gem")
+        );
+        assert_eq!(find(&accounts, "kimi-b.json").unservable, None);
+        assert_eq!(find(&accounts, "claude-c.json").unservable, None);
+        // Built-in providers and API-key sections: unservable exactly when they have no executor.
+        for provider in switchyard_providers::all() {
+            let file = credential(&format!(r#"{{"type":"{}"}}"#, provider.file_types()[0]));
+            let account = &accounts_from([("f.json", &file)], &gem)[0];
+            let expected = provider
+                .executor()
+                .is_none()
+                .then(|| format!("cannot be served: Switchyard has no executor for {}", provider.id()));
+            assert_eq!(account.unservable, expected, "{}", provider.id());
+        }
+        for (section, ..) in API_KEY_SECTIONS {
+            let account = &accounts_from([], &config(&format!("{section}:\n  - api-key: k\n")))[0];
+            let served = switchyard_providers::exec::api_key_executor(section).is_some();
+            assert_eq!(account.unservable.is_none(), served, "{section}");
+        }
     }
 
     #[test]

@@ -18,10 +18,11 @@ use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{LoginEngine, Refresher};
 use switchyard_config::ConfigHandle;
 use switchyard_providers::ConfigLookup;
-use switchyard_router::{Router as AccountRouter, accounts_from};
+use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use management::capabilities_json;
 
 /// Everything the routes share. Cheap to clone behind an `Arc`.
 pub struct AppState {
@@ -63,18 +64,30 @@ impl AppState {
     }
 
     /// Rebuilds the router's accounts from the auth files and config (health state is kept).
+    /// Only servable accounts serve models: those whose provider has an executor and that do
+    /// not need a re-login.
     pub fn sync_accounts(&self) {
         let stored = self.store.list();
         let files = stored.iter().filter_map(|s| s.credential().map(|c| (s.name.as_str(), c)));
-        self.router.set_accounts(accounts_from(files, &self.config.get()));
+        let mut accounts = accounts_from(files, &self.config.get());
+        for account in accounts.iter_mut().filter(|a| a.unservable.is_none()) {
+            if let AccountKind::OAuth { file } = &account.kind
+                && let Some(reason) = self.refresher.state(file).and_then(|state| state.needs_relogin)
+            {
+                account.unservable = Some(format!("needs re-login: {reason}"));
+            }
+        }
+        self.router.set_accounts(accounts);
     }
 
-    /// Follows auth-dir and config changes so routing always sees the current accounts.
+    /// Follows auth-dir and config changes, and the refresher's re-login marks (which change
+    /// no file), so routing always sees the current servable accounts.
     pub fn spawn_account_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
             let mut files = state.store.subscribe();
             let mut config = state.config.subscribe();
+            let mut relogin = state.refresher.relogin_changes();
             loop {
                 tokio::select! {
                     event = files.recv() => {
@@ -83,6 +96,11 @@ impl AppState {
                         }
                     }
                     changed = config.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    changed = relogin.changed() => {
                         if changed.is_err() {
                             return;
                         }

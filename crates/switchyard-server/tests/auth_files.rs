@@ -79,6 +79,24 @@ async fn lists_every_corpus_file_with_cpa_fields() {
         assert!(!text.contains("FAKE"), "token leaked in listing: {text}");
     }
 
+    // The corpus has a file of every provider: those Switchyard cannot send requests with say
+    // so (and are not served); the others are active; disabled ones say only that.
+    for file in &files {
+        let provider = file["provider"].as_str().unwrap();
+        let builtin = switchyard_providers::for_file_type(provider).or_else(|| switchyard_providers::by_id(provider));
+        let builtin = builtin.unwrap_or_else(|| panic!("corpus file of unknown provider {provider}"));
+        let (status, message) = (file["status"].as_str().unwrap(), file["status_message"].as_str().unwrap());
+        if file["disabled"] == true {
+            assert_eq!((status, message), ("disabled", ""), "{}: the user's switch wins", file["name"]);
+        } else if builtin.executor().is_some() {
+            assert_eq!((status, message), ("active", ""), "{}", file["name"]);
+        } else {
+            let expected = format!("cannot be served: Switchyard has no executor for {}", builtin.id());
+            assert_eq!((status, message), ("error", expected.as_str()), "{}", file["name"]);
+            assert_eq!(file["unavailable"], true);
+        }
+    }
+
     let claude = entry(&files, CLAUDE);
     assert_eq!(claude["type"], "claude");
     assert_eq!(claude["provider"], "claude");

@@ -2,6 +2,8 @@
 
 mod logging;
 mod login;
+mod providers;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use switchyard_auth::CredentialStore;
 use switchyard_config::{Config, ConfigHandle};
 use switchyard_server::AppState;
@@ -37,44 +39,62 @@ enum Command {
     CheckConfig,
     /// Print the embedded default config.yaml, a commented starting point for your own.
     DefaultConfig,
-    /// Log in to a provider account in the browser and save the credential to the auth dir.
+    /// Add a provider account (browser, device-code, import or cookie login) and save the
+    /// credential to the auth dir.
     ///
-    /// Providers: anthropic (claude), codex (openai), gemini-cli (gemini), antigravity, and any
-    /// `oauth-providers` entry of the config. Logging in again to an existing account replaces
-    /// its tokens and keeps your settings (prefix, proxy_url, priority, note, disabled, ...).
+    /// `<login>` is a login name or alias from the list below, or an `oauth-providers` entry of
+    /// the config; `--method` picks one of its methods (default: its first). Options a method
+    /// asks for are flags (`--project-id`, ...); secrets such as cookies are read from stdin,
+    /// never from the command line. Logging in again to an existing account replaces its tokens
+    /// and keeps your settings (prefix, proxy_url, priority, note, disabled, ...).
     ///
-    /// Exit codes: 0 saved, 2 usage or config error, 3 provider error (token exchange,
-    /// identity, port in use, ...), 4 timed out, 5 cancelled or consent denied.
-    #[command(after_help = "If the browser runs on another machine, paste the URL it ends on (even an error page \
-                            at http://localhost:...) into this terminal and press Enter.")]
+    /// Exit codes: 0 saved, 2 usage or config error (unknown login, method or option), 3
+    /// provider error (token exchange, identity, port in use, ...), 4 timed out or the device
+    /// code expired, 5 cancelled or consent denied (Ctrl-C cancels; nothing is saved).
     Login {
-        /// Provider login name or alias.
+        /// Login name or alias (see the list below).
         provider: String,
+        /// Login method (`browser`, `device`, ...); default: the login's first.
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// Same as `--method device`.
+        #[arg(long, conflicts_with = "method")]
+        device: bool,
         /// Print the URL instead of opening a browser (SSH sessions, headless servers).
         #[arg(long)]
         no_browser: bool,
-        /// Port for the local callback listener instead of the provider's registered one
-        /// (the provider must accept the resulting redirect URI).
+        /// Draw the device login's QR code even when stdout is not a terminal.
+        #[arg(long)]
+        qr: bool,
+        /// Browser logins: port for the local callback listener instead of the provider's
+        /// registered one (the provider must accept the resulting redirect URI).
         #[arg(long, value_name = "PORT")]
         callback_port: Option<u16>,
-        /// Seconds to wait for the browser to come back.
+        /// Browser logins: seconds to wait for the browser to come back (device logins wait
+        /// as long as their code lives).
         #[arg(long, value_name = "SECONDS", default_value_t = 300)]
         timeout: u64,
-        /// Gemini CLI: the Google Cloud project to use (`ALL` for every project).
-        #[arg(long, value_name = "ID")]
-        project_id: Option<String>,
+    },
+    /// List every provider: its login methods (kind, options), the upstream URLs it calls
+    /// (`upstream-urls.<provider>.<name>` overrides each) and whether its accounts are served.
+    Providers {
+        /// Print the JSON `GET /v0/management/providers` answers.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `login`'s option flags and its list of logins come from the provider registry.
+    let matches = Cli::command().mut_subcommand("login", login::extend_command).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command.unwrap_or(Command::Serve) {
         Command::DefaultConfig => {
             print!("{}", switchyard_config::DEFAULT_YAML);
             ExitCode::SUCCESS
         }
         Command::CheckConfig => check_config(cli.config),
-        Command::Login { provider, no_browser, callback_port, timeout, project_id } => {
+        Command::Login { provider, method, device, no_browser, qr, callback_port, timeout } => {
             let config = match load_config(cli.config) {
                 Ok((config, _)) => config,
                 Err(message) => {
@@ -83,13 +103,12 @@ fn main() -> ExitCode {
                 }
             };
             let _ = logging::init_quiet();
-            let mut options = switchyard_auth::login::LoginOptions::new();
-            if let Some(project_id) = project_id {
-                options.insert("project_id".into(), project_id);
-            }
+            let options = matches.subcommand_matches("login").map(login::ask_values).unwrap_or_default();
             let args = login::LoginArgs {
                 provider,
+                method: if device { Some("device".into()) } else { method },
                 no_browser,
+                qr,
                 callback_port,
                 timeout: Duration::from_secs(timeout),
                 options,
@@ -102,6 +121,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Providers { json } => match load_config(cli.config) {
+            Ok((config, _)) => providers::run(&config.get(), json),
+            Err(message) => {
+                eprintln!("switchyard: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve => {
             let (config, warnings) = match load_config(cli.config) {
                 Ok(loaded) => loaded,

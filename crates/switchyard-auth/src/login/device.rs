@@ -95,7 +95,8 @@ impl LoginEngine {
         let mut interval = run.interval;
         loop {
             let wake = Instant::now() + interval;
-            if wake > run.deadline {
+            // A poll at (or after) the deadline could only be told `expired_token`.
+            if wake >= run.deadline {
                 tokio::select! {
                     () = waiter.ended() => return Err(LoginError::Cancelled),
                     () = tokio::time::sleep_until(run.deadline) => return Err(LoginError::DeviceCodeExpired),

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_config::ConfigHandle;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
@@ -114,17 +114,44 @@ impl Tracker {
 }
 
 /// Per-file bookkeeping, shared with the attempt tasks.
-#[derive(Clone, Default)]
-struct Trackers(Arc<Mutex<HashMap<String, Tracker>>>);
+#[derive(Clone)]
+struct Trackers {
+    map: Arc<Mutex<HashMap<String, Tracker>>>,
+    /// Bumped whenever a file's needs-re-login mark is set or cleared.
+    relogin_generation: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Trackers {
+    fn default() -> Self {
+        Trackers { map: Arc::default(), relogin_generation: Arc::new(watch::Sender::new(0)) }
+    }
+}
 
 impl Trackers {
     fn with<R>(&self, name: &str, f: impl FnOnce(&mut Tracker) -> R) -> R {
-        f(self.lock().entry(name.to_owned()).or_default())
+        let mut map = self.lock();
+        self.observed(map.entry(name.to_owned()).or_default(), f)
+    }
+
+    /// Like [`with`](Self::with) for a file that already has a tracker; `None` otherwise.
+    fn existing<R>(&self, name: &str, f: impl FnOnce(&mut Tracker) -> R) -> Option<R> {
+        let mut map = self.lock();
+        map.get_mut(name).map(|tracker| self.observed(tracker, f))
+    }
+
+    /// Runs `f` on `tracker` and announces a change of its re-login mark.
+    fn observed<R>(&self, tracker: &mut Tracker, f: impl FnOnce(&mut Tracker) -> R) -> R {
+        let before = tracker.relogin_reason();
+        let result = f(tracker);
+        if tracker.relogin_reason() != before {
+            self.relogin_generation.send_modify(|generation| *generation += 1);
+        }
+        result
     }
 
     // Every update is a few field writes on one entry, so a poisoned map is still consistent.
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Tracker>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Counts an attempt as running until the returned guard is dropped (also on panic or
@@ -267,18 +294,26 @@ impl Refresher {
         let stored = self.store.get(name)?;
         let credential = stored.credential()?;
         let content = content_hash(credential);
-        let mut trackers = self.trackers.lock();
-        let Some(tracker) = trackers.get_mut(name) else {
-            return Some(RefreshState { last_refreshed: credential.last_refresh(), ..RefreshState::default() });
-        };
-        tracker.forget_failure_if_changed(&content);
-        Some(RefreshState {
-            needs_relogin: tracker.relogin_reason(),
-            last_error: tracker.last_error.clone(),
-            next_attempt_after: tracker.backoff.as_ref().map(|b| b.until),
-            refreshing: tracker.in_flight > 0,
-            last_refreshed: tracker.last_refreshed.or_else(|| credential.last_refresh()),
-        })
+        let known = self.trackers.existing(name, |tracker| {
+            tracker.forget_failure_if_changed(&content);
+            RefreshState {
+                needs_relogin: tracker.relogin_reason(),
+                last_error: tracker.last_error.clone(),
+                next_attempt_after: tracker.backoff.as_ref().map(|b| b.until),
+                refreshing: tracker.in_flight > 0,
+                last_refreshed: tracker.last_refreshed.or_else(|| credential.last_refresh()),
+            }
+        });
+        Some(known.unwrap_or_else(|| RefreshState { last_refreshed: credential.last_refresh(), ..Default::default() }))
+    }
+
+    /// A generation number bumped whenever an auth file's needs-re-login mark is set (its
+    /// refresh token was refused) or cleared (a refresh worked, or the file changed). The mark
+    /// changes no file, so whoever routes by it (the account sync) must follow this instead.
+    /// A mark that clears because the file changed is noticed lazily, by the next look at
+    /// the file ([`Refresher::state`] or the background pass).
+    pub fn relogin_changes(&self) -> watch::Receiver<u64> {
+        self.trackers.relogin_generation.subscribe()
     }
 
     fn background_pass(self: &Arc<Self>) {

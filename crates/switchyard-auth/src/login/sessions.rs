@@ -184,22 +184,26 @@ impl SessionStore {
     /// Starts a pending session for `state`, replacing any session with the same state (whose
     /// waiter then sees [`LoginError::Cancelled`]).
     pub fn register(&self, provider: &str, state: &str) -> SessionWaiter {
-        self.insert(provider, state, None)
+        self.insert(provider, state, None, SESSION_TTL)
     }
 
     /// Like [`register`](Self::register), for a device-code login: callbacks are refused
-    /// ([`DeliverError::NotWaiting`]) and `device` is reported with the session.
+    /// ([`DeliverError::NotWaiting`]) and `device` is reported with the session. The session
+    /// outlives the code (a 30-minute code would otherwise expire with its session, and the
+    /// login would end "unknown" instead of "expired").
     pub fn register_device(&self, provider: &str, state: &str, device: DeviceDisplay) -> SessionWaiter {
-        self.insert(provider, state, Some(device))
+        let code_left = (device.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let ttl = SESSION_TTL.max(code_left + COMPLETED_TTL);
+        self.insert(provider, state, Some(device), ttl)
     }
 
-    fn insert(&self, provider: &str, state: &str, device: Option<DeviceDisplay>) -> SessionWaiter {
+    fn insert(&self, provider: &str, state: &str, device: Option<DeviceDisplay>, ttl: Duration) -> SessionWaiter {
         let (sender, receiver) = oneshot::channel();
         let session = Session {
             provider: provider.to_owned(),
             phase: Phase::Pending,
             created_at: Utc::now(),
-            expires_at: Instant::now() + SESSION_TTL,
+            expires_at: Instant::now() + ttl,
             delivery: Some(sender),
             device,
         };

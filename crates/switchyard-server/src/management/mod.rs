@@ -1,10 +1,12 @@
 //! `/v0/management/...`: CLIProxyAPI-compatible paths and JSON shapes, so existing panels work.
 
 mod auth_files;
+mod auth_listing;
 mod config_routes;
 mod cookie;
 mod guard;
 mod oauth;
+mod providers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
 pub use guard::Guard;
+pub use providers::capabilities_json;
 
 use crate::{ApiError, AppState};
 
@@ -25,7 +28,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/config", get(config_routes::get_config))
         .route("/config.yaml", get(config_routes::get_yaml).put(config_routes::put_yaml))
-        .route("/auth-files", get(auth_files::list).post(auth_files::upload).delete(auth_files::delete))
+        .route("/auth-files", get(auth_listing::list).post(auth_files::upload).delete(auth_files::delete))
         .route("/auth-files/download", get(auth_files::download))
         .route("/auth-files/status", patch(auth_files::set_status))
         .route("/auth-files/fields", patch(auth_files::patch_fields))
@@ -33,6 +36,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/auth-files/refresh", post(auth_files::refresh))
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
+        .route("/providers", get(providers::list))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
         .route("/{login_auth_url}", get(oauth::start).post(cookie::start))
         // Handlers enforce their own limits so an oversize body gets a JSON answer, not plain text.

@@ -25,11 +25,19 @@ fn truthy(value: &str) -> bool {
     matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
+/// How a failed start is answered: bad input 400, a taken port 409, the provider's servers
+/// failing (its device endpoint down, an answer without a device code, ...) 502 with what they
+/// said; anything else is ours, 500.
 fn login_error(error: LoginError) -> ApiError {
     match error {
         LoginError::PortInUse { .. } => ApiError::conflict(error.to_string()),
         LoginError::InvalidInput(message) => ApiError::bad_request(message),
-        LoginError::Provider(message) => ApiError::new(StatusCode::BAD_GATEWAY, message),
+        LoginError::Duplicate { .. } => ApiError::conflict(error.to_string()),
+        LoginError::Provider(_)
+        | LoginError::TokenExchange(_)
+        | LoginError::Identity(_)
+        | LoginError::Denied(_)
+        | LoginError::DeviceCodeExpired => ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()),
         other => ApiError::internal(format!("failed to generate authorization URL: {other}")),
     }
 }
@@ -103,8 +111,25 @@ pub async fn status(State(state): State<Arc<AppState>>, RawQuery(query): RawQuer
         return Ok(ok_with(json!({})));
     };
     validate_state(&login_state).map_err(|_| ApiError::bad_request("invalid state").with("status", "error"))?;
-    Ok(Json(match state.engine.sessions().status(&login_state) {
-        SessionStatus::Pending => json!({"status": "wait"}),
+    let Some(info) = state.engine.sessions().info(&login_state) else {
+        return Ok(Json(json!({"status": "error", "error": "unknown or expired state"})));
+    };
+    Ok(Json(match info.status {
+        // A device login shows its code again, so a panel that reloads can still show it.
+        SessionStatus::Pending => match info.device {
+            Some(device) => {
+                let left = (device.expires_at - chrono::Utc::now()).num_seconds().max(0);
+                json!({
+                    "status": "wait",
+                    "flow": "device",
+                    "user_code": device.user_code,
+                    "verification_uri": device.verification_uri,
+                    "verification_uri_complete": device.verification_uri_complete,
+                    "expires_in": left,
+                })
+            }
+            None => json!({"status": "wait"}),
+        },
         SessionStatus::Completed { file_name } => json!({"status": "ok", "file": file_name}),
         SessionStatus::Failed(error) => json!({"status": "error", "error": error.to_string()}),
         SessionStatus::Unknown => json!({"status": "error", "error": "unknown or expired state"}),

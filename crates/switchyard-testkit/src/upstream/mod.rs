@@ -3,7 +3,7 @@
 //!
 //! | route | API | streams |
 //! |---|---|---|
-//! | `POST /v1/messages`, `/v1/messages/count_tokens` | Anthropic | `"stream": true` → SSE with `event:` lines |
+//! | `POST …/v1/messages`, `…/v1/messages/count_tokens` | Anthropic | `"stream": true` → SSE with `event:` lines |
 //! | `POST …/chat/completions` | OpenAI Chat | `"stream": true` → `data:` lines, then `data: [DONE]` |
 //! | `POST /v1/responses`, `/v1/responses/input_tokens` | OpenAI Responses | `"stream": true` → SSE with `event:` lines |
 //! | `POST /backend-api/codex/responses` | ChatGPT Codex backend | SSE only: `stream` not `true` → 400 |
@@ -105,11 +105,16 @@ impl Fault {
     }
 }
 
+/// A caller-supplied credential check on a request's headers (e.g. "a live access token of
+/// this mock authorization server").
+pub type AuthCheck = Arc<dyn Fn(&axum::http::HeaderMap) -> bool + Send + Sync>;
+
 /// Knob values, read by the routes on every request.
 struct State {
     json_fixture: [String; 4],
     stream_fixture: [String; 4],
     auth: Option<RequiredAuth>,
+    auth_check: Option<AuthCheck>,
     project: Option<String>,
     faults: VecDeque<Fault>,
     pacing: Pacing,
@@ -122,6 +127,7 @@ impl Default for State {
             json_fixture: Api::ALL.map(|api| api.default_fixtures().0.to_owned()),
             stream_fixture: Api::ALL.map(|api| api.default_fixtures().1.to_owned()),
             auth: None,
+            auth_check: None,
             project: None,
             faults: VecDeque::new(),
             pacing: Pacing::default(),
@@ -199,6 +205,13 @@ impl MockUpstream {
     /// The credential every route requires from now on (`None`: anything goes).
     pub fn require_auth(&self, auth: Option<RequiredAuth>) {
         self.lock().auth = auth;
+    }
+
+    /// A check every request's headers must pass from now on (`None`: no check), on top of
+    /// [`require_auth`](Self::require_auth); failing requests get 401 in their API's shape. For
+    /// credentials that change while the mock runs (tokens an authorization mock issues).
+    pub fn require_auth_check(&self, check: Option<AuthCheck>) {
+        self.lock().auth_check = check;
     }
 
     /// The only project Code Assist accepts (`None`: any non-empty project).

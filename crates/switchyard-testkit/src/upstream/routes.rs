@@ -59,9 +59,14 @@ impl Route {
             let (model, name) = model_action.split_once(':')?;
             return if model.is_empty() { None } else { action(name).map(Route::Gemini) };
         }
+        // Anthropic-compatible APIs live under a prefix too (Kimi: `/coding/v1/messages`).
+        if path.ends_with("/v1/messages") {
+            return Some(Route::Messages);
+        }
+        if path.ends_with("/v1/messages/count_tokens") {
+            return Some(Route::MessagesCount);
+        }
         match path {
-            "/v1/messages" => Some(Route::Messages),
-            "/v1/messages/count_tokens" => Some(Route::MessagesCount),
             "/v1/responses" => Some(Route::Responses),
             "/v1/responses/input_tokens" => Some(Route::ResponsesCount),
             _ if path == format!("{CODEX_PREFIX}/responses") => Some(Route::Codex),
@@ -93,6 +98,11 @@ pub(super) fn respond(state: &mut State, request: &RecordedRequest) -> Reply {
     }
     if let Some(auth) = &state.auth
         && !authorized(auth, request)
+    {
+        return error(shape, 401, "missing or invalid credentials");
+    }
+    if let Some(check) = &state.auth_check
+        && !check(&request.headers)
     {
         return error(shape, 401, "missing or invalid credentials");
     }

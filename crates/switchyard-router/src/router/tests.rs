@@ -1,0 +1,508 @@
+//! Unit tests of the router: plans, strategies, cooldowns, health and account replacement.
+
+use super::*;
+use crate::ExposedModel;
+
+const MIN: u64 = 60;
+
+fn exposed(id: &str, upstream: &str) -> ExposedModel {
+    ExposedModel {
+        id: id.into(),
+        upstream: upstream.into(),
+        display_name: upstream.to_uppercase(),
+        owned_by: "owner".into(),
+        kind: "openai".into(),
+    }
+}
+
+/// An account serving `m` and `n` (upstream `m-up`, `n-up`).
+fn account(id: &str, priority: i64, weight: u32) -> Account {
+    Account {
+        id: id.into(),
+        provider: "claude".into(),
+        kind: AccountKind::OAuth { file: id.into() },
+        priority,
+        weight,
+        disabled: false,
+        disable_cooling: None,
+        request_retry: None,
+        models: vec![exposed("m", "m-up"), exposed("n", "n-up")],
+        unservable: None,
+    }
+}
+
+fn router(accounts: Vec<Account>) -> Router {
+    let router = Router::new();
+    router.set_accounts(accounts);
+    router
+}
+
+fn settings(strategy: RoutingStrategy) -> RouteSettings {
+    RouteSettings { strategy, ..RouteSettings::default() }
+}
+
+fn rr() -> RouteSettings {
+    settings(RoutingStrategy::RoundRobin)
+}
+
+fn order(router: &Router, model: &str, settings: &RouteSettings, now: Instant) -> Vec<String> {
+    let plan = router.plan(model, settings, now).expect("plan");
+    plan.attempts.into_iter().map(|a| a.account_id).collect()
+}
+
+fn first(router: &Router, settings: &RouteSettings, now: Instant) -> String {
+    order(router, "m", settings, now).remove(0)
+}
+
+fn failure(status: u16) -> Outcome {
+    Outcome::Failure { status, retry_after: None, credential_wide: false, message: format!("upstream {status}") }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn round_robin_rotates_over_the_id_sorted_accounts() {
+    let router = router(vec![account("c", 0, 1), account("a", 0, 1), account("b", 0, 1)]);
+    let now = Instant::now();
+    assert_eq!(order(&router, "m", &rr(), now), ["a", "b", "c"]);
+    assert_eq!(order(&router, "m", &rr(), now), ["b", "c", "a"]);
+    assert_eq!(order(&router, "m", &rr(), now), ["c", "a", "b"]);
+    assert_eq!(order(&router, "m", &rr(), now), ["a", "b", "c"]);
+    // The cursor is per model.
+    assert_eq!(order(&router, "n", &rr(), now), ["a", "b", "c"]);
+}
+
+#[test]
+fn round_robin_skips_cooling_accounts() {
+    let router = router(vec![account("a", 0, 1), account("b", 0, 1), account("c", 0, 1)]);
+    let now = Instant::now();
+    router.report("b", "m-up", failure(500), &rr(), now);
+    let firsts: Vec<String> = (0..4).map(|_| first(&router, &rr(), now)).collect();
+    assert_eq!(firsts, ["a", "c", "a", "c"]);
+}
+
+#[test]
+fn fill_first_sticks_to_the_first_until_it_cools() {
+    let ff = settings(RoutingStrategy::FillFirst);
+    let router = router(vec![account("b", 0, 1), account("a", 0, 1)]);
+    let now = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(order(&router, "m", &ff, now), ["a", "b"]);
+    }
+    router.report("a", "m-up", failure(429), &ff, now);
+    assert_eq!(order(&router, "m", &ff, now), ["b"]);
+    assert_eq!(order(&router, "m", &ff, now + secs(1)), ["a", "b"], "the 1 s backoff is over");
+}
+
+#[test]
+fn weighted_round_robin_is_smooth_and_exact() {
+    let wrr = settings(RoutingStrategy::WeightedRoundRobin);
+    let router = router(vec![account("a", 0, 3), account("b", 0, 1)]);
+    let now = Instant::now();
+    let firsts: Vec<String> = (0..8).map(|_| first(&router, &wrr, now)).collect();
+    assert_eq!(firsts, ["a", "a", "b", "a", "a", "a", "b", "a"]);
+
+    let mut counts = HashMap::new();
+    for _ in 0..400 {
+        *counts.entry(first(&router, &wrr, now)).or_insert(0) += 1;
+    }
+    assert_eq!((counts["a"], counts["b"]), (300, 100));
+    // The full plan still lists the other account as failover.
+    assert_eq!(order(&router, "m", &wrr, now).len(), 2);
+}
+
+#[test]
+fn weightless_accounts_sit_out_weighted_round_robin_only() {
+    let router = router(vec![account("a", 0, 0), account("b", 0, 2)]);
+    let now = Instant::now();
+    assert_eq!(order(&router, "m", &settings(RoutingStrategy::WeightedRoundRobin), now), ["b"]);
+    assert_eq!(order(&router, "m", &rr(), now), ["a", "b"]);
+
+    let only_weightless = super::tests::router(vec![account("a", 0, 0)]);
+    assert_eq!(
+        only_weightless.plan("m", &settings(RoutingStrategy::WeightedRoundRobin), now),
+        Err(RouteError::NoneAvailable { model: "m".into() })
+    );
+}
+
+#[test]
+fn higher_priority_tier_first_lower_tier_as_failover() {
+    let router = router(vec![account("low", 0, 1), account("hi-1", 10, 1), account("hi-2", 10, 1)]);
+    let now = Instant::now();
+    assert_eq!(order(&router, "m", &rr(), now), ["hi-1", "hi-2", "low"]);
+    assert_eq!(order(&router, "m", &rr(), now), ["hi-2", "hi-1", "low"]);
+    // The lower tier leads only once the whole higher tier is cooling.
+    router.report("hi-1", "m-up", failure(503), &rr(), now);
+    assert_eq!(order(&router, "m", &rr(), now), ["hi-2", "low"]);
+    router.report("hi-2", "m-up", failure(503), &rr(), now);
+    assert_eq!(order(&router, "m", &rr(), now), ["low"]);
+    // Another model of the same accounts is unaffected.
+    assert_eq!(order(&router, "n", &rr(), now)[2], "low");
+    assert_eq!(order(&router, "m", &rr(), now + secs(MIN))[2], "low");
+}
+
+#[test]
+fn each_status_cools_for_its_time_and_reason() {
+    let cases: &[(u16, u64, CooldownReason)] = &[
+        (401, 30 * MIN, CooldownReason::Unauthorized),
+        (402, 30 * MIN, CooldownReason::PaymentRequired),
+        (403, 30 * MIN, CooldownReason::PaymentRequired),
+        (404, 12 * 60 * MIN, CooldownReason::NotFound),
+        (429, 1, CooldownReason::Quota),
+        (408, MIN, CooldownReason::Transient),
+        (500, MIN, CooldownReason::Transient),
+        (502, MIN, CooldownReason::Transient),
+        (503, MIN, CooldownReason::Transient),
+        (504, MIN, CooldownReason::Transient),
+        (0, MIN, CooldownReason::Transient),
+    ];
+    for &(status, seconds, reason) in cases {
+        let router = router(vec![account("a", 0, 1), account("b", 0, 1)]);
+        let now = Instant::now();
+        router.report("a", "m-up", failure(status), &rr(), now);
+        let health = router.health("a", now);
+        assert_eq!(health.models.len(), 1, "{status}");
+        let model = &health.models[0];
+        assert_eq!((model.model.as_str(), model.reason, model.status), ("m-up", reason, status));
+        assert_eq!(model.retry_after, secs(seconds), "{status}");
+        assert_eq!(order(&router, "m", &rr(), now + secs(seconds) - Duration::from_millis(1)), ["b"], "{status}");
+        assert_eq!(order(&router, "m", &settings(RoutingStrategy::FillFirst), now + secs(seconds))[0], "a");
+    }
+}
+
+#[test]
+fn client_errors_do_not_cool() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    for status in [400, 413, 422, 501] {
+        router.report("a", "m-up", failure(status), &rr(), now);
+    }
+    assert_eq!(router.health("a", now).status, HealthStatus::Active);
+    assert_eq!(order(&router, "m", &rr(), now), ["a"]);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    let outcome =
+        Outcome::Failure { status: 429, retry_after: Some(secs(120)), credential_wide: false, message: String::new() };
+    router.report("a", "m-up", outcome, &rr(), now);
+    let health = router.health("a", now);
+    assert_eq!((health.models[0].reason, health.models[0].retry_after), (CooldownReason::Quota, secs(120)));
+    assert_eq!(health.status_message.as_deref(), Some("quota"), "reason stands in for an empty message");
+}
+
+#[test]
+fn quota_backoff_doubles_caps_and_resets_on_success() {
+    let router = router(vec![account("a", 0, 1)]);
+    let mut now = Instant::now();
+    let mut seen = Vec::new();
+    for _ in 0..14 {
+        router.report("a", "m-up", failure(429), &rr(), now);
+        let wait = router.health("a", now).models[0].retry_after;
+        seen.push(wait.as_secs());
+        now += wait;
+    }
+    assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 1800, 1800, 1800]);
+
+    router.report("a", "m-up", Outcome::Success, &rr(), now);
+    assert_eq!(router.health("a", now), AccountHealth::active());
+    router.report("a", "m-up", failure(429), &rr(), now);
+    assert_eq!(router.health("a", now).models[0].retry_after, secs(1));
+}
+
+#[test]
+fn success_clears_only_that_models_state() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    router.report("a", "m-up", failure(500), &rr(), now);
+    router.report("a", "n-up", failure(500), &rr(), now);
+    router.report("a", "m-up", Outcome::Success, &rr(), now);
+    assert_eq!(order(&router, "m", &rr(), now), ["a"]);
+    assert!(router.plan("n", &rr(), now).is_err());
+}
+
+#[test]
+fn transient_cooldown_follows_the_setting() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    let five = RouteSettings { transient_error_cooldown_seconds: 5, ..rr() };
+    router.report("a", "m-up", failure(502), &five, now);
+    assert_eq!(router.health("a", now).models[0].retry_after, secs(5));
+
+    let never = RouteSettings { transient_error_cooldown_seconds: -1, ..rr() };
+    router.report("a", "n-up", failure(502), &never, now);
+    router.report("a", "n-up", failure(0), &never, now);
+    assert_eq!(router.health("a", now).models.len(), 1);
+    // Other statuses still cool.
+    router.report("a", "n-up", failure(401), &never, now);
+    assert_eq!(router.health("a", now).models.len(), 2);
+}
+
+#[test]
+fn credential_wide_quota_cools_every_model() {
+    let router = router(vec![account("a", 0, 1), account("b", 0, 1)]);
+    let now = Instant::now();
+    let outcome =
+        Outcome::Failure { status: 429, retry_after: Some(secs(90)), credential_wide: true, message: "weekly".into() };
+    router.report("a", "m-up", outcome, &rr(), now);
+    assert_eq!(order(&router, "m", &rr(), now), ["b"]);
+    assert_eq!(order(&router, "n", &rr(), now), ["b"]);
+
+    let health = router.health("a", now);
+    assert_eq!(health.status, HealthStatus::Cooling);
+    assert!(health.unavailable);
+    assert_eq!(health.reason, Some(CooldownReason::CredentialQuota));
+    assert_eq!(health.next_retry_after, Some(secs(90)));
+    assert_eq!(health.status_message.as_deref(), Some("weekly"));
+    assert!(health.models.is_empty());
+
+    // A success anywhere proves the credential works again.
+    router.report("a", "n-up", Outcome::Success, &rr(), now + secs(1));
+    assert_eq!(order(&router, "m", &settings(RoutingStrategy::FillFirst), now + secs(1)), ["a", "b"]);
+}
+
+#[test]
+fn all_cooling_reports_the_earliest_recovery() {
+    let router = router(vec![account("a", 0, 1), account("b", 5, 1)]);
+    let now = Instant::now();
+    router.report("a", "m-up", failure(401), &rr(), now);
+    router.report("b", "m-up", failure(503), &rr(), now + secs(10));
+    assert_eq!(
+        router.plan("m", &rr(), now + secs(20)),
+        Err(RouteError::AllCooling { model: "m".into(), provider: Some("claude".into()), retry_after: secs(50) })
+    );
+    let error = router.plan("m", &rr(), now + secs(20)).unwrap_err();
+    assert_eq!(error.to_string(), "All credentials for model m are cooling down via provider claude");
+
+    let mut other = account("c", 0, 1);
+    other.provider = "codex".into();
+    let mixed = super::tests::router(vec![account("a", 0, 1), other]);
+    mixed.report("a", "m-up", failure(503), &rr(), now);
+    mixed.report("c", "m-up", failure(503), &rr(), now);
+    let Err(RouteError::AllCooling { provider, .. }) = mixed.plan("m", &rr(), now) else { panic!("all cooling") };
+    assert_eq!(provider, None);
+}
+
+#[test]
+fn disable_cooling_globally_or_per_account() {
+    let now = Instant::now();
+    let no_cooling = RouteSettings { disable_cooling: true, ..rr() };
+    let router = router(vec![account("a", 0, 1)]);
+    router.report("a", "m-up", failure(429), &no_cooling, now);
+    assert_eq!(order(&router, "m", &rr(), now), ["a"]);
+
+    let mut opted_out = account("a", 0, 1);
+    opted_out.disable_cooling = Some(true);
+    let mut opted_in = account("b", 0, 1);
+    opted_in.disable_cooling = Some(false);
+    let router = super::tests::router(vec![opted_out, opted_in]);
+    router.report("a", "m-up", failure(429), &rr(), now);
+    router.report("b", "m-up", failure(429), &no_cooling, now);
+    assert_eq!(router.health("a", now).status, HealthStatus::Active);
+    assert_eq!(router.health("b", now).models[0].reason, CooldownReason::Quota);
+}
+
+#[test]
+fn a_longer_running_cooldown_is_kept() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    router.report("a", "m-up", failure(404), &rr(), now);
+    router.report("a", "m-up", failure(500), &rr(), now + secs(1));
+    let model = &router.health("a", now + secs(1)).models[0];
+    assert_eq!(model.reason, CooldownReason::NotFound);
+}
+
+#[test]
+fn unknown_model_and_disabled_accounts() {
+    let mut off = account("a", 0, 1);
+    off.disabled = true;
+    let router = router(vec![off]);
+    let now = Instant::now();
+    assert_eq!(router.plan("zzz", &rr(), now), Err(RouteError::UnknownModel { model: "zzz".into() }));
+    assert_eq!(router.plan("zzz", &rr(), now).unwrap_err().to_string(), "unknown provider for model zzz");
+    assert_eq!(router.plan("m", &rr(), now), Err(RouteError::NoneAvailable { model: "m".into() }));
+    assert!(router.models().is_empty(), "disabled accounts list nothing");
+}
+
+#[test]
+fn unservable_accounts_are_neither_listed_nor_planned() {
+    let mut dead = account("a-dead", 5, 1);
+    dead.unservable = Some("needs re-login: HTTP 400: invalid_grant".into());
+    dead.models.push(exposed("only-dead", "x"));
+    let live = account("b-live", 0, 1);
+    let router = router(vec![dead, live]);
+    let now = Instant::now();
+    let listed: Vec<String> = router.models().into_iter().map(|m| m.id).collect();
+    assert_eq!(listed, ["m", "n"], "the unservable account's own model is not listed");
+    let plan = router.plan("m", &rr(), now).unwrap();
+    let ids: Vec<&str> = plan.attempts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ids, ["b-live"], "a higher priority does not route to an account nothing can be sent with");
+    assert_eq!(router.plan("only-dead", &rr(), now), Err(RouteError::UnknownModel { model: "only-dead".into() }));
+    assert_eq!(router.accounts().len(), 2, "still known, for listings");
+}
+
+#[test]
+fn an_account_that_becomes_servable_again_starts_without_its_old_cooldowns() {
+    let settings = rr();
+    let now = Instant::now();
+    let (a, b) = (account("a", 0, 1), account("b", 0, 1));
+    let router = router(vec![a.clone(), b.clone()]);
+    let unauthorized =
+        Outcome::Failure { status: 401, retry_after: None, credential_wide: true, message: "expired".into() };
+    router.report("a", "m-up", unauthorized.clone(), &settings, now);
+    router.report("b", "m-up", unauthorized, &settings, now);
+
+    let mut dead = a.clone();
+    dead.unservable = Some("needs re-login: HTTP 401".into());
+    router.set_accounts(vec![dead, b.clone()]);
+    assert_ne!(router.health("a", now).status, HealthStatus::Active, "kept while it needs a re-login");
+    router.set_accounts(vec![a, b]);
+    assert_eq!(router.health("a", now).status, HealthStatus::Active, "logged in again: a fresh start");
+    assert_ne!(router.health("b", now).status, HealthStatus::Active, "other accounts keep theirs");
+}
+
+#[test]
+fn model_lookup_ignores_case_and_resolves_the_upstream_name() {
+    let mut a = account("a", 0, 1);
+    a.models.push(exposed("team/Fast", "m-up"));
+    let router = router(vec![a]);
+    let plan = router.plan("TEAM/fast", &rr(), Instant::now()).unwrap();
+    assert_eq!(plan.model, "TEAM/fast");
+    assert_eq!(plan.attempts[0].upstream_model, "m-up");
+    assert_eq!(plan.attempts[0].kind, AccountKind::OAuth { file: "a".into() });
+}
+
+#[test]
+fn thinking_suffix_is_split_off_when_the_whole_name_is_no_model() {
+    let mut a = account("a", 0, 1);
+    a.models.push(exposed("odd(1)", "odd-up"));
+    let router = router(vec![a]);
+    let now = Instant::now();
+    for (requested, model, suffix) in
+        [("m(high)", "m", Some("high")), ("m(8192)", "m", Some("8192")), ("odd(1)", "odd(1)", None)]
+    {
+        let plan = router.plan(requested, &rr(), now).unwrap();
+        assert_eq!((plan.model.as_str(), plan.thinking_suffix.as_deref()), (model, suffix), "{requested}");
+    }
+    for unknown in ["x(high)", "m()", "(high)"] {
+        assert_eq!(router.plan(unknown, &rr(), now), Err(RouteError::UnknownModel { model: unknown.into() }));
+    }
+}
+
+#[test]
+fn health_shows_reasons_and_next_retry() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    assert_eq!(router.health("a", now), AccountHealth::active());
+
+    router.report("a", "n-up", failure(401), &rr(), now);
+    let health = router.health("a", now + secs(60));
+    assert_eq!(health.status, HealthStatus::Error);
+    assert!(!health.unavailable);
+    assert_eq!(health.next_retry_after, Some(secs(29 * MIN)));
+    assert_eq!(health.status_message.as_deref(), Some("upstream 401"));
+
+    // Every model cooling makes the account unavailable; the latest failure is the message.
+    router.report("a", "m-up", failure(503), &rr(), now + secs(60));
+    let health = router.health("a", now + secs(60));
+    assert_eq!(health.status, HealthStatus::Cooling);
+    assert!(health.unavailable);
+    assert_eq!(health.next_retry_after, Some(secs(MIN)));
+    assert_eq!(health.status_message.as_deref(), Some("upstream 503"));
+    let models: Vec<_> = health.models.iter().map(|m| (m.model.as_str(), m.reason, m.retry_after)).collect();
+    assert_eq!(
+        models,
+        [("m-up", CooldownReason::Transient, secs(MIN)), ("n-up", CooldownReason::Unauthorized, secs(29 * MIN))]
+    );
+
+    // Expired cooldowns drop out.
+    assert_eq!(router.health("a", now + secs(2 * MIN)).models.len(), 1);
+    assert_eq!(router.health("a", now + secs(31 * MIN)), AccountHealth::active());
+}
+
+#[test]
+fn reset_forgets_cooldowns_and_backoff() {
+    let router = router(vec![account("a", 0, 1)]);
+    let now = Instant::now();
+    for _ in 0..3 {
+        router.report("a", "m-up", failure(429), &rr(), now);
+    }
+    router.reset("a");
+    assert_eq!(router.health("a", now), AccountHealth::active());
+    assert_eq!(order(&router, "m", &rr(), now), ["a"]);
+    router.report("a", "m-up", failure(429), &rr(), now);
+    assert_eq!(router.health("a", now).models[0].retry_after, secs(1));
+}
+
+#[test]
+fn set_accounts_keeps_the_health_of_surviving_accounts() {
+    let router = router(vec![account("a", 0, 1), account("b", 0, 1)]);
+    let now = Instant::now();
+    router.report("a", "m-up", failure(500), &rr(), now);
+    router.report("b", "m-up", failure(500), &rr(), now);
+    router.set_accounts(vec![account("a", 0, 1), account("c", 0, 1)]);
+    assert_eq!(router.health("a", now).models.len(), 1);
+    assert_eq!(order(&router, "m", &rr(), now), ["c"]);
+    // A removed account's state does not come back with it.
+    router.set_accounts(vec![account("a", 0, 1), account("b", 0, 1)]);
+    assert_eq!(router.health("b", now), AccountHealth::active());
+    // Reports for unknown accounts are ignored.
+    router.report("zzz", "m-up", failure(500), &rr(), now);
+    assert_eq!(router.health("zzz", now), AccountHealth::active());
+}
+
+#[test]
+fn plan_is_capped_and_carries_retry_rounds() {
+    let mut own = account("b", 0, 1);
+    own.request_retry = Some(0);
+    let router = router(vec![account("a", 0, 1), own, account("c", 0, 1)]);
+    let capped = RouteSettings { max_retry_credentials: 2, request_retry: 3, ..settings(RoutingStrategy::FillFirst) };
+    let plan = router.plan("m", &capped, Instant::now()).unwrap();
+    let attempts: Vec<_> = plan.attempts.iter().map(|a| (a.account_id.as_str(), a.request_retry)).collect();
+    assert_eq!(attempts, [("a", 3), ("b", 0)]);
+}
+
+#[test]
+fn models_are_listed_once_with_their_providers() {
+    let mut codex = account("z", 0, 1);
+    codex.provider = "codex".into();
+    codex.models = vec![exposed("M", "m-up"), exposed("only-codex", "o")];
+    let router = router(vec![account("b", 0, 1), codex, account("a", 0, 1)]);
+    let listed = router.models();
+    let ids: Vec<_> = listed.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["m", "n", "only-codex"]);
+    assert_eq!(listed[0].providers, ["claude", "codex"]);
+    assert_eq!(listed[0].display_name, "M-UP");
+    assert_eq!(
+        serde_json::to_value(&listed[2]).unwrap(),
+        serde_json::json!({"id": "only-codex", "display_name": "O", "owned_by": "owner", "type": "openai",
+            "providers": ["codex"]})
+    );
+}
+
+#[test]
+fn settings_come_from_config() {
+    let config = switchyard_config::parse(
+        "routing:\n  strategy: wrr\ndisable-cooling: true\ntransient-error-cooldown-seconds: -1\n\
+         max-retry-credentials: 2\nrequest-retry: 1\nmax-retry-interval: 0\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        RouteSettings::from_config(&config),
+        RouteSettings {
+            strategy: RoutingStrategy::WeightedRoundRobin,
+            disable_cooling: true,
+            transient_error_cooldown_seconds: -1,
+            max_retry_credentials: 2,
+            request_retry: 1,
+            max_retry_interval: Duration::ZERO,
+        }
+    );
+    let defaults = RouteSettings::default();
+    assert_eq!((defaults.request_retry, defaults.max_retry_interval), (3, secs(30)));
+}
