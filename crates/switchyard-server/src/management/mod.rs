@@ -3,6 +3,7 @@
 mod auth_files;
 mod config_routes;
 mod guard;
+mod imports;
 mod oauth;
 
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/auth-files/refresh", post(auth_files::refresh))
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
+        // Imports of every provider with one, CPA's `/vertex/import` included.
+        .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
         .route("/{login_auth_url}", get(oauth::start))
         // Handlers enforce their own limits so an oversize body gets a JSON answer, not plain text.
