@@ -357,3 +357,123 @@ fn assert_no_key_material(error: &ExecError) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The mock token endpoint keeps Google's rules (so the tests above mean something)
+
+/// Signs `claims` with the test key (kid [`PRIVATE_KEY_ID`]) or with `key` when given.
+fn signed(claims: &Value, kid: Option<&str>, key: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = kid.map(str::to_owned);
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(key.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn the_mock_token_endpoint_refuses_what_google_refuses() {
+    let google = MockGoogleSa::start().await;
+    let email = "rules@acme-prod-42.iam.gserviceaccount.com";
+    google.service_account(PROJECT, email);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = |aud: &str, scope: &str, iat: u64, exp: u64| json!({"iss": email, "scope": scope, "aud": aud, "iat": iat, "exp": exp});
+    let url = google.token_url();
+    let good = claims(&url, CLOUD_PLATFORM_SCOPE, now, now + 3600);
+    let post = |form: Vec<(&'static str, String)>| {
+        let url = url.clone();
+        async move {
+            let response = reqwest::Client::new().post(url).form(&form).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let grant = |assertion: String| vec![("grant_type", JWT_BEARER_GRANT.to_owned()), ("assertion", assertion)];
+    let cases: Vec<(&str, Vec<(&'static str, String)>, &str, &str)> = vec![
+        (
+            "another audience",
+            grant(signed(
+                &claims("https://elsewhere/token", CLOUD_PLATFORM_SCOPE, now, now + 60),
+                Some(PRIVATE_KEY_ID),
+                google_sa::TEST_PRIVATE_KEY,
+            )),
+            "invalid_grant",
+            "Invalid JWT: Failed audience check.",
+        ),
+        (
+            "longer than an hour",
+            grant(signed(
+                &claims(&url, CLOUD_PLATFORM_SCOPE, now, now + 3601),
+                Some(PRIVATE_KEY_ID),
+                google_sa::TEST_PRIVATE_KEY,
+            )),
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes)",
+        ),
+        (
+            "expired",
+            grant(signed(
+                &claims(&url, CLOUD_PLATFORM_SCOPE, now - 7200, now - 3600),
+                Some(PRIVATE_KEY_ID),
+                google_sa::TEST_PRIVATE_KEY,
+            )),
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token",
+        ),
+        (
+            "no scope",
+            grant(signed(&claims(&url, "", now, now + 60), Some(PRIVATE_KEY_ID), google_sa::TEST_PRIVATE_KEY)),
+            "invalid_scope",
+            "Invalid OAuth scope",
+        ),
+        (
+            "another key",
+            grant(signed(&good, Some(PRIVATE_KEY_ID), google_sa::OTHER_PRIVATE_KEY)),
+            "invalid_grant",
+            "Invalid JWT Signature.",
+        ),
+        (
+            "another key id",
+            grant(signed(&good, Some("0000"), google_sa::TEST_PRIVATE_KEY)),
+            "invalid_grant",
+            "Invalid JWT Signature.",
+        ),
+        (
+            "an unknown account",
+            grant(signed(
+                &json!({"iss": "who@x.iam.gserviceaccount.com", "scope": CLOUD_PLATFORM_SCOPE, "aud": url, "iat": now, "exp": now + 60}),
+                None,
+                google_sa::TEST_PRIVATE_KEY,
+            )),
+            "invalid_grant",
+            "Invalid grant: account not found",
+        ),
+        (
+            "a refresh grant",
+            vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", "1//0g".to_owned())],
+            "unsupported_grant_type",
+            "Invalid grant_type: refresh_token",
+        ),
+        (
+            "no assertion",
+            vec![("grant_type", JWT_BEARER_GRANT.to_owned())],
+            "invalid_request",
+            "Missing required parameter: assertion",
+        ),
+    ];
+    for (what, form, error, description) in cases {
+        let (status, answer) = post(form).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert_eq!(answer["error"], error, "{what}: {answer}");
+        assert!(answer["error_description"].as_str().unwrap().starts_with(description), "{what}: {answer}");
+    }
+    assert_eq!(google.mints(), 0);
+
+    let (status, answer) = post(grant(signed(&good, Some(PRIVATE_KEY_ID), google_sa::TEST_PRIVATE_KEY))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"access_token": access_token(1), "expires_in": 3599, "token_type": "Bearer"}));
+    let response = reqwest::Client::new()
+        .post(google.token_url())
+        .json(&json!({"grant_type": JWT_BEARER_GRANT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "a JSON body is refused: the endpoint takes forms only");
+}

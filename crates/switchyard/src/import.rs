@@ -168,3 +168,41 @@ async fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
     }
     tokio::fs::read(path).await.map_err(|e| cannot(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_relative_defaults_are_expanded() {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        if let Some(home) = home {
+            assert_eq!(
+                expand_home("~/.aws/sso/cache/kiro-auth-token.json"),
+                home.join(".aws/sso/cache/kiro-auth-token.json")
+            );
+        }
+        assert_eq!(expand_home("/etc/key.json"), PathBuf::from("/etc/key.json"));
+        assert_eq!(expand_home("key.json"), PathBuf::from("key.json"));
+    }
+
+    #[test]
+    fn options_get_the_asks_defaults_and_unknown_ones_are_refused() {
+        let registry = Registry::new(&Default::default());
+        let method = import_method(&registry, "vertex", None).unwrap();
+        let args = |options: &[(&str, &str)]| ImportArgs {
+            provider: "vertex".into(),
+            file: None,
+            method: None,
+            options: options.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        };
+        let options = options_for(&method, &args(&[("prefix", " vx ")])).unwrap();
+        assert_eq!(options.get("location").map(String::as_str), Some("us-central1"));
+        assert_eq!(options.get("prefix").map(String::as_str), Some("vx"));
+        let (code, message) = options_for(&method, &args(&[("cookie", "x")])).unwrap_err();
+        assert_eq!(
+            (code, message.as_str()),
+            (exit::USAGE, "vertex does not take `cookie`; it takes --location, --prefix")
+        );
+    }
+}

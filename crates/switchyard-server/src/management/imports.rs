@@ -229,4 +229,37 @@ mod tests {
         let summary = summary(fields.as_object().unwrap());
         assert_eq!(Value::Object(summary), json!({"type": "vertex", "project_id": "p", "email": "a@b.c"}));
     }
+
+    async fn answer(error: LoginError) -> (u16, Value) {
+        use axum::response::IntoResponse;
+        let response = import_error(error).into_response();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn login_errors_map_to_cpas_statuses_and_words() {
+        let invalid = LoginError::InvalidInput("invalid service account: private_key is missing".into());
+        assert_eq!(
+            answer(invalid).await,
+            (
+                400,
+                json!({"error": "invalid service account", "message": "invalid service account: private_key is missing"})
+            )
+        );
+        let duplicate = LoginError::Duplicate { existing_file: "iflow-a@b.c-1.json".into() };
+        assert_eq!(
+            answer(duplicate).await,
+            (
+                409,
+                json!({"error": "duplicate", "message": "duplicate: this account is already stored as iflow-a@b.c-1.json",
+                         "existing_file": "iflow-a@b.c-1.json"})
+            )
+        );
+        let save = LoginError::Save("disk full".into());
+        assert_eq!(answer(save).await, (500, json!({"error": "save_failed", "message": "disk full"})));
+        let provider = LoginError::Provider("token endpoint down".into());
+        assert_eq!(answer(provider).await, (502, json!({"error": "import_failed", "message": "token endpoint down"})));
+    }
 }
