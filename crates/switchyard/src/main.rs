@@ -1,5 +1,6 @@
 //! The `switchyard` binary: parses the command line and wires the library crates together.
 
+mod import;
 mod logging;
 mod login;
 mod providers;
@@ -82,6 +83,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add an account from a file you already have (e.g. a Vertex AI service-account key) and
+    /// save it to the auth dir. Nothing is saved when the file is not what the import needs.
+    ///
+    /// Exit codes: 0 saved, 2 usage or bad input (the message says what is wrong with the file),
+    /// 3 provider error.
+    #[command(after_help = "Example: switchyard import vertex ./my-project-0123abcd.json --location europe-west4")]
+    Import {
+        /// Provider with an import (e.g. vertex).
+        provider: String,
+        /// The file to import; defaults to where the provider's own tool keeps it, if it has such a place.
+        file: Option<PathBuf>,
+        /// Import method, when the provider has several.
+        #[arg(long, value_name = "METHOD")]
+        method: Option<String>,
+        /// Vertex: region of the account (us-central1 when not given; `global` for the global endpoint).
+        #[arg(long, value_name = "REGION")]
+        location: Option<String>,
+        /// Model prefix stored with the account (Vertex file: vertex-<PREFIX>-<project>.json).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Any other option the import asks for.
+        #[arg(short = 'o', long = "option", value_name = "NAME=VALUE")]
+        option: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,6 +153,38 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Import { provider, file, method, location, prefix, option } => {
+            let config = match load_config(cli.config) {
+                Ok((config, _)) => config,
+                Err(message) => {
+                    eprintln!("switchyard: {message}");
+                    return ExitCode::from(login::exit::USAGE);
+                }
+            };
+            let _ = logging::init_quiet();
+            let mut options: Vec<(String, String)> = Vec::new();
+            for pair in option {
+                match pair.split_once('=') {
+                    Some((name, value)) if !name.trim().is_empty() => {
+                        options.push((name.trim().replace('-', "_"), value.to_owned()));
+                    }
+                    _ => {
+                        eprintln!("switchyard: --option takes NAME=VALUE");
+                        return ExitCode::from(login::exit::USAGE);
+                    }
+                }
+            }
+            options.extend(location.map(|value| ("location".to_owned(), value)));
+            options.extend(prefix.map(|value| ("prefix".to_owned(), value)));
+            let args = import::ImportArgs { provider, file, method, options };
+            match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime.block_on(import::run(config, args)),
+                Err(error) => {
+                    eprintln!("switchyard: cannot start the async runtime: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve => {
             let (config, warnings) = match load_config(cli.config) {
                 Ok(loaded) => loaded,

@@ -14,6 +14,8 @@ pub struct GeminiApiExecutor {
     default_base: &'static str,
     /// Path up to the model name.
     models_path: &'static str,
+    /// The base is a Vertex template whose `{location}` is filled with `global`.
+    vertex_template: bool,
 }
 
 impl GeminiApiExecutor {
@@ -21,11 +23,13 @@ impl GeminiApiExecutor {
         provider: "gemini",
         default_base: "https://generativelanguage.googleapis.com",
         models_path: "/v1beta/models/",
+        vertex_template: false,
     };
     pub const VERTEX: GeminiApiExecutor = GeminiApiExecutor {
         provider: "vertex",
-        default_base: "https://aiplatform.googleapis.com",
+        default_base: crate::vertex::API_BASE_TEMPLATE,
         models_path: "/v1/publishers/google/models/",
+        vertex_template: true,
     };
 }
 
@@ -53,7 +57,11 @@ impl Executor for GeminiApiExecutor {
             }
             UpstreamAuth::Stored { .. } => return Err(super::stored_not_supported()),
         }
-        .unwrap_or_else(|| ctx.endpoint(self.provider, "api", self.default_base));
+        .unwrap_or_else(|| {
+            let configured = ctx.endpoint(self.provider, "api", self.default_base);
+            // Express mode has no region: the shared `vertex.api` value is read for `global`.
+            if self.vertex_template { super::vertex::vertex_base(&configured, "global") } else { configured }
+        });
         let action = match (request.operation, request.stream) {
             (Operation::CountTokens, _) => "countTokens",
             (Operation::Generate, true) => "streamGenerateContent?alt=sse",

@@ -11,7 +11,16 @@
 //! | Gemini CLI | `gemini-cli.code-assist` | `https://cloudcode-pa.googleapis.com` |
 //! | Antigravity | `antigravity.daily`, `.prod` (in order); `.api` replaces both | daily sandbox, then prod |
 //! | `gemini-api-key` | `gemini.api` | `https://generativelanguage.googleapis.com` |
-//! | `vertex-api-key` | `vertex.api` | `https://aiplatform.googleapis.com` |
+//! | Vertex service account | `vertex.api`, `vertex.token` | `https://{location}-aiplatform.googleapis.com`, `https://oauth2.googleapis.com/token` |
+//! | `vertex-api-key` | `vertex.api` | `https://{location}-aiplatform.googleapis.com` with location `global` |
+//!
+//! `vertex.api` serves both Vertex executors. `{location}` in it is filled per request: with the
+//! account's `location` for a service account, with `global` for an API key (express mode has no
+//! region); for `global`, `{location}-` is removed first, so the default becomes
+//! `https://aiplatform.googleapis.com`. A value without `{location}` (a proxy, a mock) is used as
+//! is for every location. Service accounts append `/v1/projects/<p>/locations/<loc>/publishers/
+//! google/models/…`, API keys `/v1/publishers/google/models/…`. `vertex.token` wins over the key
+//! file's own `token_uri`, which is used only when it is `https://`.
 //!
 //! An API key's own `base-url` wins over both; `openai-compatibility` entries must have one.
 //! Upstream HTTP errors are answers, not [`ExecError`]s: the router reads their status.
@@ -47,6 +56,7 @@ pub use codex::CodexExecutor;
 pub use gemini_api::GeminiApiExecutor;
 pub use gemini_cli::GeminiCliExecutor;
 pub use openai_compat::OpenAiCompatExecutor;
+pub use vertex::VertexExecutor;
 
 /// The executor serving a config API-key section (`claude-api-key`, `codex-api-key`,
 /// `gemini-api-key`, `vertex-api-key`, `openai-compatibility`); `None` for sections without one yet.

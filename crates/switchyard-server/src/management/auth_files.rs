@@ -115,6 +115,9 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
             }
         })?;
         let bytes = read_limited(request.into_body(), MAX_AUTH_FILE_BYTES).await?;
+        if let Some(imported) = import_upload(&state, &bytes).await {
+            return Ok(ok_with(json!({"file": imported?, "imported": true})).into_response());
+        }
         state.store.put_raw(&name, &bytes).await.map_err(store_error)?;
         tracing::info!(file = %name, "auth file uploaded");
         return Ok(ok_with(json!({})).into_response());
@@ -139,8 +142,17 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
         };
         // Form fields without a file name are not files.
         let Some(name) = field.file_name().map(str::to_owned) else { continue };
-        match read_field(field).await {
-            Ok(bytes) => match validate_file_name(&name).map_err(store_error) {
+        let bytes = match read_field(field).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                failed.push(Failure { name, error });
+                continue;
+            }
+        };
+        match import_upload(&state, &bytes).await {
+            Some(Ok(saved)) => uploaded.push(saved),
+            Some(Err(error)) => failed.push(Failure { name, error }),
+            None => match validate_file_name(&name).map_err(store_error) {
                 Ok(()) => match state.store.put_raw(&name, &bytes).await {
                     Ok(_) => {
                         tracing::info!(file = %name, "auth file uploaded");
@@ -150,7 +162,6 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
                 },
                 Err(error) => failed.push(Failure { name, error }),
             },
-            Err(error) => failed.push(Failure { name, error }),
         }
     }
 
@@ -174,6 +185,17 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
         )
             .into_response()),
     }
+}
+
+/// An upload that is really another tool's token file (an import's `recognises_upload`, found
+/// through the registry) is imported instead of stored as is: saved under the import's own file
+/// name, with its validation. `None`: store the bytes as uploaded.
+async fn import_upload(state: &AppState, bytes: &[u8]) -> Option<Result<String, ApiError>> {
+    let Ok(Value::Object(document)) = serde_json::from_slice::<Value>(bytes) else { return None };
+    let import = switchyard_providers::Registry::new(&state.config.get()).import_for_upload(&document)?;
+    let options = switchyard_auth::login::LoginOptions::new();
+    let imported = state.engine.import(&*import, Some(bytes), &options).await;
+    Some(imported.map(|imported| imported.file_name).map_err(super::imports::import_error))
 }
 
 /// Caps the whole multipart stream; multer reports the overrun as a 413 field error.

@@ -5,6 +5,7 @@ mod auth_listing;
 mod config_routes;
 mod cookie;
 mod guard;
+mod imports;
 mod oauth;
 mod providers;
 
@@ -37,6 +38,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
         .route("/providers", get(providers::list))
+        // Imports of every provider with one, CPA's `/vertex/import` included.
+        .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
         .route("/{login_auth_url}", get(oauth::start).post(cookie::start))
         // Handlers enforce their own limits so an oversize body gets a JSON answer, not plain text.
