@@ -62,7 +62,8 @@ async fn builder_id_login(server: &TestServer, mock: &MockKiro) -> String {
     assert_eq!(started["verification_uri_complete"], complete.as_str());
     assert_eq!(started["url"], complete.as_str());
     assert_eq!((started["expires_in"].as_u64(), started["interval"].as_u64()), (Some(600), Some(1)));
-    assert_eq!(auth_status(server, &state).await, json!({"status": "wait"}));
+    let pending = auth_status(server, &state).await;
+    assert_eq!((pending["status"].as_str(), pending["user_code"].as_str()), (Some("wait"), Some(user_code.as_str())));
 
     assert!(mock.approve(&user_code));
     let done = outcome(server, &state).await;

@@ -116,7 +116,9 @@ async fn device_login_through_management_then_every_api_then_refresh() {
     let server = server(&mock.upstream_urls_yaml()).await;
 
     let started = start_login(&server, "xai", &mock).await;
-    assert_eq!(auth_status(&server, &started.state).await, json!({"status": "wait"}));
+    let pending = auth_status(&server, &started.state).await;
+    assert_eq!(pending["status"], "wait", "{pending}");
+    assert_eq!(pending["user_code"].as_str(), Some(started.user_code.as_str()), "{pending}");
     assert!(mock.approve(&started.user_code), "the mock issued this code");
     assert_eq!(outcome(&server, &started.state).await, json!({"status": "ok", "file": FILE}));
 
