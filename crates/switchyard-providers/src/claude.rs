@@ -100,9 +100,7 @@ impl BrowserLogin for Claude {
             ("code_challenge_method", "S256"),
             ("state", request.state),
         ];
-        url::Url::parse_with_params(&base, params)
-            .map(String::from)
-            .map_err(|e| LoginError::Provider(format!("invalid Claude authorize URL {base:?}: {e}")))
+        crate::oauth_http::url_with_params("Claude authorize URL", &base, &params)
     }
 
     async fn finish(

@@ -134,9 +134,7 @@ impl BrowserLogin for Codex {
             ("id_token_add_organizations", "true"),
             ("codex_cli_simplified_flow", "true"),
         ];
-        url::Url::parse_with_params(&base, params)
-            .map(String::from)
-            .map_err(|e| LoginError::Provider(format!("invalid Codex authorize URL {base:?}: {e}")))
+        crate::oauth_http::url_with_params("Codex authorize URL", &base, &params)
     }
 
     async fn finish(

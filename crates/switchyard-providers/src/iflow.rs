@@ -137,9 +137,7 @@ impl BrowserLogin for Iflow {
             ("state", request.state),
             ("client_id", CLIENT_ID),
         ];
-        url::Url::parse_with_params(&base, params)
-            .map(String::from)
-            .map_err(|e| LoginError::Provider(format!("invalid iFlow authorize URL {base:?}: {e}")))
+        crate::oauth_http::url_with_params("iFlow authorize URL", &base, &params)
     }
 
     async fn finish(

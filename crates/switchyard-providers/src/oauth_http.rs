@@ -126,6 +126,14 @@ pub(crate) async fn refresh_where_dead(
     reply.tokens().map_err(|why| transient(wording.malformed(why)))
 }
 
+/// `base` with `params` as its query: a browser login's authorize URL. `what` names it in the
+/// error, e.g. `Claude authorize URL`.
+pub(crate) fn url_with_params(what: &str, base: &str, params: &[(&str, &str)]) -> Result<String, LoginError> {
+    url::Url::parse_with_params(base, params)
+        .map(String::from)
+        .map_err(|e| LoginError::Provider(format!("invalid {what} {base:?}: {e}")))
+}
+
 /// The current local time as CPA writes it (RFC 3339, seconds, local offset).
 pub(crate) fn now() -> String {
     rfc3339(Local::now())

@@ -13,6 +13,16 @@
 //! | `gemini-api-key` | `gemini.api` | `https://generativelanguage.googleapis.com` |
 //! | Vertex service account | `vertex.api`, `vertex.token` | `https://{location}-aiplatform.googleapis.com`, `https://oauth2.googleapis.com/token` |
 //! | `vertex-api-key` | `vertex.api` | `https://{location}-aiplatform.googleapis.com` with location `global` |
+//! | Kimi (OpenAI Chat and Anthropic Messages) | `kimi.api` | `https://api.kimi.com/coding` |
+//! | xAI OAuth / `using_api` and `xai-api-key` | `xai.api` | `https://cli-chat-proxy.grok.com/v1` / `https://api.x.ai/v1` |
+//! | Qwen | `qwen.api` | `https://<resource_url>/v1`, else `https://portal.qwen.ai/v1` |
+//! | iFlow (the file's `api_key`) | `iflow.api` | `https://apis.iflow.cn/v1` |
+//! | GitHub Copilot | `github-copilot.copilot-token`, `.api` | `https://api.github.com/copilot_internal/v2/token`; the token's `endpoints.api`, else `https://api.githubcopilot.com` |
+//! | Kiro | `kiro.api`, `kiro.q-api` (in order; `preferred_endpoint` reorders) | `https://codewhisperer.us-east-1.amazonaws.com`, `https://q.us-east-1.amazonaws.com` |
+//!
+//! A configured URL always wins over a base the provider hands back at runtime (Qwen's
+//! `resource_url`, Copilot's `endpoints.api`). The login endpoints are listed by each provider's
+//! `Provider::endpoints` (`switchyard providers` prints them all).
 //!
 //! `vertex.api` serves both Vertex executors. `{location}` in it is filled per request: with the
 //! account's `location` for a service account, with `global` for an API key (express mode has no

@@ -88,9 +88,7 @@ impl BrowserLogin for KiroSocialLogin {
             ("state", request.state),
             ("prompt", "select_account"),
         ];
-        url::Url::parse_with_params(&login, params)
-            .map(String::from)
-            .map_err(|e| LoginError::Provider(format!("invalid Kiro login URL {login:?}: {e}")))
+        crate::oauth_http::url_with_params("Kiro login URL", &login, &params)
     }
 
     async fn finish(
