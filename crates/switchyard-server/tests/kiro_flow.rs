@@ -279,3 +279,58 @@ async fn a_rejected_token_is_refreshed_and_the_request_retried_once() {
     assert_ne!(after["access_token"], before["access_token"]);
     assert_eq!(last_bearer(&mock), format!("Bearer {}", after["access_token"].as_str().unwrap()));
 }
+
+/// The Kiro IDE's own token file (`~/.aws/sso/cache/kiro-auth-token.json`, camelCase, no `type`)
+/// uploaded through `POST /auth-files` is imported as a Kiro credential, not stored as it came,
+/// and the account then serves requests with the IDE's token.
+#[tokio::test]
+async fn the_kiro_ide_token_file_uploaded_to_auth_files_is_imported_and_serves() {
+    let mock = MockKiro::start().await;
+    let server = server(&mock).await;
+    // As `switchyard serve` does: routing follows the store.
+    let _sync = server.state.spawn_account_sync();
+    let tokens = mock.issue_social_tokens();
+    let ide_file = json!({
+        "accessToken": tokens.access_token,
+        "refreshToken": tokens.refresh_token,
+        "expiresAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+        "authMethod": "social",
+        "provider": "Google",
+        "profileArn": PROFILE_ARN,
+    });
+    let (status, body) = json(
+        server
+            .mgmt(Method::POST, "/auth-files?name=kiro-auth-token.json")
+            .body(ide_file.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["imported"], true, "{body}");
+    let file = body["file"].as_str().unwrap().to_owned();
+    assert!(file.starts_with("kiro-google-") && file.ends_with(".json"), "{file}");
+    assert!(!server.auth_dir.join("kiro-auth-token.json").exists(), "the IDE file is not stored as it came");
+    let saved = read(&server, &file);
+    assert_eq!(saved["type"], "kiro");
+    assert_eq!(saved["auth_method"], "social");
+    assert_eq!(saved["access_token"], tokens.access_token.as_str());
+    assert_eq!(saved["profile_arn"], PROFILE_ARN);
+    let mode = std::fs::metadata(server.auth_dir.join(&file)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let response = server.client.post(server.url("/v1/messages")).json(&message_request(false)).send().await;
+        let (status, answer) = json(response.unwrap()).await;
+        if status == 200 {
+            assert_eq!(answer["type"], "message", "{answer}");
+            break;
+        }
+        // The account appears once the store's change reaches routing.
+        assert!(Instant::now() < deadline, "still {status}: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last_bearer(&mock), format!("Bearer {}", tokens.access_token));
+}
