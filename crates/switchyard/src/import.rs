@@ -150,7 +150,7 @@ fn options_for(method: &LoginMethod, args: &ImportArgs) -> Result<LoginOptions, 
 }
 
 /// `~/…` under `$HOME`.
-fn expand_home(path: &str) -> PathBuf {
+pub(crate) fn expand_home(path: &str) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => Path::new(&home).join(rest),
         _ => PathBuf::from(path),

@@ -43,10 +43,14 @@ impl LogControl {
     }
 }
 
+/// What interactive commands log without `RUST_LOG`: warnings and errors, except the login
+/// engine's "login failed" warning, which the command itself prints as `Login failed: ...`.
+const QUIET_FILTER: &str = "warn,switchyard_auth::login::engine=error";
+
 /// For interactive commands: warnings and errors only (or `RUST_LOG`), so the terminal shows the
 /// command's own messages.
 pub fn init_quiet() -> Result<(), tracing_subscriber::util::TryInitError> {
-    let filter = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "warn".into());
+    let filter = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| QUIET_FILTER.into());
     tracing_subscriber::registry()
         .with(EnvFilter::new(filter))
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Arg, ArgMatches, Command};
 use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{
-    BrowserLogin, DeviceLogin, ImportLogin, Login, LoginEngine, LoginError, LoginOptions, StartOptions,
+    BrowserLogin, DeviceLogin, ImportLogin, Login, LoginEngine, LoginError, LoginOptions, SessionStore, StartOptions,
     parse_callback_input,
 };
 use switchyard_config::ConfigHandle;
@@ -183,7 +183,9 @@ fn exit_code_for(error: &LoginError) -> u8 {
     match error {
         LoginError::Timeout | LoginError::DeviceCodeExpired => exit::TIMEOUT,
         LoginError::Cancelled | LoginError::Denied(_) => exit::CANCELLED,
-        LoginError::InvalidInput(_) => exit::USAGE,
+        // What the user handed in is unusable or stored already: trying again cannot help
+        // (as `switchyard import` answers the same errors).
+        LoginError::InvalidInput(_) | LoginError::Duplicate { .. } => exit::USAGE,
         _ => exit::PROVIDER_ERROR,
     }
 }
@@ -379,9 +381,12 @@ async fn import(
 ) -> Result<String, LoginError> {
     let file_ask = asks.iter().find(|ask| ask.kind == AskKind::File && options.contains_key(ask.name));
     let file = match file_ask.and_then(|ask| options.remove(ask.name)) {
-        Some(path) => Some(
-            tokio::fs::read(&path).await.map_err(|e| LoginError::InvalidInput(format!("cannot read {path}: {e}")))?,
-        ),
+        Some(path) => {
+            // A File ask's default may live under HOME (`~/.aws/sso/cache/...`).
+            let path = crate::import::expand_home(&path);
+            let read = tokio::fs::read(&path).await;
+            Some(read.map_err(|e| LoginError::InvalidInput(format!("cannot read {}: {e}", path.display())))?)
+        }
         None => None,
     };
     let imported = engine.import(login, file.as_deref(), &options).await?;
@@ -420,15 +425,25 @@ fn spawn_paste_reader(engine: Arc<LoginEngine>, state: String, provider: String)
             if line.is_empty() {
                 continue;
             }
-            match parse_callback_input(line) {
-                Ok(params) => match engine.sessions().deliver(&state, Some(&provider), params) {
-                    Ok(()) => break,
-                    Err(error) => eprintln!("That URL was not accepted: {}", error.message()),
-                },
-                Err(error) => eprintln!("That does not look like the callback URL: {error}"),
+            match deliver_pasted(engine.sessions(), &state, &provider, line) {
+                Ok(()) => break,
+                Err(refusal) => eprintln!("{refusal}"),
             }
         }
     });
+}
+
+/// Hands one pasted line to the session of `state`, or says why it was not taken (the login
+/// then keeps waiting). A URL carrying another login's state is refused here, as the listener
+/// and the management API refuse it, instead of failing this login with a state mismatch.
+fn deliver_pasted(sessions: &SessionStore, state: &str, provider: &str, line: &str) -> Result<(), String> {
+    let params = parse_callback_input(line).map_err(|e| format!("That does not look like the callback URL: {e}"))?;
+    if params.state.as_deref().is_some_and(|pasted| pasted != state) {
+        return Err("That URL was not accepted: it belongs to another login (its state does not match); \
+                    paste the URL this login ended on."
+            .into());
+    }
+    sessions.deliver(state, Some(provider), params).map_err(|e| format!("That URL was not accepted: {}", e.message()))
 }
 
 /// Adds the generated parts to `switchyard login`: the ask flags and the login catalogue.
@@ -523,6 +538,33 @@ mod tests {
         let error = import(&engine, &KeyImport, ASKS, missing).await.unwrap_err();
         assert!(matches!(&error, LoginError::InvalidInput(m) if m.starts_with("cannot read /nonexistent/key.json")));
         assert_eq!(exit_code_for(&error), exit::USAGE);
+    }
+
+    #[tokio::test]
+    async fn a_pasted_url_of_another_login_is_refused_and_the_login_keeps_waiting() {
+        let sessions = SessionStore::new();
+        let waiter = sessions.register("kiro", "s-right");
+        let url = |state: &str| format!("kiro://kiro.kiroAgent/authenticate-success?code=c-1&state={state}");
+
+        let refused = deliver_pasted(&sessions, "s-right", "kiro", &url("s-other")).unwrap_err();
+        assert!(refused.contains("it belongs to another login (its state does not match)"), "{refused}");
+        assert!(!refused.contains("c-1") && !refused.contains("s-other"), "no code or state in {refused}");
+        let garbage = deliver_pasted(&sessions, "s-right", "kiro", "not a callback").unwrap_err();
+        assert!(garbage.starts_with("That does not look like the callback URL"), "{garbage}");
+
+        deliver_pasted(&sessions, "s-right", "kiro", &url("s-right")).unwrap();
+        let params = waiter.wait(Duration::from_secs(5)).await.unwrap();
+        assert_eq!((params.code.as_deref(), params.state.as_deref()), (Some("c-1"), Some("s-right")));
+        let again = deliver_pasted(&sessions, "s-right", "kiro", &url("s-right")).unwrap_err();
+        assert_eq!(again, "That URL was not accepted: oauth callback already received");
+    }
+
+    #[test]
+    fn unusable_or_stored_input_is_exit_2_like_import() {
+        assert_eq!(exit_code_for(&LoginError::Duplicate { existing_file: "iflow-a.json".into() }), exit::USAGE);
+        assert_eq!(exit_code_for(&LoginError::InvalidInput("cookie missing BXAuth field".into())), exit::USAGE);
+        assert_eq!(exit_code_for(&LoginError::Provider("HTTP 502".into())), exit::PROVIDER_ERROR);
+        assert_eq!(exit_code_for(&LoginError::Denied("access_denied".into())), exit::CANCELLED);
     }
 
     #[tokio::test]

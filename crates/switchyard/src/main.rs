@@ -49,9 +49,10 @@ enum Command {
     /// never from the command line. Logging in again to an existing account replaces its tokens
     /// and keeps your settings (prefix, proxy_url, priority, note, disabled, ...).
     ///
-    /// Exit codes: 0 saved, 2 usage or config error (unknown login, method or option), 3
-    /// provider error (token exchange, identity, port in use, ...), 4 timed out or the device
-    /// code expired, 5 cancelled or consent denied (Ctrl-C cancels; nothing is saved).
+    /// Exit codes: 0 saved, 2 usage or config error (unknown login, method or option) or bad
+    /// input (a cookie or file that is unusable or already stored), 3 provider error (token
+    /// exchange, identity, port in use, ...), 4 timed out or the device code expired, 5
+    /// cancelled or consent denied (Ctrl-C cancels; nothing is saved).
     Login {
         /// Login name or alias (see the list below).
         provider: String,
