@@ -28,7 +28,7 @@ mod yaml;
 pub use handle::{ConfigHandle, ConfigWatcher, ReloadOutcome};
 pub use model::{
     ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, ModelAlias, ModelMapping, OpenAiCompatibility,
-    QuotaExceeded, RemoteManagement, Routing, RoutingStrategy,
+    QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
 

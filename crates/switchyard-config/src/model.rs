@@ -56,6 +56,10 @@ pub struct Config {
     pub oauth_callback_ports: BTreeMap<String, u16>,
     /// Switchyard only: OAuth providers declared in config (our equivalent of CPA's plugin logins).
     pub oauth_providers: Vec<CustomOAuthProvider>,
+    /// Switchyard only: how long each stage of a request may take.
+    pub timeouts: Timeouts,
+    /// Switchyard only: unfinished client connections one IP may hold at once; 0 = no cap.
+    pub max_connections_per_ip: u32,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -98,6 +102,8 @@ impl Default for Config {
             upstream_urls: BTreeMap::new(),
             oauth_callback_ports: BTreeMap::new(),
             oauth_providers: Vec::new(),
+            timeouts: Timeouts::default(),
+            max_connections_per_ip: 256,
             other: serde_json::Map::new(),
         }
     }
@@ -160,6 +166,51 @@ impl Default for RemoteManagement {
             disable_auto_update_panel: false,
             panel_github_repository: "https://github.com/router-for-me/Cli-Proxy-API-Management-Center".into(),
         }
+    }
+}
+
+/// Seconds each stage may take (0 = no limit). Client stages guard the server against slow or
+/// stalled clients; upstream stages turn a silent upstream into a failover-worthy timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Timeouts {
+    /// Until a client's request headers are complete.
+    pub client_header: u64,
+    /// Until a client's request body is complete.
+    pub client_body: u64,
+    /// An idle keep-alive connection is closed after this.
+    pub client_idle: u64,
+    /// TCP (and TLS, proxy) connect to an upstream.
+    pub upstream_connect: u64,
+    /// Until a non-stream upstream answer starts (its status line).
+    pub upstream_first_byte: u64,
+    /// Until a streamed upstream answer's first body bytes arrive.
+    pub upstream_stream_first_byte: u64,
+    /// Longest silence between two chunks of a streamed answer.
+    pub upstream_stream_idle: u64,
+    /// A whole non-stream upstream call.
+    pub upstream_total: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            client_header: 10,
+            client_body: 60,
+            client_idle: 90,
+            upstream_connect: 10,
+            upstream_first_byte: 300,
+            upstream_stream_first_byte: 120,
+            upstream_stream_idle: 120,
+            upstream_total: 600,
+        }
+    }
+}
+
+impl Timeouts {
+    /// `seconds` as a limit; `None` for 0 (no limit).
+    pub fn limit(seconds: u64) -> Option<std::time::Duration> {
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
     }
 }
 
