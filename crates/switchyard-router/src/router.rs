@@ -342,6 +342,23 @@ impl Router {
         Ok(Plan { model: base.to_owned(), thinking_suffix: thinking_suffix.map(str::to_owned), attempts })
     }
 
+    /// How long until the first cooling account serving `model` recovers, without planning (no
+    /// strategy cursor moves). `None` when none of its enabled accounts is cooling. For retry
+    /// rounds (how long to wait) and a final 429's `Retry-After`.
+    pub fn soonest_recovery(&self, model: &str, settings: &RouteSettings, now: Instant) -> Option<Duration> {
+        let snapshot = self.current();
+        let Resolved { servers, .. } = snapshot.resolve(model).ok()?;
+        let weighted = settings.strategy == RoutingStrategy::WeightedRoundRobin;
+        let state = self.state();
+        servers
+            .iter()
+            .map(|&(a, m)| (&snapshot.accounts[a], snapshot.accounts[a].models[m].upstream.to_lowercase()))
+            .filter(|(account, _)| !account.disabled && (!weighted || account.weight > 0))
+            .filter_map(|(account, upstream)| state.health.get(&account.id)?.blocked_until(&upstream, now))
+            .min()
+            .map(|until| until - now)
+    }
+
     /// Records how an attempt went. `model` is the attempt's `upstream_model`. Success clears the
     /// model's cooldown and backoff, and any credential-wide cooldown (the credential works).
     /// A failure cools the model (or, `credential_wide`, every model of the account) per

@@ -288,6 +288,26 @@ fn all_cooling_reports_the_earliest_recovery() {
 }
 
 #[test]
+fn soonest_recovery_is_the_first_cooling_account_and_moves_no_cursor() {
+    let router = router(vec![account("a", 0, 1), account("b", 0, 1)]);
+    let now = Instant::now();
+    assert_eq!(router.soonest_recovery("m", &rr(), now), None, "nothing cooling");
+    router.report("a", "m-up", failure(503), &rr(), now);
+    // One account cooling while another is available still answers when that one recovers.
+    assert_eq!(router.soonest_recovery("m", &rr(), now + secs(10)), Some(secs(50)));
+    router.report("b", "m-up", failure(401), &rr(), now);
+    assert_eq!(router.soonest_recovery("m", &rr(), now + secs(10)), Some(secs(50)));
+    assert_eq!(router.soonest_recovery("n", &rr(), now), None, "cooldowns are per model");
+    assert_eq!(router.soonest_recovery("unknown", &rr(), now), None);
+    // Round-robin order is untouched by the query.
+    let fresh = super::tests::router(vec![account("a", 0, 1), account("b", 0, 1)]);
+    for _ in 0..3 {
+        fresh.soonest_recovery("m", &rr(), now);
+    }
+    assert_eq!(order(&fresh, "m", &rr(), now), ["a", "b"]);
+}
+
+#[test]
 fn disable_cooling_globally_or_per_account() {
     let now = Instant::now();
     let no_cooling = RouteSettings { disable_cooling: true, ..rr() };

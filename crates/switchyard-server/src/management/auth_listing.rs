@@ -220,7 +220,7 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
 
 /// CPA's `auth_index` for a config key: the first 8 bytes of SHA-256 of
 /// `<section>:<base_url>+<api_key>`, hex.
-fn api_key_auth_index(section: &str, base_url: &str, key: &str) -> String {
+pub(crate) fn api_key_auth_index(section: &str, base_url: &str, key: &str) -> String {
     let digest = Sha256::digest(format!("{section}:{base_url}+{key}").as_bytes());
     hex::encode(&digest[..8])
 }

@@ -22,6 +22,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 pub use guard::Guard;
 pub use providers::capabilities_json;
+pub(crate) use auth_listing::api_key_auth_index;
 
 use crate::{ApiError, AppState};
 

@@ -13,6 +13,7 @@ use switchyard_dialects::Dialect;
 use switchyard_providers::executor::Operation;
 
 use super::ClientCall;
+use super::request_log::RequestTag;
 use crate::AppState;
 
 fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
@@ -51,20 +52,32 @@ fn dialect_of(path: &str) -> Dialect {
     }
 }
 
-pub async fn require_client_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// Checks the client key and records which one it was, as `key-<n>` (its 1-based position in
+/// `api-keys`), for the request log: the key itself is never logged.
+pub async fn require_client_key(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let config = state.config.get();
     if config.api_keys.is_empty() {
         return next.run(request).await;
     }
     let presented = presented_key(request.headers(), request.uri().query());
     let call = ClientCall::new(dialect_of(request.uri().path()), Operation::Generate, HeaderMap::new());
-    match presented {
-        None => call.error(401, "authentication", "Missing API key"),
-        Some(key) => {
-            let known = config.api_keys.iter().any(|k| bool::from(k.as_bytes().ct_eq(key.as_bytes())));
-            if known { next.run(request).await } else { call.error(401, "authentication", "Invalid API key") }
+    let Some(key) = presented else {
+        return call.error(401, "authentication", "Missing API key");
+    };
+    // Every key is compared (constant time each), so the position found leaks no timing.
+    let mut found = None;
+    for (index, known) in config.api_keys.iter().enumerate() {
+        if bool::from(known.as_bytes().ct_eq(key.as_bytes())) && found.is_none() {
+            found = Some(index);
         }
     }
+    let Some(index) = found else {
+        return call.error(401, "authentication", "Invalid API key");
+    };
+    if let Some(tag) = request.extensions_mut().get_mut::<RequestTag>() {
+        tag.client_key = format!("key-{}", index + 1);
+    }
+    next.run(request).await
 }
 
 #[cfg(test)]

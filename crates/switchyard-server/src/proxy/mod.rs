@@ -2,15 +2,19 @@
 //! routed to an account, translated to the account's upstream dialect when it differs from the
 //! client's (and passed through untouched when it does not), and answered in the client's dialect.
 
+mod attempt;
 mod client_keys;
 mod models;
 mod pipeline;
+mod relay;
+mod request_log;
+mod scrub;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware;
 use axum::response::Response;
@@ -21,6 +25,7 @@ use switchyard_providers::executor::Operation;
 use crate::AppState;
 
 pub use pipeline::ClientCall;
+use request_log::RequestTag;
 
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
@@ -35,32 +40,55 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // google-genai >= 2 defaults to `v1` for the Gemini API: the same actions under /v1.
         .route("/v1/models/{model_action}", post(gemini_action).get(models::one))
         .route_layer(middleware::from_fn_with_state(state, client_keys::require_client_key))
+        // Outside the key check, so its refusals carry a request id too.
+        .layer(middleware::from_fn(request_log::tag_request))
 }
 
-async fn chat_completions(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiChat, Operation::Generate, headers), body).await
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(tag): Extension<RequestTag>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiChat, Operation::Generate, headers).tagged(tag), body).await
 }
 
-async fn responses(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiResponses, Operation::Generate, headers), body).await
+async fn responses(
+    State(state): State<Arc<AppState>>,
+    Extension(tag): Extension<RequestTag>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiResponses, Operation::Generate, headers).tagged(tag), body).await
 }
 
-async fn messages(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::Generate, headers), body).await
+async fn messages(
+    State(state): State<Arc<AppState>>,
+    Extension(tag): Extension<RequestTag>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::Generate, headers).tagged(tag), body).await
 }
 
-async fn count_tokens(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::CountTokens, headers), body).await
+async fn count_tokens(
+    State(state): State<Arc<AppState>>,
+    Extension(tag): Extension<RequestTag>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::CountTokens, headers).tagged(tag), body).await
 }
 
 /// `POST /v1beta/models/<model>:<generateContent|streamGenerateContent|countTokens>` (also under `/v1`).
 async fn gemini_action(
     State(state): State<Arc<AppState>>,
     Path(model_action): Path<String>,
+    Extension(tag): Extension<RequestTag>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let mut call = ClientCall::new(Dialect::Gemini, Operation::Generate, parts.headers);
+    let mut call = ClientCall::new(Dialect::Gemini, Operation::Generate, parts.headers).tagged(tag);
     let Some((model, action)) = model_action.rsplit_once(':') else {
         return call.error(404, "not_found", &format!("unknown method `{model_action}`"));
     };

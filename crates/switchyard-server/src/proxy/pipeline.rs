@@ -1,33 +1,27 @@
 //! One client request, end to end: read the model, ask the router for an ordered plan, and try
-//! each account until one answers. Same-dialect traffic is passed through as bytes; otherwise the
-//! request goes through the neutral form and the answer (whole or streamed) comes back the same way.
+//! each account until one answers, in retry rounds as CPA runs them (§4.5). Same-dialect traffic
+//! is passed through as bytes; otherwise the request goes through the neutral form and the
+//! answer (whole or streamed) comes back the same way. One attempt is [`attempt`]'s job, the
+//! answer's way back [`relay`]'s.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use serde_json::Value;
-use switchyard_auth::login::RefreshError;
-use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part, StreamEvent};
-use switchyard_dialects::sse::SseParser;
+use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part};
 use switchyard_dialects::{Dialect, TranslateError};
-use switchyard_providers::executor::{
-    ExecContext, ExecError, Executor, Operation, TokenSource, UpstreamAuth, UpstreamRequest, UpstreamResponse,
-};
-use switchyard_router::{AccountKind, Attempt, Outcome, RouteError, RouteSettings};
+use switchyard_providers::executor::{ExecContext, Operation};
+use switchyard_router::{Attempt, Outcome, RouteError, RouteSettings};
 
+use super::attempt::{self, Answer, AttemptResult, Limits};
+use super::relay;
+use super::request_log::{RequestLog, RequestTag};
 use crate::AppState;
 
 /// A request body larger than this is refused (images inline make bodies big, not this big).
 const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
-/// A whole (non-streamed) upstream answer larger than this is treated as a failure.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-/// An access token must stay valid at least this long to be used for a request.
-const TOKEN_SKEW: Duration = Duration::from_secs(60);
 
 /// What the client asked for, and in which dialect to answer.
 pub struct ClientCall {
@@ -38,11 +32,18 @@ pub struct ClientCall {
     pub model: Option<String>,
     /// From the URL (Gemini `streamGenerateContent`); otherwise the body's `stream`.
     pub stream: Option<bool>,
+    /// The request id and client key alias, for the request log line.
+    pub tag: Option<RequestTag>,
 }
 
 impl ClientCall {
     pub fn new(dialect: Dialect, operation: Operation, headers: HeaderMap) -> Self {
-        Self { dialect, operation, headers, model: None, stream: None }
+        Self { dialect, operation, headers, model: None, stream: None, tag: None }
+    }
+
+    pub fn tagged(mut self, tag: RequestTag) -> Self {
+        self.tag = Some(tag);
+        self
     }
 
     /// An error answer in the client's dialect.
@@ -50,7 +51,7 @@ impl ClientCall {
         self.error_info(&ErrorInfo { status, kind: kind.to_owned(), message: message.to_owned() })
     }
 
-    fn error_info(&self, error: &ErrorInfo) -> Response {
+    pub(super) fn error_info(&self, error: &ErrorInfo) -> Response {
         self.error_with(error, |_| {})
     }
 
@@ -72,32 +73,33 @@ struct Peek {
     stream: Option<bool>,
 }
 
-/// How one attempt reaches its upstream.
-struct Target {
-    executor: Arc<dyn Executor>,
-    auth: AuthMaterial,
-}
-
-enum AuthMaterial {
-    /// An auth file; `base_url` is set for configured OAuth providers, whose token is used like
-    /// an API key against their `api-base`.
-    OAuth {
-        file: String,
-        base_url: Option<String>,
-    },
-    Key {
-        key: String,
-        base_url: Option<String>,
-        headers: Vec<(String, String)>,
-    },
-}
-
 /// A failed attempt, in neutral terms, reported to the client if no other account succeeds.
 type Failure = ErrorInfo;
 
+/// How the plan ended: an answer to relay, or a response made here.
+enum Reply {
+    Answer { native: Dialect, answer: Answer },
+    Done(Response),
+}
+
 pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Response {
+    let tag = call.tag.clone().unwrap_or_else(|| RequestTag { id: String::new(), client_key: "none".into() });
+    let mut log = RequestLog::new(tag, call.dialect);
+    match run_plan(state, &mut call, body, &mut log).await {
+        Reply::Answer { native, answer } => relay::respond(&call, native, answer, log),
+        Reply::Done(response) => relay::finish_whole(response, log),
+    }
+}
+
+/// After a round ends with one of these, another round may follow (CPA §4.5).
+fn worth_another_round(status: u16) -> bool {
+    matches!(status, 403 | 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut RequestLog) -> Reply {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
-        return call.error(413, "invalid_request", &format!("request body exceeds {MAX_REQUEST_BYTES} bytes"));
+        let message = format!("request body exceeds {MAX_REQUEST_BYTES} bytes");
+        return Reply::Done(call.error(413, "invalid_request", &message));
     };
     let peek = match serde_json::from_slice::<Peek>(&bytes) {
         Ok(peek) => peek,
@@ -107,84 +109,149 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
                 Err(error) => error.to_string(),
                 Ok(_) => "invalid request body".to_owned(),
             };
-            return call.error(400, "invalid_request", &message);
+            return Reply::Done(call.error(400, "invalid_request", &message));
         }
     };
     let Some(model) = call.model.clone().or(peek.model).filter(|m| !m.trim().is_empty()) else {
-        return call.error(400, "invalid_request", "invalid request: model: is required");
+        return Reply::Done(call.error(400, "invalid_request", "invalid request: model: is required"));
     };
     call.model = Some(model.clone());
     let stream = call.stream.or(peek.stream).unwrap_or(false) && call.operation == Operation::Generate;
     call.stream = Some(stream);
+    log.requested_model = model.clone();
+    log.stream = stream;
+    let call = &*call;
 
     let config = state.config.get();
     let settings = RouteSettings::from_config(&config);
-    let plan = match state.router.plan(&model, &settings, Instant::now()) {
+    let limits = Limits::from_config(&config);
+    // `max-retry-credentials` caps each round after its admission below, so the plan is uncapped.
+    let uncapped = RouteSettings { max_retry_credentials: 0, ..settings.clone() };
+    let cap = if settings.max_retry_credentials == 0 { usize::MAX } else { settings.max_retry_credentials };
+    let mut plan = match state.router.plan(&model, &uncapped, Instant::now()) {
         Ok(plan) => plan,
-        Err(error) => return route_error(&call, &error),
+        Err(error) => {
+            log.error = Some(error.to_string());
+            return Reply::Done(route_error(call, &error));
+        }
     };
     let ctx = ExecContext { http: state.http.clone(), config: config.clone() };
     let mut neutral: Option<ChatRequest> = None;
     let mut last_failure: Option<Failure> = None;
+    let mut last_retry_after: Option<Duration> = None;
+    let mut round: u32 = 0;
 
-    for attempt in &plan.attempts {
-        let Some(target) = resolve(&config, attempt) else { continue };
-        // The client's own dialect when the upstream takes it too: no translation at all.
-        let native = if target.executor.accepts(call.dialect) { call.dialect } else { target.executor.dialect() };
-        if call.operation == Operation::CountTokens && native != call.dialect {
-            // No cross-dialect token-count endpoint exists; answer with a local estimate.
-            return match neutral_request(&call, &bytes, &mut neutral) {
-                Ok(request) => count_estimate(&call, request),
-                Err(error) => call.error(400, "invalid_request", &error.to_string()),
-            };
-        }
-        let upstream_body = if native == call.dialect {
-            pass_through_body(&bytes, call.dialect, &model, &attempt.upstream_model)
-        } else {
-            let request = match neutral_request(&call, &bytes, &mut neutral) {
-                Ok(request) => request,
-                Err(error) => return call.error(400, "invalid_request", &error.to_string()),
-            };
-            let mut request = request.clone();
-            request.model = attempt.upstream_model.clone();
-            request.stream = stream;
-            match native.request_from_ir(&request) {
-                Ok(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
-                Err(error) => return call.error(400, "invalid_request", &error.to_string()),
-            }
-        };
-
-        match run_attempt(state, &ctx, &call, attempt, &target, native, upstream_body).await {
-            AttemptResult::Answered(response) => {
-                state.router.report(
-                    &attempt.account_id,
-                    &attempt.upstream_model,
-                    Outcome::Success,
-                    &settings,
-                    Instant::now(),
-                );
-                return respond(&call, native, response).await;
-            }
-            AttemptResult::ClientError(response) => return relay_error(&call, native, response).await,
-            AttemptResult::Unsupported if call.operation == Operation::CountTokens => {
-                return match neutral_request(&call, &bytes, &mut neutral) {
-                    Ok(request) => count_estimate(&call, request),
+    loop {
+        // Round 0 is every account; retry round r only those whose `request-retry` is >= r.
+        let admitted: Vec<&Attempt> =
+            plan.attempts.iter().filter(|a| round == 0 || a.request_retry >= round).take(cap).collect();
+        for attempt in admitted {
+            let Some(target) = attempt::resolve(&config, attempt) else { continue };
+            // The client's own dialect when the upstream takes it too: no translation at all.
+            let native = if target.executor.accepts(call.dialect) { call.dialect } else { target.executor.dialect() };
+            if call.operation == Operation::CountTokens && native != call.dialect {
+                // No cross-dialect token-count endpoint exists; answer with a local estimate.
+                return Reply::Done(match neutral_request(call, &bytes, &mut neutral) {
+                    Ok(request) => count_estimate(call, request),
                     Err(error) => call.error(400, "invalid_request", &error.to_string()),
-                };
+                });
             }
-            AttemptResult::Unsupported => continue,
-            AttemptResult::Failed { outcome, failure } => {
-                tracing::debug!(account = %attempt.account_id, model = %attempt.upstream_model, "attempt failed; trying the next account");
-                state.router.report(&attempt.account_id, &attempt.upstream_model, outcome, &settings, Instant::now());
-                if failure.is_some() {
-                    last_failure = failure;
+            let upstream_body = if native == call.dialect {
+                pass_through_body(&bytes, call.dialect, &model, &attempt.upstream_model)
+            } else {
+                let request = match neutral_request(call, &bytes, &mut neutral) {
+                    Ok(request) => request,
+                    Err(error) => return Reply::Done(call.error(400, "invalid_request", &error.to_string())),
+                };
+                let mut request = request.clone();
+                request.model = attempt.upstream_model.clone();
+                request.stream = stream;
+                match native.request_from_ir(&request) {
+                    Ok(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+                    Err(error) => return Reply::Done(call.error(400, "invalid_request", &error.to_string())),
+                }
+            };
+
+            log.attempts += 1;
+            log.provider = attempt.provider.clone();
+            log.upstream_model = attempt.upstream_model.clone();
+            log.auth_index = attempt::auth_index(state, &config, attempt);
+            log.dialect_out = Some(native);
+            match attempt::run(state, &ctx, call, attempt, &target, native, upstream_body, limits).await {
+                AttemptResult::Answered(answer) => {
+                    let (id, model) = (&attempt.account_id, &attempt.upstream_model);
+                    state.router.report(id, model, Outcome::Success, &settings, Instant::now());
+                    return Reply::Answer { native, answer };
+                }
+                AttemptResult::ClientError(error) => {
+                    log.error = Some(error.message.clone());
+                    return Reply::Done(call.error_info(&error));
+                }
+                AttemptResult::Unsupported if call.operation == Operation::CountTokens => {
+                    return Reply::Done(match neutral_request(call, &bytes, &mut neutral) {
+                        Ok(request) => count_estimate(call, request),
+                        Err(error) => call.error(400, "invalid_request", &error.to_string()),
+                    });
+                }
+                AttemptResult::Unsupported => continue,
+                AttemptResult::Failed { outcome, failure } => {
+                    tracing::debug!(account = %attempt.account_id, model = %attempt.upstream_model, round, "attempt failed; trying the next account");
+                    if let Outcome::Failure { retry_after, .. } = &outcome {
+                        last_retry_after = *retry_after;
+                    }
+                    state.router.report(&attempt.account_id, &attempt.upstream_model, outcome, &settings, Instant::now());
+                    if failure.is_some() {
+                        last_failure = failure;
+                    }
                 }
             }
         }
+
+        // The round is exhausted: another one if the failure may pass and an account may recover
+        // soon enough.
+        if !last_failure.as_ref().is_some_and(|f| worth_another_round(f.status)) {
+            break;
+        }
+        round += 1;
+        if plan.attempts.iter().all(|a| a.request_retry < round) {
+            break;
+        }
+        plan = match state.router.plan(&model, &uncapped, Instant::now()) {
+            Ok(plan) => plan,
+            Err(RouteError::AllCooling { retry_after, .. })
+                if !settings.max_retry_interval.is_zero() && retry_after <= settings.max_retry_interval =>
+            {
+                tracing::debug!(model = %model, round, wait_ms = retry_after.as_millis() as u64, "waiting for a cooled-down account");
+                tokio::time::sleep(retry_after).await;
+                match state.router.plan(&model, &uncapped, Instant::now()) {
+                    Ok(plan) => plan,
+                    Err(_) => break,
+                }
+            }
+            Err(_) => break,
+        };
     }
-    match last_failure {
-        Some(failure) => call.error_info(&failure),
-        None => call.error(503, "overloaded", &format!("no account could serve model {model}")),
+    let Some(failure) = last_failure else {
+        let message = format!("no account could serve model {model}");
+        log.error = Some(message.clone());
+        return Reply::Done(call.error(503, "overloaded", &message));
+    };
+    log.error = Some(failure.message.clone());
+    let mut response = call.error_info(&failure);
+    if failure.status == 429 {
+        // When the soonest account is back (its cooldown follows the upstream's Retry-After).
+        let wait = state.router.soonest_recovery(&model, &settings, Instant::now()).or(last_retry_after);
+        if let Some(wait) = wait {
+            set_retry_after(&mut response, wait);
+        }
+    }
+    Reply::Done(response)
+}
+
+fn set_retry_after(response: &mut Response, wait: Duration) {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
 }
 
@@ -230,302 +297,11 @@ fn route_error(call: &ClientCall, error: &RouteError) -> Response {
                     object.insert("code".into(), Value::String("model_cooldown".into()));
                 }
             });
-            let seconds = retry_after.as_secs().max(1);
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+            set_retry_after(&mut response, *retry_after);
             response
         }
         RouteError::NoneAvailable { .. } => call.error(503, "overloaded", &error.to_string()),
     }
-}
-
-fn resolve(config: &switchyard_config::Config, attempt: &Attempt) -> Option<Target> {
-    use switchyard_providers::exec::api_key_executor;
-    match &attempt.kind {
-        AccountKind::OAuth { file } => {
-            if let Some(executor) = switchyard_providers::by_id(&attempt.provider).and_then(|p| p.executor()) {
-                return Some(Target { executor, auth: AuthMaterial::OAuth { file: file.clone(), base_url: None } });
-            }
-            // A configured OAuth provider: its token is a bearer key for `api-base`.
-            let spec = config.oauth_providers.iter().find(|p| p.name == attempt.provider)?;
-            let section = match spec.dialect.as_str() {
-                "openai" => "openai-compatibility",
-                "claude" => "claude-api-key",
-                "openai-responses" => "codex-api-key",
-                _ => return None,
-            };
-            let base_url = Some(spec.api_base.clone()).filter(|b| !b.is_empty());
-            Some(Target {
-                executor: api_key_executor(section)?,
-                auth: AuthMaterial::OAuth { file: file.clone(), base_url },
-            })
-        }
-        kind => {
-            let key = kind.config_key(config)?;
-            Some(Target {
-                executor: api_key_executor(key.section)?,
-                auth: AuthMaterial::Key {
-                    key: key.key.to_owned(),
-                    base_url: Some(key.base_url.to_owned()).filter(|b| !b.is_empty()),
-                    headers: key.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                },
-            })
-        }
-    }
-}
-
-enum AttemptResult {
-    /// A 2xx answer.
-    Answered(UpstreamResponse),
-    /// The upstream rejected the request itself (400, 413, 422, ...): another account would too.
-    ClientError(UpstreamResponse),
-    /// This account failed; the next one may succeed.
-    Failed { outcome: Outcome, failure: Option<Failure> },
-    /// The upstream has no such operation (token counting on some backends).
-    Unsupported,
-}
-
-fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: Option<Failure>) -> AttemptResult {
-    AttemptResult::Failed {
-        outcome: Outcome::Failure { status, retry_after, credential_wide: false, message },
-        failure,
-    }
-}
-
-/// Statuses after which another account is tried (CPA §4.5).
-fn worth_another_account(status: u16) -> bool {
-    matches!(status, 401 | 402 | 403 | 404 | 408 | 429) || status >= 500
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(Duration::from_secs)
-}
-
-async fn run_attempt(
-    state: &AppState,
-    ctx: &ExecContext,
-    call: &ClientCall,
-    attempt: &Attempt,
-    target: &Target,
-    native: Dialect,
-    body: Bytes,
-) -> AttemptResult {
-    let mut refreshed = false;
-    let dialect = (native != target.executor.dialect()).then_some(native);
-    loop {
-        let request = UpstreamRequest {
-            operation: call.operation,
-            dialect,
-            model: attempt.upstream_model.clone(),
-            stream: call.stream.unwrap_or(false),
-            body: body.clone(),
-            client_headers: call.headers.clone(),
-        };
-        let result = match &target.auth {
-            AuthMaterial::OAuth { file, base_url: None }
-                if target.executor.token_source() == TokenSource::Credential =>
-            {
-                let Some(stored) = state.store.get(file) else {
-                    return failed(0, None, "auth file disappeared".into(), None);
-                };
-                let Some(credential) = stored.credential() else {
-                    return failed(0, None, "auth file is corrupt".into(), None);
-                };
-                target.executor.execute(ctx, &UpstreamAuth::Stored { credential }, request).await
-            }
-            AuthMaterial::OAuth { file, base_url } => {
-                let token = match state.refresher.fresh_access_token(file, TOKEN_SKEW).await {
-                    Ok(token) => token,
-                    Err(RefreshError::Revoked(reason)) => return failed(401, None, reason, None),
-                    Err(error) => return failed(0, None, error.to_string(), None),
-                };
-                match base_url {
-                    Some(base_url) => {
-                        let auth = UpstreamAuth::ApiKey { key: &token, base_url: Some(base_url), headers: &[] };
-                        target.executor.execute(ctx, &auth, request).await
-                    }
-                    None => {
-                        let Some(stored) = state.store.get(file) else {
-                            return failed(0, None, "auth file disappeared".into(), None);
-                        };
-                        let Some(credential) = stored.credential() else {
-                            return failed(0, None, "auth file is corrupt".into(), None);
-                        };
-                        let auth = UpstreamAuth::OAuth { access_token: &token, credential };
-                        target.executor.execute(ctx, &auth, request).await
-                    }
-                }
-            }
-            AuthMaterial::Key { key, base_url, headers } => {
-                let auth = UpstreamAuth::ApiKey { key, base_url: base_url.as_deref(), headers };
-                target.executor.execute(ctx, &auth, request).await
-            }
-        };
-        let response = match result {
-            Ok(response) => response,
-            Err(error @ (ExecError::Connect(_) | ExecError::Timeout | ExecError::Interrupted(_))) => {
-                // No upstream answer to relay: say what broke (502, or 504 for a timeout).
-                let (status, kind) = if error == ExecError::Timeout { (504, "timeout") } else { (502, "server_error") };
-                let failure = ErrorInfo { status, kind: kind.into(), message: error.to_string() };
-                return failed(0, None, error.to_string(), Some(failure));
-            }
-            Err(error @ ExecError::Credential(_)) => return failed(403, None, error.to_string(), None),
-            Err(ExecError::Unsupported(_)) => return AttemptResult::Unsupported,
-        };
-        let status = response.status;
-        if (200..300).contains(&status) {
-            return AttemptResult::Answered(response);
-        }
-        // One in-request refresh for a rejected OAuth token before giving up on the account.
-        if status == 401
-            && !refreshed
-            && let AuthMaterial::OAuth { file, .. } = &target.auth
-            && state.refresher.force_refresh(file).await.is_ok()
-        {
-            refreshed = true;
-            continue;
-        }
-        if !worth_another_account(status) {
-            return AttemptResult::ClientError(response);
-        }
-        let wait = retry_after(&response.headers);
-        let body = collect(response.body, MAX_RESPONSE_BYTES).await.unwrap_or_default();
-        let message = switchyard_redact::text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
-        let failure = native.error_to_ir(status, &body);
-        return failed(status, wait, message, Some(failure));
-    }
-}
-
-async fn collect(mut body: BoxStream<'static, Result<Bytes, ExecError>>, limit: usize) -> Result<Bytes, ExecError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        if out.len() + chunk.len() > limit {
-            return Err(ExecError::Interrupted(format!("answer exceeds {limit} bytes")));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(out))
-}
-
-/// An upstream's refusal of the request itself, in the client's dialect.
-async fn relay_error(call: &ClientCall, native: Dialect, response: UpstreamResponse) -> Response {
-    let body = collect(response.body, MAX_RESPONSE_BYTES).await.unwrap_or_default();
-    call.error_info(&native.error_to_ir(response.status, &body))
-}
-
-fn upstream_broke(message: &str) -> ErrorInfo {
-    // `ExecError::Interrupted` already says it; do not say it twice.
-    let message = message.strip_prefix("upstream stream broke off: ").unwrap_or(message);
-    ErrorInfo { status: 502, kind: "server_error".into(), message: format!("upstream stream broke off: {message}") }
-}
-
-/// A 2xx upstream answer, as the client expects it.
-async fn respond(call: &ClientCall, native: Dialect, response: UpstreamResponse) -> Response {
-    if !call.stream.unwrap_or(false) {
-        let body = match collect(response.body, MAX_RESPONSE_BYTES).await {
-            Ok(body) => body,
-            Err(error) => return call.error_info(&upstream_broke(&error.to_string())),
-        };
-        if native == call.dialect {
-            return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-        }
-        return match native.response_to_ir(&body) {
-            Ok(neutral) => axum::Json(call.dialect.response_from_ir(&neutral)).into_response(),
-            Err(error) => call.error(502, "server_error", &error.to_string()),
-        };
-    }
-    let client = call.dialect;
-    let frames: BoxStream<'static, Result<Bytes, std::io::Error>> = if native == client {
-        // Pass-through: bytes go out as they arrive; a break becomes the dialect's error frame.
-        response
-            .body
-            .map(move |chunk| match chunk {
-                Ok(bytes) => Ok(bytes),
-                Err(error) => Ok(Bytes::from(client.stream_error_frame(&upstream_broke(&error.to_string())))),
-            })
-            .boxed()
-    } else {
-        translate_stream(native, client, response.body)
-    };
-    let mut out = Response::new(Body::from_stream(frames));
-    let headers = out.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    out
-}
-
-/// Upstream SSE in `native` → neutral events → SSE in `client`, one chunk at a time.
-fn translate_stream(
-    native: Dialect,
-    client: Dialect,
-    body: BoxStream<'static, Result<Bytes, ExecError>>,
-) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    struct State {
-        body: BoxStream<'static, Result<Bytes, ExecError>>,
-        parser: SseParser,
-        decoder: Box<dyn switchyard_dialects::ir::StreamDecoder>,
-        encoder: Box<dyn switchyard_dialects::ir::StreamEncoder>,
-        done: bool,
-    }
-    let state =
-        State { body, parser: SseParser::new(), decoder: native.decoder(), encoder: client.encoder(), done: false };
-    futures::stream::unfold(state, move |mut state| async move {
-        loop {
-            if state.done {
-                return None;
-            }
-            let events = match state.body.next().await {
-                Some(Ok(chunk)) => {
-                    let mut events = Vec::new();
-                    for sse in state.parser.feed(&chunk) {
-                        match state.decoder.decode(sse.event.as_deref(), &sse.data) {
-                            Ok(decoded) => events.extend(decoded),
-                            Err(error) => {
-                                events.push(StreamEvent::Error(upstream_broke(&error.to_string())));
-                                state.done = true;
-                                break;
-                            }
-                        }
-                    }
-                    events
-                }
-                Some(Err(error)) => {
-                    state.done = true;
-                    vec![StreamEvent::Error(upstream_broke(&error.to_string()))]
-                }
-                None => {
-                    state.done = true;
-                    let mut events = Vec::new();
-                    if let Some(sse) = state.parser.finish()
-                        && let Ok(decoded) = state.decoder.decode(sse.event.as_deref(), &sse.data)
-                    {
-                        events.extend(decoded);
-                    }
-                    events.extend(state.decoder.finish());
-                    events
-                }
-            };
-            let mut text = String::new();
-            for event in &events {
-                match event {
-                    StreamEvent::Error(error) => {
-                        text.push_str(&client.stream_error_frame(error));
-                        state.done = true;
-                        break;
-                    }
-                    other => text.extend(state.encoder.encode(other)),
-                }
-            }
-            if !text.is_empty() {
-                return Some((Ok(Bytes::from(text)), state));
-            }
-        }
-    })
-    .boxed()
 }
 
 /// A rough count (4 characters per token) for token-count calls that cross dialects.

@@ -1,0 +1,277 @@
+//! Keeps an attempt's credential out of everything relayed to the client. Upstreams echo keys
+//! and tokens in error bodies ("invalid api key sk-..."), and occasionally in stream events, so
+//! every relayed byte goes through the [`Scrubber`] of the attempt that produced it.
+//!
+//! Two levels: the attempt's own secrets (exact strings, one multi-pattern search) are masked in
+//! everything, answers included; anything else that merely *looks* like a credential
+//! ([`switchyard_redact::text`]) is masked in error bodies and error events only, because
+//! applying those heuristics to model output would corrupt legitimate answers.
+
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use axum::body::Bytes;
+use serde_json::Value;
+use switchyard_auth::Credential;
+use switchyard_dialects::ir::ErrorInfo;
+
+/// Shorter values are not masked: they would hit ordinary text (`Bearer`, `true`, a port).
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// The attempt's secrets and a matcher over them.
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    matcher: Option<AhoCorasick>,
+    /// Length of the longest secret: how much of a stream's tail may hold a secret's start.
+    longest: usize,
+}
+
+impl Scrubber {
+    /// A scrubber for `secrets`; short and empty ones are dropped.
+    pub fn new<I, S>(secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut patterns: Vec<String> = secrets
+            .into_iter()
+            .map(|s| s.as_ref().trim().to_owned())
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        patterns.sort();
+        patterns.dedup();
+        let longest = patterns.iter().map(String::len).max().unwrap_or(0);
+        // Leftmost-longest: a refresh token that contains the access token is masked whole.
+        let matcher = (!patterns.is_empty())
+            .then(|| AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok())
+            .flatten();
+        Self { matcher, longest }
+    }
+
+    /// Every string in a credential file under a credential-ish key (tokens, keys, cookies,
+    /// secrets: see [`switchyard_redact::is_sensitive_name`]), nested objects included.
+    pub fn credential_secrets(credential: &Credential, out: &mut Vec<String>) {
+        fn walk(value: &Value, sensitive: bool, out: &mut Vec<String>) {
+            match value {
+                Value::String(s) if sensitive => out.push(s.clone()),
+                Value::Object(map) => {
+                    for (key, inner) in map {
+                        walk(inner, sensitive || switchyard_redact::is_sensitive_name(key), out);
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|item| walk(item, sensitive, out)),
+                _ => {}
+            }
+        }
+        for (key, value) in credential.fields() {
+            walk(value, switchyard_redact::is_sensitive_name(key), out);
+        }
+    }
+
+    /// `bytes` with every secret replaced by its mask (borrowed when there is none, which is
+    /// the common case and costs one linear scan).
+    pub fn credentials<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let Some(matcher) = &self.matcher else { return Cow::Borrowed(bytes) };
+        let mut matches = matcher.find_iter(bytes).peekable();
+        if matches.peek().is_none() {
+            return Cow::Borrowed(bytes);
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        for found in matches {
+            out.extend_from_slice(&bytes[at..found.start()]);
+            out.extend_from_slice(mask(found.end() - found.start()).as_bytes());
+            at = found.end();
+        }
+        out.extend_from_slice(&bytes[at..]);
+        Cow::Owned(out)
+    }
+
+    pub fn credentials_bytes(&self, bytes: Bytes) -> Bytes {
+        match self.credentials(&bytes) {
+            Cow::Borrowed(_) => bytes,
+            Cow::Owned(owned) => Bytes::from(owned),
+        }
+    }
+
+    pub fn credentials_text(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.credentials(text.as_bytes())).into_owned()
+    }
+
+    /// Error text: the attempt's secrets and anything credential-shaped masked.
+    pub fn error_text(&self, text: &str) -> String {
+        switchyard_redact::text(&self.credentials_text(text))
+    }
+
+    pub fn error_info(&self, error: &ErrorInfo) -> ErrorInfo {
+        ErrorInfo { status: error.status, kind: error.kind.clone(), message: self.error_text(&error.message) }
+    }
+
+    /// Where a stream's pending bytes may be cut so that no secret straddles the cut: before the
+    /// last `longest - 1` bytes (which may hold a secret's beginning), and before any secret
+    /// that crosses that point.
+    fn safe_cut(&self, bytes: &[u8]) -> usize {
+        let Some(matcher) = &self.matcher else { return bytes.len() };
+        let mut cut = bytes.len().saturating_sub(self.longest.saturating_sub(1));
+        for found in matcher.find_iter(bytes) {
+            if found.start() < cut && found.end() > cut {
+                cut = found.start();
+            }
+        }
+        cut
+    }
+}
+
+/// What a masked secret looks like to the client: its length only.
+fn mask(len: usize) -> String {
+    format!("[redacted {len} chars]")
+}
+
+/// A streamed event is an error event (worth the heuristic redaction too).
+fn looks_like_error(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"\"error\":").is_some() || memchr::memmem::find(bytes, b"event: error").is_some()
+}
+
+/// Scrubs a pass-through SSE stream chunk by chunk without buffering it: complete events go out
+/// as soon as their blank line arrives; the unfinished rest is held back (so a secret split over
+/// two chunks is still seen whole). An event that grows past [`MAX_HELD`] without ending is let
+/// out early, minus a tail that could hold the start of a secret.
+pub struct StreamScrubber {
+    scrubber: Scrubber,
+    held: Vec<u8>,
+}
+
+/// Most bytes held back waiting for an event's end.
+const MAX_HELD: usize = 64 * 1024;
+
+impl StreamScrubber {
+    pub fn new(scrubber: Scrubber) -> Self {
+        Self { scrubber, held: Vec::new() }
+    }
+
+    /// The scrubbed bytes that may leave now (possibly empty).
+    pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
+        self.held.extend_from_slice(chunk);
+        let cut = match last_event_end(&self.held) {
+            Some(end) => end,
+            None if self.held.len() > MAX_HELD => self.scrubber.safe_cut(&self.held),
+            None => return Bytes::new(),
+        };
+        let ready: Vec<u8> = self.held.drain(..cut).collect();
+        self.scrub(&ready)
+    }
+
+    /// What is left at the end of the stream.
+    pub fn finish(&mut self) -> Bytes {
+        let rest = std::mem::take(&mut self.held);
+        self.scrub(&rest)
+    }
+
+    fn scrub(&self, bytes: &[u8]) -> Bytes {
+        let masked = self.scrubber.credentials(bytes);
+        if looks_like_error(&masked) {
+            return Bytes::from(switchyard_redact::text(&String::from_utf8_lossy(&masked)));
+        }
+        Bytes::from(masked.into_owned())
+    }
+}
+
+/// The end (exclusive) of the last complete SSE event in `bytes`: after its blank line.
+fn last_event_end(bytes: &[u8]) -> Option<usize> {
+    let lf = memchr::memmem::rfind(bytes, b"\n\n").map(|at| at + 2);
+    let crlf = memchr::memmem::rfind(bytes, b"\r\n\r\n").map(|at| at + 4);
+    lf.max(crlf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "tok-0123456789abcdef";
+
+    #[test]
+    fn secrets_are_masked_and_short_values_are_not() {
+        let scrubber = Scrubber::new([TOKEN, "short", ""]);
+        let text = format!("invalid token {TOKEN}, short is fine");
+        let out = scrubber.credentials_text(&text);
+        assert!(!out.contains(TOKEN), "{out}");
+        assert!(out.contains("[redacted 20 chars]"), "{out}");
+        assert!(out.contains("short is fine"));
+        assert!(matches!(scrubber.credentials(b"nothing here"), Cow::Borrowed(_)));
+        assert!(matches!(Scrubber::default().credentials(TOKEN.as_bytes()), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_longest_overlapping_secret_wins() {
+        let scrubber = Scrubber::new(["abcdefgh", "abcdefghijkl"]);
+        assert_eq!(scrubber.credentials_text("xabcdefghijkly"), "x[redacted 12 chars]y");
+    }
+
+    #[test]
+    fn credential_files_give_their_tokens_keys_and_cookies() {
+        let credential = Credential::from_json(
+            br#"{"type":"claude","email":"someone@example.com","access_token":"at-0123456789",
+                "refresh_token":"rt-0123456789","token":{"id_token":"idt-0123456789"},
+                "cookie":"session=0123456789","api_key":"key-0123456789","project_id":"project-123456"}"#,
+        )
+        .unwrap();
+        let mut secrets = Vec::new();
+        Scrubber::credential_secrets(&credential, &mut secrets);
+        secrets.sort();
+        assert_eq!(
+            secrets,
+            ["at-0123456789", "idt-0123456789", "key-0123456789", "rt-0123456789", "session=0123456789"]
+        );
+    }
+
+    #[test]
+    fn errors_also_lose_what_looks_like_a_credential() {
+        let scrubber = Scrubber::new([TOKEN]);
+        let out = scrubber.error_text(&format!("{TOKEN} and Bearer other-secret-value"));
+        assert!(!out.contains(TOKEN) && !out.contains("other-secret-value"), "{out}");
+    }
+
+    #[test]
+    fn a_secret_split_over_chunks_is_still_masked() {
+        let mut stream = StreamScrubber::new(Scrubber::new([TOKEN]));
+        let event = format!("event: delta\ndata: {{\"text\":\"{TOKEN}\"}}\n\n");
+        let mut out = Vec::new();
+        for piece in event.as_bytes().chunks(3) {
+            out.extend_from_slice(&stream.feed(piece));
+        }
+        out.extend_from_slice(&stream.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains(TOKEN), "{out}");
+        assert_eq!(out, "event: delta\ndata: {\"text\":\"[redacted 20 chars]\"}\n\n");
+    }
+
+    #[test]
+    fn complete_events_leave_at_once() {
+        let mut stream = StreamScrubber::new(Scrubber::new([TOKEN]));
+        assert_eq!(&stream.feed(b"data: 1\n\ndata: 2")[..], b"data: 1\n\n");
+        assert_eq!(&stream.feed(b"\n\n")[..], b"data: 2\n\n");
+        assert!(stream.finish().is_empty());
+    }
+
+    #[test]
+    fn an_endless_event_is_let_out_without_cutting_a_secret() {
+        let mut stream = StreamScrubber::new(Scrubber::new([TOKEN]));
+        let mut sent = Vec::new();
+        let filler = "x".repeat(MAX_HELD);
+        sent.extend_from_slice(&stream.feed(format!("data: {filler}{}", &TOKEN[..5]).as_bytes()));
+        assert!(!sent.is_empty(), "an oversized event must not be held whole");
+        sent.extend_from_slice(&stream.feed(&TOKEN.as_bytes()[5..]));
+        sent.extend_from_slice(&stream.finish());
+        let text = String::from_utf8(sent).unwrap();
+        assert!(!text.contains(TOKEN) && text.ends_with("[redacted 20 chars]"), "{}", &text[text.len() - 40..]);
+    }
+
+    #[test]
+    fn stream_error_events_get_the_heuristic_redaction() {
+        let mut stream = StreamScrubber::new(Scrubber::default());
+        let out = stream.feed(b"event: error\ndata: {\"error\":{\"message\":\"Bearer abcdefghijklmnop\"}}\n\n");
+        assert!(!String::from_utf8_lossy(&out).contains("abcdefghijklmnop"), "{out:?}");
+        let normal = stream.feed(b"data: {\"text\":\"Bearer abcdefghijklmnop\"}\n\n");
+        assert!(String::from_utf8_lossy(&normal).contains("abcdefghijklmnop"), "answers are not rewritten");
+    }
+}
