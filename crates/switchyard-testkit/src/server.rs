@@ -17,6 +17,8 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When the request was read, for "waited between attempts" assertions.
+    pub received: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -100,6 +102,7 @@ async fn record(store: Arc<Mutex<Vec<RecordedRequest>>>, request: Request, next:
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers.clone(),
         body: bytes.clone(),
+        received: std::time::Instant::now(),
     });
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
