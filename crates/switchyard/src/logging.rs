@@ -1,5 +1,6 @@
 //! Log setup: `RUST_LOG` wins; otherwise the config's `debug` flag picks the level, and a config
-//! reload that flips it takes effect without a restart.
+//! reload that flips it takes effect without a restart. Lines are text, or one JSON object each
+//! (fields at the top level) with `--log-format json` or `logging-to-file: true`, for collectors.
 
 use switchyard_config::Config;
 use tracing_subscriber::layer::SubscriberExt;
@@ -11,6 +12,20 @@ pub struct LogControl {
     handle: Option<reload::Handle<EnvFilter, Registry>>,
 }
 
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The flag wins; without it `logging-to-file: true` asks for JSON (machine-read logs).
+    fn pick(flag: Option<LogFormat>, config: &Config) -> LogFormat {
+        flag.unwrap_or(if config.logging_to_file { LogFormat::Json } else { LogFormat::Text })
+    }
+}
+
 fn filter_for(config: &Config) -> EnvFilter {
     // Dependencies stay at info even in debug mode: hyper's debug output is noise for users.
     let level = if config.debug { "debug" } else { "info" };
@@ -19,16 +34,25 @@ fn filter_for(config: &Config) -> EnvFilter {
     ))
 }
 
-pub fn init(config: &Config) -> LogControl {
+pub fn init(config: &Config, format: Option<LogFormat>) -> LogControl {
     let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
     let (filter, dynamic) = match from_env {
         Some(spec) => (EnvFilter::new(spec), false),
         None => (filter_for(config), true),
     };
     let (filter, handle) = reload::Layer::new(filter);
+    let json = LogFormat::pick(format, config) == LogFormat::Json;
+    let text_layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let json_layer = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(std::io::stderr);
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with((!json).then_some(text_layer))
+        .with(json.then_some(json_layer))
         .try_init();
     LogControl { handle: dynamic.then_some(handle) }
 }

@@ -28,6 +28,12 @@ struct Cli {
     #[arg(short, long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
 
+    /// Log lines as `text` or `json` (one object per line, e.g. the per-request line with
+    /// request id, account `auth_index`, attempts and latency). Default: text, or json when the
+    /// config sets `logging-to-file: true`.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<logging::LogFormat>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -194,7 +200,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let log_control = logging::init(&config.get());
+            let log_control = logging::init(&config.get(), cli.log_format);
             for warning in &warnings {
                 tracing::warn!("config: {warning}");
             }

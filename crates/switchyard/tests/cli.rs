@@ -361,3 +361,86 @@ async fn planted_secrets_never_reach_the_logs() {
     }
     assert!(!log.contains(&state), "the login state appeared in the log");
 }
+
+/// `--log-format json`: one JSON line per proxied request that names the account that served it
+/// (its `auth_index`), the attempts a failover took and the request id the client got back, and
+/// never the client key.
+#[tokio::test]
+async fn each_request_logs_one_json_line_naming_the_serving_account() {
+    use switchyard_testkit::upstream::{Fault, MockUpstream};
+    const CLIENT_KEY: &str = "client-key-4c1d-never-logged";
+    const MGMT_KEY: &str = "mgmt-key-for-the-log-test";
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let auths = dir.path().join("auths");
+    std::fs::create_dir_all(&auths).unwrap();
+    let expired = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for name in ["a", "b"] {
+        let file = json!({"type": "claude", "email": format!("{name}@example.com"), "access_token": format!("tok-{name}"),
+                          "refresh_token": format!("rt-{name}"), "expired": expired});
+        let path = auths.join(format!("claude-{name}@example.com.json"));
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let extra = format!(
+        "api-keys: [{CLIENT_KEY}]\nremote-management:\n  secret-key: {MGMT_KEY}\nrouting:\n  strategy: fill-first\n{}",
+        upstream.upstream_urls_yaml()
+    );
+    let path = write_config(dir.path(), port, &extra);
+    let mut gateway = spawn(dir, &["--log-format", "json", "--config", path.to_str().unwrap()], port, None);
+    gateway.wait_ready().await;
+
+    upstream.push_fault(Fault::status(500));
+    let request = json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}]});
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gateway.base))
+        .bearer_auth(CLIENT_KEY)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(request_id.len(), 32, "{request_id}");
+    assert!(response.text().await.unwrap().contains("chat.completion"));
+
+    // A refused client key gets an id too.
+    let refused = reqwest::Client::new().post(format!("{}/v1/chat/completions", gateway.base)).json(&request).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("x-request-id"));
+
+    let listing: Value = gateway.mgmt(reqwest::Method::GET, "/auth-files", MGMT_KEY).send().await.unwrap().json().await.unwrap();
+    let served_by = listing["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-b@example.com.json").unwrap();
+    let auth_index = served_by["auth_index"].as_str().unwrap().to_owned();
+
+    let find_line = |log: &str| {
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["target"] == "switchyard::request" && line["request_id"] == request_id.as_str())
+    };
+    eventually(CHANGE_SEEN, "the request line is logged", || {
+        let found = find_line(&gateway.log_text()).is_some();
+        async move { found }
+    })
+    .await;
+    let log = gateway.log_text();
+    let line = find_line(&log).unwrap();
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["auth_index"], auth_index.as_str(), "{line}");
+    assert_eq!(line["attempts"], 2, "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["client_key"], "key-1", "{line}");
+    assert_eq!(line["provider"], "claude", "{line}");
+    assert_eq!(line["model"], "claude-sonnet-4-5", "{line}");
+    assert_eq!(line["upstream_model"], "claude-sonnet-4-5", "{line}");
+    assert_eq!(line["dialect_in"], "openai-chat", "{line}");
+    assert_eq!(line["dialect_out"], "anthropic-messages", "{line}");
+    assert!(line["latency_ms"].is_u64() && line["ttfb_ms"].is_u64(), "{line}");
+    assert!(line["bytes_out"].as_u64().unwrap() > 0, "{line}");
+    // Every line is JSON, and the client key is in none of them.
+    for text in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(serde_json::from_str::<Value>(text).is_ok(), "not a JSON line: {text}");
+    }
+    assert!(!log.contains(CLIENT_KEY), "the client key reached the log:\n{log}");
+}
