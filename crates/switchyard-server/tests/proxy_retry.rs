@@ -19,7 +19,9 @@ fn bearers(upstream: &MockUpstream) -> Vec<String> {
     upstream
         .requests()
         .iter()
-        .filter_map(|r| r.headers.get("authorization").map(|v| v.to_str().unwrap().trim_start_matches("Bearer ").to_owned()))
+        .filter_map(|r| {
+            r.headers.get("authorization").map(|v| v.to_str().unwrap().trim_start_matches("Bearer ").to_owned())
+        })
         .collect()
 }
 
@@ -124,7 +126,8 @@ async fn an_account_with_request_retry_zero_sits_out_the_retry_rounds() {
 
 #[tokio::test]
 async fn streams_are_retried_only_before_their_first_byte() {
-    let stream = json!({"model": MODEL, "stream": true, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
+    let stream =
+        json!({"model": MODEL, "stream": true, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
     // No cooldowns: a retry round, if any, would run at once.
     let extra = "disable-cooling: true\nrequest-retry: 3\n";
 

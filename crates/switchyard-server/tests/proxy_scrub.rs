@@ -37,9 +37,8 @@ fn assert_masked(what: &str, text: &str) {
 /// Every status an upstream refuses with, echoing `echo`, in Anthropic's error shape and as
 /// plain text.
 fn faults(echo: &str) -> Vec<Fault> {
-    let json_body = |message: &str| {
-        json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string()
-    };
+    let json_body =
+        |message: &str| json!({"type": "error", "error": {"type": "api_error", "message": message}}).to_string();
     let mut faults: Vec<Fault> = [400, 403, 404, 422, 429, 500, 503, 529]
         .into_iter()
         .map(|status| Fault::status(status).body(json_body(&format!("credential {echo} rejected"))))
@@ -102,8 +101,10 @@ async fn credential_shaped_text_in_an_error_is_masked_even_when_it_is_not_ours()
 
 /// The default Anthropic stream with `edit` applied to its events (one JSON per line).
 fn anthropic_stream_with(dir: &std::path::Path, name: &str, edit: impl Fn(&mut Vec<Value>)) -> String {
-    let mut events: Vec<Value> =
-        switchyard_testkit::fixtures::chunks(Api::Anthropic.default_fixtures().1).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut events: Vec<Value> = switchyard_testkit::fixtures::chunks(Api::Anthropic.default_fixtures().1)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     edit(&mut events);
     let path = dir.join(name);
     let lines: Vec<String> = events.iter().map(Value::to_string).collect();

@@ -11,8 +11,7 @@ use proxy_support::{MODEL, claude_file, dialect_calls, gateway};
 use serde_json::{Value, json};
 use switchyard_testkit::upstream::MockUpstream;
 
-const TIMEOUTS: &str =
-    "timeouts:\n  upstream-first-byte: 1\n  upstream-stream-first-byte: 1\n  upstream-stream-idle: 1\n  upstream-total: 0\n";
+const TIMEOUTS: &str = "timeouts:\n  upstream-first-byte: 1\n  upstream-stream-first-byte: 1\n  upstream-stream-idle: 1\n  upstream-total: 0\n";
 /// Far beyond the 1 s limits, far within what a test may take.
 const SILENCE: Duration = Duration::from_secs(30);
 /// "It answered because of our timeout, not because the upstream did."
@@ -32,7 +31,11 @@ async fn a_never_answering_account_fails_over_to_the_next_one() {
 
     for (stream, path, body) in [
         (false, "/v1/chat/completions", json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]})),
-        (true, "/v1/messages", json!({"model": MODEL, "stream": true, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]})),
+        (
+            true,
+            "/v1/messages",
+            json!({"model": MODEL, "stream": true, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]}),
+        ),
     ] {
         let before = (silent.requests().len(), answering.requests().len());
         let started = Instant::now();
@@ -89,7 +92,11 @@ async fn alone_a_silent_upstream_is_a_504_naming_the_stage_in_every_dialect() {
     for ((stream, dialect, _, _), (status, body)) in calls.iter().zip(answers) {
         assert_eq!(status, 504, "{dialect} stream={stream}: {body}");
         let message = error_message(&body);
-        let stage = if *stream { "waiting for the first byte (stream) after 1s" } else { "waiting for the first byte after 1s" };
+        let stage = if *stream {
+            "waiting for the first byte (stream) after 1s"
+        } else {
+            "waiting for the first byte after 1s"
+        };
         assert!(message.contains(stage), "{dialect} stream={stream}: {message}");
     }
     // The upstream never answered: it was still holding its headers back.

@@ -406,12 +406,19 @@ async fn each_request_logs_one_json_line_naming_the_serving_account() {
     assert!(response.text().await.unwrap().contains("chat.completion"));
 
     // A refused client key gets an id too.
-    let refused = reqwest::Client::new().post(format!("{}/v1/chat/completions", gateway.base)).json(&request).send().await.unwrap();
+    let refused = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", gateway.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     assert!(refused.headers().contains_key("x-request-id"));
 
-    let listing: Value = gateway.mgmt(reqwest::Method::GET, "/auth-files", MGMT_KEY).send().await.unwrap().json().await.unwrap();
-    let served_by = listing["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-b@example.com.json").unwrap();
+    let listing: Value =
+        gateway.mgmt(reqwest::Method::GET, "/auth-files", MGMT_KEY).send().await.unwrap().json().await.unwrap();
+    let served_by =
+        listing["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-b@example.com.json").unwrap();
     let auth_index = served_by["auth_index"].as_str().unwrap().to_owned();
 
     let find_line = |log: &str| {

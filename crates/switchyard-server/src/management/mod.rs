@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
+pub(crate) use auth_listing::api_key_auth_index;
 pub use guard::Guard;
 pub use providers::capabilities_json;
-pub(crate) use auth_listing::api_key_auth_index;
 
 use crate::{ApiError, AppState};
 

@@ -36,8 +36,15 @@ pub(super) struct Target {
 enum AuthMaterial {
     /// An auth file; `base_url` is set for configured OAuth providers, whose token is used like
     /// an API key against their `api-base`.
-    OAuth { file: String, base_url: Option<String> },
-    Key { key: String, base_url: Option<String>, headers: Vec<(String, String)> },
+    OAuth {
+        file: String,
+        base_url: Option<String>,
+    },
+    Key {
+        key: String,
+        base_url: Option<String>,
+        headers: Vec<(String, String)>,
+    },
 }
 
 pub(super) fn resolve(config: &Config, attempt: &Attempt) -> Option<Target> {
@@ -173,7 +180,10 @@ pub(super) enum AttemptResult {
     ClientError(ErrorInfo),
     /// This account failed; the next one may succeed. `failure` (scrubbed) is what the client
     /// gets if no account answers.
-    Failed { outcome: Outcome, failure: Option<ErrorInfo> },
+    Failed {
+        outcome: Outcome,
+        failure: Option<ErrorInfo>,
+    },
     /// The upstream has no such operation (token counting on some backends).
     Unsupported,
 }
@@ -212,17 +222,24 @@ pub(super) fn upstream_broke(message: &str) -> ErrorInfo {
     ErrorInfo { status: 502, kind: "server_error".into(), message: format!("upstream stream broke off: {message}") }
 }
 
-/// One account's attempt. `body` is in `native`, the dialect sent upstream.
+/// What one attempt sends, ready to go.
+pub(super) struct Prepared<'a> {
+    pub attempt: &'a Attempt,
+    pub target: &'a Target,
+    /// The dialect sent upstream; `body` is in it.
+    pub native: Dialect,
+    pub body: Bytes,
+}
+
+/// One account's attempt.
 pub(super) async fn run(
     state: &AppState,
     ctx: &ExecContext,
     call: &ClientCall,
-    attempt: &Attempt,
-    target: &Target,
-    native: Dialect,
-    body: Bytes,
+    prepared: Prepared<'_>,
     limits: Limits,
 ) -> AttemptResult {
+    let Prepared { attempt, target, native, body } = prepared;
     let stream = call.stream.unwrap_or(false);
     let mut refreshed = false;
     let mut secrets: Vec<String> = Vec::new();
@@ -277,12 +294,10 @@ pub(super) async fn run(
             }
             AuthMaterial::Key { key, base_url, headers } => {
                 secrets.push(key.clone());
-                secrets.extend(
-                    headers.iter().filter(|(name, _)| switchyard_redact::is_sensitive_name(name)).flat_map(
-                        // `Bearer <key>`: the key alone, too.
-                        |(_, value)| [value.clone(), value.rsplit(' ').next().unwrap_or_default().to_owned()],
-                    ),
-                );
+                secrets.extend(headers.iter().filter(|(name, _)| switchyard_redact::is_sensitive_name(name)).flat_map(
+                    // `Bearer <key>`: the key alone, too.
+                    |(_, value)| [value.clone(), value.rsplit(' ').next().unwrap_or_default().to_owned()],
+                ));
                 UpstreamAuth::ApiKey { key, base_url: base_url.as_deref(), headers }
             }
         };
@@ -305,7 +320,9 @@ pub(super) async fn run(
                 // No upstream answer to relay: say what broke (502, or 504 for a timeout).
                 return failed_without_answer(exec_failure(&error, &scrubber));
             }
-            Err(error @ ExecError::Credential(_)) => return failed(403, None, scrubber.error_text(&error.to_string()), None),
+            Err(error @ ExecError::Credential(_)) => {
+                return failed(403, None, scrubber.error_text(&error.to_string()), None);
+            }
             Err(ExecError::Unsupported(_)) => return AttemptResult::Unsupported,
         };
         let status = response.status;
@@ -331,7 +348,8 @@ pub(super) async fn run(
         }
         let wait = retry_after(&response.headers);
         // An error body is small; a stalled one is cut at the stage's limit and the status stands.
-        let error_deadline = if stream { Deadline::after(Instant::now(), Stage::StreamIdle, limits.stream_idle) } else { total };
+        let error_deadline =
+            if stream { Deadline::after(Instant::now(), Stage::StreamIdle, limits.stream_idle) } else { total };
         let raw = match within(error_deadline, collect(response.body, MAX_RESPONSE_BYTES)).await {
             Ok(Ok(raw)) => raw,
             _ => Bytes::new(),

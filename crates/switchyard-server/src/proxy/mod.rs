@@ -59,7 +59,8 @@ async fn responses(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiResponses, Operation::Generate, headers).tagged(tag), body).await
+    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiResponses, Operation::Generate, headers).tagged(tag), body)
+        .await
 }
 
 async fn messages(
@@ -68,7 +69,8 @@ async fn messages(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::Generate, headers).tagged(tag), body).await
+    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::Generate, headers).tagged(tag), body)
+        .await
 }
 
 async fn count_tokens(
@@ -77,7 +79,12 @@ async fn count_tokens(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::CountTokens, headers).tagged(tag), body).await
+    pipeline::serve(
+        &state,
+        ClientCall::new(Dialect::AnthropicMessages, Operation::CountTokens, headers).tagged(tag),
+        body,
+    )
+    .await
 }
 
 /// `POST /v1beta/models/<model>:<generateContent|streamGenerateContent|countTokens>` (also under `/v1`).

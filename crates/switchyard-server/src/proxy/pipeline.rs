@@ -15,7 +15,7 @@ use switchyard_dialects::{Dialect, TranslateError};
 use switchyard_providers::executor::{ExecContext, Operation};
 use switchyard_router::{Attempt, Outcome, RouteError, RouteSettings};
 
-use super::attempt::{self, Answer, AttemptResult, Limits};
+use super::attempt::{self, Answer, AttemptResult, Limits, Prepared};
 use super::relay;
 use super::request_log::{RequestLog, RequestTag};
 use crate::AppState;
@@ -177,7 +177,8 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             log.upstream_model = attempt.upstream_model.clone();
             log.auth_index = attempt::auth_index(state, &config, attempt);
             log.dialect_out = Some(native);
-            match attempt::run(state, &ctx, call, attempt, &target, native, upstream_body, limits).await {
+            let prepared = Prepared { attempt, target: &target, native, body: upstream_body };
+            match attempt::run(state, &ctx, call, prepared, limits).await {
                 AttemptResult::Answered(answer) => {
                     let (id, model) = (&attempt.account_id, &attempt.upstream_model);
                     state.router.report(id, model, Outcome::Success, &settings, Instant::now());
@@ -199,7 +200,13 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                     if let Outcome::Failure { retry_after, .. } = &outcome {
                         last_retry_after = *retry_after;
                     }
-                    state.router.report(&attempt.account_id, &attempt.upstream_model, outcome, &settings, Instant::now());
+                    state.router.report(
+                        &attempt.account_id,
+                        &attempt.upstream_model,
+                        outcome,
+                        &settings,
+                        Instant::now(),
+                    );
                     if failure.is_some() {
                         last_failure = failure;
                     }

@@ -45,7 +45,8 @@ pub(super) fn respond(call: &ClientCall, native: Dialect, answer: Answer, mut lo
         AnswerBody::Stream(stream) => stream,
     };
     let client = call.dialect;
-    let out = if native == client { pass_through(stream, scrubber) } else { translate(native, client, stream, scrubber) };
+    let out =
+        if native == client { pass_through(stream, scrubber) } else { translate(native, client, stream, scrubber) };
     let mut response = Response::new(Body::from_stream(framed(client, out, log)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

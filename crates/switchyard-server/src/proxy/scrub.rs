@@ -33,11 +33,8 @@ impl Scrubber {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut patterns: Vec<String> = secrets
-            .into_iter()
-            .map(|s| s.as_ref().trim().to_owned())
-            .filter(|s| s.len() >= MIN_SECRET_LEN)
-            .collect();
+        let mut patterns: Vec<String> =
+            secrets.into_iter().map(|s| s.as_ref().trim().to_owned()).filter(|s| s.len() >= MIN_SECRET_LEN).collect();
         patterns.sort();
         patterns.dedup();
         let longest = patterns.iter().map(String::len).max().unwrap_or(0);

@@ -90,7 +90,14 @@ pub(super) async fn read_request(socket: &mut TcpStream) -> io::Result<Option<Re
         Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
         None => (target, None),
     };
-    Ok(Some(RecordedRequest { method, path, query, headers, body: Bytes::from(body), received: std::time::Instant::now() }))
+    Ok(Some(RecordedRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: Bytes::from(body),
+        received: std::time::Instant::now(),
+    }))
 }
 
 /// Writes `reply`. A dropped stream ends without the terminating chunk, then the socket closes.
