@@ -445,6 +445,40 @@ async fn each_request_logs_one_json_line_naming_the_serving_account() {
     assert_eq!(line["dialect_out"], "anthropic-messages", "{line}");
     assert!(line["latency_ms"].is_u64() && line["ttfb_ms"].is_u64(), "{line}");
     assert!(line["bytes_out"].as_u64().unwrap() > 0, "{line}");
+
+    // A stream's line is written when its body has ended, with what went out.
+    let streamed = reqwest::Client::new()
+        .post(format!("{}/v1/messages", gateway.base))
+        .header("x-api-key", CLIENT_KEY)
+        .json(&json!({"model": "claude-sonnet-4-5", "stream": true, "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let stream_id = streamed.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(stream_id, request_id);
+    let streamed_bytes = streamed.bytes().await.unwrap().len() as u64;
+    let find_stream_line = |log: &str| {
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["target"] == "switchyard::request" && line["request_id"] == stream_id.as_str())
+    };
+    eventually(CHANGE_SEEN, "the stream's line is logged", || {
+        let found = find_stream_line(&gateway.log_text()).is_some();
+        async move { found }
+    })
+    .await;
+    let line = find_stream_line(&gateway.log_text()).unwrap();
+    assert_eq!((line["stream"].as_bool(), line["status"].as_u64()), (Some(true), Some(200)), "{line}");
+    assert_eq!(line["bytes_out"], streamed_bytes, "{line}");
+    assert_eq!(line["dialect_out"], "anthropic-messages", "{line}");
+    assert!(line["ttfb_ms"].as_u64() <= line["latency_ms"].as_u64(), "{line}");
+    // Model lists carry an id too.
+    let models =
+        reqwest::Client::new().get(format!("{}/v1/models", gateway.base)).bearer_auth(CLIENT_KEY).send().await.unwrap();
+    assert!(models.headers().contains_key("x-request-id"));
+
+    let log = gateway.log_text();
     // Every line is JSON, and the client key is in none of them.
     for text in log.lines().filter(|l| !l.trim().is_empty()) {
         assert!(serde_json::from_str::<Value>(text).is_ok(), "not a JSON line: {text}");
