@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use switchyard_auth::StoredAuth;
 use switchyard_auth::login::RefreshError;
 use switchyard_config::Config;
 use switchyard_dialects::Dialect;
@@ -222,6 +223,17 @@ pub(super) fn upstream_broke(message: &str) -> ErrorInfo {
     ErrorInfo { status: 502, kind: "server_error".into(), message: format!("upstream stream broke off: {message}") }
 }
 
+/// The account's auth file, as long as it is still there and readable.
+fn stored_auth(state: &AppState, file: &str) -> Result<Arc<StoredAuth>, AttemptResult> {
+    let Some(stored) = state.store.get(file) else {
+        return Err(failed(0, None, "auth file disappeared".into(), None));
+    };
+    if stored.credential().is_none() {
+        return Err(failed(0, None, "auth file is corrupt".into(), None));
+    }
+    Ok(stored)
+}
+
 /// What one attempt sends, ready to go.
 pub(super) struct Prepared<'a> {
     pub attempt: &'a Attempt,
@@ -260,13 +272,11 @@ pub(super) async fn run(
             AuthMaterial::OAuth { file, base_url: None }
                 if target.executor.token_source() == TokenSource::Credential =>
             {
-                let Some(found) = state.store.get(file) else {
-                    return failed(0, None, "auth file disappeared".into(), None);
+                stored = match stored_auth(state, file) {
+                    Ok(found) => found,
+                    Err(failure) => return failure,
                 };
-                stored = found;
-                let Some(credential) = stored.credential() else {
-                    return failed(0, None, "auth file is corrupt".into(), None);
-                };
+                let credential = stored.credential().expect("checked by stored_auth");
                 Scrubber::credential_secrets(credential, &mut secrets);
                 UpstreamAuth::Stored { credential }
             }
@@ -280,13 +290,11 @@ pub(super) async fn run(
                 match base_url {
                     Some(base_url) => UpstreamAuth::ApiKey { key: &token, base_url: Some(base_url), headers: &[] },
                     None => {
-                        let Some(found) = state.store.get(file) else {
-                            return failed(0, None, "auth file disappeared".into(), None);
+                        stored = match stored_auth(state, file) {
+                            Ok(found) => found,
+                            Err(failure) => return failure,
                         };
-                        stored = found;
-                        let Some(credential) = stored.credential() else {
-                            return failed(0, None, "auth file is corrupt".into(), None);
-                        };
+                        let credential = stored.credential().expect("checked by stored_auth");
                         Scrubber::credential_secrets(credential, &mut secrets);
                         UpstreamAuth::OAuth { access_token: &token, credential }
                     }
