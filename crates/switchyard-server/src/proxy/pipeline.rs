@@ -123,7 +123,6 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
         Ok(plan) => plan,
         Err(error) => return route_error(&call, &error),
     };
-    let ctx = ExecContext { http: state.http.clone(), config: config.clone() };
     let mut neutral: Option<ChatRequest> = None;
     let mut last_failure: Option<Failure> = None;
 
@@ -154,7 +153,14 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
             }
         };
 
-        match run_attempt(state, &ctx, &call, attempt, &target, native, upstream_body).await {
+        let result = match attempt_http(state, &config, attempt).await {
+            Ok(http) => {
+                let ctx = ExecContext { http, config: config.clone() };
+                run_attempt(state, &ctx, &call, attempt, &target, native, upstream_body).await
+            }
+            Err(failure) => failure,
+        };
+        match result {
             AttemptResult::Answered(response) => {
                 state.router.report(
                     &attempt.account_id,
@@ -273,6 +279,28 @@ fn resolve(config: &switchyard_config::Config, attempt: &Attempt) -> Option<Targ
             })
         }
     }
+}
+
+/// The HTTP client for one attempt: through the account's effective proxy (auth file
+/// `proxy_url` or key entry `proxy-url`, else the global `proxy-url`; `direct`/`none` bypass it).
+/// An unusable proxy fails this attempt like an unreachable upstream, so the next account runs.
+async fn attempt_http(
+    state: &AppState,
+    config: &switchyard_config::Config,
+    attempt: &Attempt,
+) -> Result<reqwest::Client, AttemptResult> {
+    let stored;
+    let own_proxy = match &attempt.kind {
+        AccountKind::OAuth { file } => {
+            stored = state.store.get(file);
+            stored.as_ref().and_then(|s| s.credential()).and_then(|c| c.proxy_url())
+        }
+        kind => kind.config_key(config).map(|key| key.proxy_url),
+    };
+    state.http_clients.for_account(config, own_proxy).await.map_err(|error| {
+        let failure = ErrorInfo { status: 502, kind: "server_error".into(), message: error.to_string() };
+        failed(0, None, error.to_string(), Some(failure))
+    })
 }
 
 enum AttemptResult {
