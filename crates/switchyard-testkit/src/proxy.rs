@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
@@ -60,6 +61,7 @@ pub struct MockProxy {
     addr: SocketAddr,
     scheme: &'static str,
     seen: Seen,
+    connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -108,6 +110,8 @@ impl MockProxy {
         let addr = listener.local_addr().expect("local addr");
         let seen = Seen::default();
         let recorded = seen.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted_count = connections.clone();
         let task = tokio::spawn(async move {
             // Connections live in the set, so stopping the proxy closes them too.
             let mut connections = JoinSet::new();
@@ -115,13 +119,14 @@ impl MockProxy {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        accepted_count.fetch_add(1, Ordering::Relaxed);
                         connections.spawn(serve(stream, recorded.clone()));
                     }
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 }
             }
         });
-        MockProxy { addr, scheme, seen, task }
+        MockProxy { addr, scheme, seen, connections, task }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -139,6 +144,11 @@ impl MockProxy {
             Some((user, pass)) => format!("{scheme}://{user}:{pass}@{}", self.addr),
             None => format!("{scheme}://{}", self.addr),
         }
+    }
+
+    /// TCP connections accepted so far (a [`MockProxy::silent`] proxy records nothing else).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Everything asked of the proxy so far, oldest first.
