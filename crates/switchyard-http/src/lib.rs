@@ -208,8 +208,7 @@ mod tests {
     #[tokio::test]
     async fn config_drives_the_choice_and_a_new_timeout_retires_old_clients() {
         let pool = HttpClients::new();
-        let mut config = Config::default();
-        config.proxy_url = "socks5://127.0.0.1:1080".into();
+        let mut config = Config { proxy_url: "socks5://127.0.0.1:1080".into(), ..Config::default() };
         pool.global(&config).await.unwrap();
         pool.for_account(&config, Some("")).await.unwrap();
         assert_eq!((pool.len(), pool.built()), (1, 1), "blank own proxy inherits the global one");

@@ -49,8 +49,8 @@ async fn api_calls_go_through_a_global_http_proxy_with_credentials_on_one_pooled
     let upstream = MockUpstream::start().await;
     let proxy = MockProxy::http(Some(USER)).await;
     let yaml = format!("{}proxy-url: {}\n", upstream.upstream_urls_yaml(), proxy.url_as("http", Some(USER)));
-    let server = gateway(&yaml, &[("claude-a@example.com.json", claude_file("a", "tok-a", chrono::Duration::days(1)))])
-        .await;
+    let server =
+        gateway(&yaml, &[("claude-a@example.com.json", claude_file("a", "tok-a", chrono::Duration::days(1)))]).await;
 
     for _ in 0..3 {
         let (status, body) = messages(&server, MODEL).await;
@@ -223,10 +223,9 @@ async fn a_logins_token_exchange_goes_through_the_global_proxy() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let outcome = loop {
-        let (_, body) = json(
-            server.mgmt(reqwest::Method::GET, &format!("/get-auth-status?state={state}")).send().await.unwrap(),
-        )
-        .await;
+        let (_, body) =
+            json(server.mgmt(reqwest::Method::GET, &format!("/get-auth-status?state={state}")).send().await.unwrap())
+                .await;
         if body["status"] != "wait" {
             break body;
         }

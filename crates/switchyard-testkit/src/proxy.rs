@@ -237,7 +237,8 @@ async fn forward(request: Request<Incoming>, target: &str) -> Option<Response<Pr
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed());
+    let mut response =
+        Response::new(Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed());
     *response.status_mut() = status;
     response
 }

@@ -20,13 +20,18 @@ async fn http_proxy_forwards_absolute_form_requests_and_checks_credentials() {
     let origin = serve(origin_app()).await;
     let proxy = MockProxy::http(Some(("alice", "s3cret"))).await;
 
-    let ok = through(&proxy.url_as("http", Some(("alice", "s3cret")))).get(origin.url("/hello?x=1")).send().await.unwrap();
+    let ok =
+        through(&proxy.url_as("http", Some(("alice", "s3cret")))).get(origin.url("/hello?x=1")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "hello from the origin");
     assert_eq!(origin.requests_to("/hello")[0].query.as_deref(), Some("x=1"));
-    assert!(origin.requests()[0].headers.get("proxy-authorization").is_none(), "hop-by-hop credentials stay at the proxy");
+    assert!(
+        origin.requests()[0].headers.get("proxy-authorization").is_none(),
+        "hop-by-hop credentials stay at the proxy"
+    );
 
-    let refused = through(&proxy.url_as("http", Some(("alice", "wrong")))).get(origin.url("/hello")).send().await.unwrap();
+    let refused =
+        through(&proxy.url_as("http", Some(("alice", "wrong")))).get(origin.url("/hello")).send().await.unwrap();
     assert_eq!(refused.status(), 407);
     assert_eq!(origin.count("/hello"), 1, "a refused request never reaches the origin");
 
@@ -114,29 +119,37 @@ async fn socks5_proxy_connects_by_ipv4_domain_and_ipv6_with_rfc1929_auth() {
 
     let seen = proxy.seen();
     let bob = Some(("bob".to_owned(), "pw".to_owned()));
-    assert_eq!(seen[0], ProxiedRequest {
-        target: format!("127.0.0.1:{port}"),
-        via: Via::Socks(SocksAddress::Ipv4),
-        credentials: bob.clone(),
-        accepted: true
-    });
-    assert_eq!(seen[1], ProxiedRequest {
-        target: format!("localhost:{port}"),
-        via: Via::Socks(SocksAddress::Domain),
-        credentials: bob.clone(),
-        accepted: true
-    });
-    assert_eq!(seen[2], ProxiedRequest {
-        target: format!("[::1]:{v6_port}"),
-        via: Via::Socks(SocksAddress::Ipv6),
-        credentials: bob,
-        accepted: true
-    });
+    assert_eq!(
+        seen[0],
+        ProxiedRequest {
+            target: format!("127.0.0.1:{port}"),
+            via: Via::Socks(SocksAddress::Ipv4),
+            credentials: bob.clone(),
+            accepted: true
+        }
+    );
+    assert_eq!(
+        seen[1],
+        ProxiedRequest {
+            target: format!("localhost:{port}"),
+            via: Via::Socks(SocksAddress::Domain),
+            credentials: bob.clone(),
+            accepted: true
+        }
+    );
+    assert_eq!(
+        seen[2],
+        ProxiedRequest {
+            target: format!("[::1]:{v6_port}"),
+            via: Via::Socks(SocksAddress::Ipv6),
+            credentials: bob,
+            accepted: true
+        }
+    );
     assert_eq!((seen[3].via.clone(), seen[3].accepted), (Via::SocksAuthRefused, false));
     assert_eq!(seen.len(), 4, "the client without credentials never got to a request");
     assert_eq!(origin.count("/hello"), 2);
 }
-
 
 #[tokio::test]
 async fn socks5_proxy_without_auth() {

@@ -226,7 +226,8 @@ async fn the_cli_logs_in_through_the_global_proxy() {
     use switchyard_testkit::proxy::{MockProxy, Via};
     let mock = MockClaudeAuth::start().await;
     let proxy = MockProxy::http(Some(("cli", "pw"))).await;
-    let home = Home::new(&format!("{}proxy-url: {}\n", mock.upstream_urls_yaml(), proxy.url_as("http", Some(("cli", "pw")))));
+    let home =
+        Home::new(&format!("{}proxy-url: {}\n", mock.upstream_urls_yaml(), proxy.url_as("http", Some(("cli", "pw")))));
     let port = free_port();
     let mut login = home.spawn(&["anthropic", "--no-browser", "--callback-port", &port.to_string()]);
     let url = login.url().await;
