@@ -194,6 +194,12 @@ impl Credential {
         self.str_field("note")
     }
 
+    /// The account's own upstream proxy (`proxy_url`; legacy `proxy-url` is canonicalised on
+    /// load): a proxy URL, or `direct`/`none` to bypass the global `proxy-url`.
+    pub fn proxy_url(&self) -> Option<&str> {
+        self.str_field("proxy_url")
+    }
+
     pub fn project_id(&self) -> Option<&str> {
         self.str_field("project_id")
     }

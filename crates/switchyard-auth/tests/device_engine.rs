@@ -175,7 +175,11 @@ impl Harness {
         let tmp = TempDir::new().unwrap();
         let dir = tmp.path().join("auths");
         let store = CredentialStore::open(dir.clone()).await.unwrap();
-        let engine = LoginEngine::new(store.clone(), Arc::new(ConfigHandle::embedded()), reqwest::Client::new());
+        let engine = LoginEngine::new(
+            store.clone(),
+            Arc::new(ConfigHandle::embedded()),
+            Arc::new(switchyard_http::HttpClients::new()),
+        );
         Harness { _tmp: tmp, dir, store, engine }
     }
 

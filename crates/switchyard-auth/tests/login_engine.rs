@@ -189,7 +189,8 @@ impl Harness {
         let tmp = TempDir::new().unwrap();
         let dir = tmp.path().join("auths");
         let store = CredentialStore::open(dir.clone()).await.unwrap();
-        let engine = LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), client());
+        let engine =
+            LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), Arc::new(switchyard_http::HttpClients::new()));
         let mock = MockServer::start().await;
         let login = Arc::new(TestLogin { base: mock.base.clone() });
         Harness { _tmp: tmp, dir, engine, mock, login }

@@ -151,7 +151,7 @@ impl Harness {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
         let lookup = Arc::new(Lookup(Arc::new(TestRefresher { token_url })));
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let http = Arc::new(switchyard_http::HttpClients::new());
         let refresher = Refresher::new(store.clone(), lookup, Arc::new(ConfigHandle::embedded()), http);
         Harness { _tmp: tmp, dir, store, server, refresher }
     }

@@ -52,7 +52,12 @@ async fn marks_set_and_cleared_bump_the_generation_and_nothing_else_does() {
     store.save(FILE, &credential("rt-1")).await.unwrap();
     let provider = Arc::new(Switchable { revoked: AtomicBool::new(true) });
     let config = Arc::new(ConfigHandle::embedded());
-    let refresher = Refresher::new(store.clone(), Arc::new(Lookup(provider.clone())), config, reqwest::Client::new());
+    let refresher = Refresher::new(
+        store.clone(),
+        Arc::new(Lookup(provider.clone())),
+        config,
+        Arc::new(switchyard_http::HttpClients::new()),
+    );
     let mut changes = refresher.relogin_changes();
     let generation = |changes: &tokio::sync::watch::Receiver<u64>| *changes.borrow();
     assert_eq!(generation(&changes), 0);

@@ -323,7 +323,7 @@ async fn a_revoked_github_token_marks_the_account_for_relogin_and_leaves_the_fil
         engine.store.clone(),
         Arc::new(ConfigLookup(engine.config.clone())),
         engine.config.clone(),
-        reqwest::Client::new(),
+        Arc::new(switchyard_http::HttpClients::new()),
     );
 
     refresher.force_refresh(FILE).await.expect("a valid token re-validates");

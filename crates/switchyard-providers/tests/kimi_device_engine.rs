@@ -38,7 +38,7 @@ impl Harness {
         std::fs::write(&config, format!("auth-dir: {}\n{}", dir.display(), mock.upstream_urls_yaml())).unwrap();
         let (handle, _) = ConfigHandle::from_file(&config).unwrap();
         let store = CredentialStore::open(dir.clone()).await.unwrap();
-        let engine = LoginEngine::new(store, Arc::new(handle), reqwest::Client::new());
+        let engine = LoginEngine::new(store, Arc::new(handle), Arc::new(switchyard_http::HttpClients::new()));
         Harness { _tmp: tmp, dir, mock, engine, login: Arc::new(Kimi) }
     }
 

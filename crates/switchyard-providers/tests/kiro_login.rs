@@ -84,7 +84,7 @@ impl EngineEnv {
         std::fs::write(&config, mock.upstream_urls_yaml()).unwrap();
         let (handle, _) = ConfigHandle::from_file(&config).unwrap();
         let store = CredentialStore::open(dir.join("auths")).await.unwrap();
-        let engine = LoginEngine::new(store.clone(), Arc::new(handle), reqwest::Client::new());
+        let engine = LoginEngine::new(store.clone(), Arc::new(handle), Arc::new(switchyard_http::HttpClients::new()));
         EngineEnv { dir, engine, store }
     }
 

@@ -281,7 +281,7 @@ async fn a_forced_refresh_rewrites_only_the_token_fields_and_a_revoked_one_leave
         engine.store.clone(),
         Arc::new(ConfigLookup(engine.config.clone())),
         engine.config.clone(),
-        reqwest::Client::new(),
+        Arc::new(switchyard_http::HttpClients::new()),
     );
 
     refresher.force_refresh(FILE).await.expect("refreshed");

@@ -27,7 +27,8 @@ impl Env {
     async fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let store = CredentialStore::open(dir.path().join("auths")).await.unwrap();
-        let engine = LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), reqwest::Client::new());
+        let engine =
+            LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), Arc::new(switchyard_http::HttpClients::new()));
         Env { dir, engine }
     }
 

@@ -348,7 +348,7 @@ impl Engine {
         let (config, _) = ConfigHandle::from_file(&config_path).unwrap();
         let auth_dir = dir.path().join("auths");
         let store = CredentialStore::open(auth_dir.clone()).await.unwrap();
-        let engine = LoginEngine::new(store.clone(), Arc::new(config), reqwest::Client::new());
+        let engine = LoginEngine::new(store.clone(), Arc::new(config), Arc::new(switchyard_http::HttpClients::new()));
         Engine { engine, store, auth_dir, _dir: dir }
     }
 

@@ -68,6 +68,8 @@ pub struct ConfigKey<'a> {
     /// Empty when the entry sets none (the executor's default applies).
     pub base_url: &'a str,
     pub headers: &'a BTreeMap<String, String>,
+    /// The key entry's own `proxy-url` (blank = the global one; `direct`/`none` = no proxy).
+    pub proxy_url: &'a str,
 }
 
 impl AccountKind {
@@ -79,16 +81,23 @@ impl AccountKind {
             AccountKind::ApiKey { section, index } => {
                 let (section, entries) = config.api_key_sections().into_iter().find(|(name, _)| name == section)?;
                 let entry = entries.get(*index)?;
-                Some(ConfigKey { section, key: &entry.api_key, base_url: &entry.base_url, headers: &entry.headers })
+                Some(ConfigKey {
+                    section,
+                    key: &entry.api_key,
+                    base_url: &entry.base_url,
+                    headers: &entry.headers,
+                    proxy_url: &entry.proxy_url,
+                })
             }
             AccountKind::Compat { entry, key, .. } => {
                 let compat = config.openai_compatibility.get(*entry)?;
-                let api_key = key.and_then(|k| compat.api_key_entries.get(k)).map_or("", |k| k.api_key.as_str());
+                let key_entry = key.and_then(|k| compat.api_key_entries.get(k));
                 Some(ConfigKey {
                     section: "openai-compatibility",
-                    key: api_key,
+                    key: key_entry.map_or("", |k| k.api_key.as_str()),
                     base_url: &compat.base_url,
                     headers: &compat.headers,
+                    proxy_url: key_entry.map_or("", |k| k.proxy_url.as_str()),
                 })
             }
         }
@@ -603,17 +612,19 @@ oauth-providers:
     #[test]
     fn config_key_reads_the_key_behind_an_account() {
         let config = config(
-            "claude-api-key:\n  - api-key: k-claude\n    base-url: https://proxy.example\n    headers: {X-A: b}\n\
-             openai-compatibility:\n  - name: local\n    base-url: http://127.0.0.1:9\n    api-key-entries:\n      - api-key: k-compat\n",
+            "claude-api-key:\n  - api-key: k-claude\n    base-url: https://proxy.example\n    headers: {X-A: b}\n    proxy-url: direct\n\
+             openai-compatibility:\n  - name: local\n    base-url: http://127.0.0.1:9\n    api-key-entries:\n      - api-key: k-compat\n        proxy-url: socks5://127.0.0.1:1080\n",
         );
         let key = AccountKind::ApiKey { section: "claude-api-key".into(), index: 0 };
         let found = key.config_key(&config).unwrap();
         assert_eq!((found.section, found.key, found.base_url), ("claude-api-key", "k-claude", "https://proxy.example"));
         assert_eq!(found.headers.get("X-A").map(String::as_str), Some("b"));
+        assert_eq!(found.proxy_url, "direct");
         let compat = AccountKind::Compat { name: "local".into(), entry: 0, key: Some(0) }.config_key(&config).unwrap();
         assert_eq!((compat.section, compat.key), ("openai-compatibility", "k-compat"));
+        assert_eq!(compat.proxy_url, "socks5://127.0.0.1:1080");
         let keyless = AccountKind::Compat { name: "local".into(), entry: 0, key: None }.config_key(&config).unwrap();
-        assert_eq!(keyless.key, "");
+        assert_eq!((keyless.key, keyless.proxy_url), ("", ""));
         assert!(AccountKind::ApiKey { section: "claude-api-key".into(), index: 5 }.config_key(&config).is_none());
         assert!(AccountKind::OAuth { file: "x.json".into() }.config_key(&config).is_none());
     }

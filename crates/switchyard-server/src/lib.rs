@@ -17,6 +17,7 @@ use axum::serve::ListenerExt;
 use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{LoginEngine, Refresher};
 use switchyard_config::ConfigHandle;
+use switchyard_http::{ClientError, HttpClients};
 use switchyard_providers::ConfigLookup;
 use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
 use tokio::net::TcpListener;
@@ -28,8 +29,9 @@ pub use management::capabilities_json;
 pub struct AppState {
     pub config: Arc<ConfigHandle>,
     pub store: Arc<CredentialStore>,
-    /// One HTTP client (and connection pool) for every upstream call.
-    pub http: reqwest::Client,
+    /// Every outbound call's HTTP client: one pooled client per distinct proxy, shared by the
+    /// API attempts, the login engine and the refresher.
+    pub http_clients: Arc<HttpClients>,
     pub engine: Arc<LoginEngine>,
     pub refresher: Arc<Refresher>,
     /// The accounts behind the public API and their cooldowns; kept in step with the auth dir
@@ -46,14 +48,14 @@ impl AppState {
         store: Arc<CredentialStore>,
         management_password: Option<String>,
     ) -> Arc<Self> {
-        let http = reqwest::Client::new();
-        let engine = LoginEngine::new(store.clone(), config.clone(), http.clone());
+        let http_clients = Arc::new(HttpClients::new());
+        let engine = LoginEngine::new(store.clone(), config.clone(), http_clients.clone());
         let lookup = Arc::new(ConfigLookup(config.clone()));
-        let refresher = Refresher::new(store.clone(), lookup, config.clone(), http.clone());
+        let refresher = Refresher::new(store.clone(), lookup, config.clone(), http_clients.clone());
         let state = Arc::new(Self {
             config,
             store,
-            http,
+            http_clients,
             engine,
             refresher,
             router: Arc::new(AccountRouter::new()),
@@ -61,6 +63,11 @@ impl AppState {
         });
         state.sync_accounts();
         state
+    }
+
+    /// The client for calls that belong to no account (login discovery): the global `proxy-url`.
+    pub async fn global_http(&self) -> Result<reqwest::Client, ClientError> {
+        self.http_clients.global(&self.config.get()).await
     }
 
     /// Rebuilds the router's accounts from the auth files and config (health state is kept).

@@ -742,7 +742,9 @@ async fn an_expired_session_reports_the_timeout_and_refuses_late_callbacks() {
     let mock = MockClaudeAuth::start().await;
     let server = server(&mock.upstream_urls_yaml(), &[]).await;
     let config = server.state.config.get();
-    let login = switchyard_providers::Registry::new(&config).login("anthropic", None, &server.state.http).await;
+    let login = switchyard_providers::Registry::new(&config)
+        .login("anthropic", None, &server.state.global_http().await.unwrap())
+        .await;
     let Some(switchyard_auth::login::Login::Browser(login)) = login.unwrap() else {
         panic!("anthropic is a browser login")
     };

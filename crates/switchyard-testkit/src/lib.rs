@@ -12,6 +12,7 @@ pub mod kimi;
 pub mod kiro;
 pub mod oauth;
 pub mod openai;
+pub mod proxy;
 pub mod qwen;
 mod server;
 pub mod upstream;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{Login, LoginEngine, LoginError, LoginOptions};
 use switchyard_config::ConfigHandle;
+use switchyard_http::HttpClients;
 use switchyard_providers::{AskKind, LoginKind, LoginMethod, Registry};
 
 use crate::login::exit;
@@ -68,7 +69,7 @@ async fn import(config: Arc<ConfigHandle>, args: ImportArgs) -> Result<(), Failu
     let store = CredentialStore::open(auth_dir.clone())
         .await
         .map_err(|error| usage(format!("cannot open the auth directory {}: {error}", auth_dir.display())))?;
-    let engine = LoginEngine::new(store.clone(), config.clone(), reqwest::Client::new());
+    let engine = LoginEngine::new(store.clone(), config.clone(), Arc::new(HttpClients::new()));
     let imported = engine.import(&**login, file.as_deref(), &options).await.map_err(|error| {
         let code = match error {
             LoginError::InvalidInput(_) | LoginError::Duplicate { .. } => exit::USAGE,

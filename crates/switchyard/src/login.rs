@@ -16,6 +16,7 @@ use switchyard_auth::login::{
     parse_callback_input,
 };
 use switchyard_config::ConfigHandle;
+use switchyard_http::HttpClients;
 use switchyard_providers::{Ask, AskKind, LoginKind, LoginMethod, Registry};
 
 use crate::terminal;
@@ -250,7 +251,15 @@ async fn read_secret(ask: &Ask) -> Result<String, String> {
 pub async fn run(config: Arc<ConfigHandle>, args: LoginArgs) -> ExitCode {
     let current = config.get();
     let registry = Registry::new(&current);
-    let http = reqwest::Client::new();
+    // Logins reach the provider through the global `proxy-url`, as the server's do.
+    let http_clients = Arc::new(HttpClients::new());
+    let http = match http_clients.global(&current).await {
+        Ok(http) => http,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let name = args.provider.clone();
     // A built-in login: its method, with what it asks. A configured provider: its browser login.
     let (login, asks, options) = match registry.method(&name, args.method.as_deref()) {
@@ -284,7 +293,7 @@ pub async fn run(config: Arc<ConfigHandle>, args: LoginArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let engine = LoginEngine::new(store, config.clone(), http);
+    let engine = LoginEngine::new(store, config.clone(), http_clients);
     let mut interrupt = terminal::Interrupt::new();
     let outcome = match login {
         Login::Browser(login) => browser(&engine, login, &args, options, &mut interrupt).await,
@@ -520,7 +529,7 @@ mod tests {
         let key = tmp.path().join("key.json");
         std::fs::write(&key, br#"{"project_id": "p1"}"#).unwrap();
         let store = CredentialStore::open(tmp.path().join("auths")).await.unwrap();
-        let engine = LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), reqwest::Client::new());
+        let engine = LoginEngine::new(store, Arc::new(ConfigHandle::embedded()), Arc::new(HttpClients::new()));
         let options: LoginOptions = [("file", key.display().to_string()), ("location", "eu".to_owned())]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

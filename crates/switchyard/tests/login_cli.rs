@@ -222,6 +222,32 @@ async fn anthropic_login_through_the_local_listener_saves_the_credential() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_in_through_the_global_proxy() {
+    use switchyard_testkit::proxy::{MockProxy, Via};
+    let mock = MockClaudeAuth::start().await;
+    let proxy = MockProxy::http(Some(("cli", "pw"))).await;
+    let home =
+        Home::new(&format!("{}proxy-url: {}\n", mock.upstream_urls_yaml(), proxy.url_as("http", Some(("cli", "pw")))));
+    let port = free_port();
+    let mut login = home.spawn(&["anthropic", "--no-browser", "--callback-port", &port.to_string()]);
+    let url = login.url().await;
+    // The browser is the user's, not Switchyard's: it goes direct.
+    let page = open_in_browser(&url).await;
+    assert!(page.contains("Authentication successful!"), "{page}");
+    let finished = login.finish().await;
+    assert_exit(&finished, 0);
+    assert_saved(&home, &finished, CLAUDE_FILE);
+
+    let token_url = mock.url(claude_mock::TOKEN_PATH);
+    let seen = proxy.seen();
+    assert!(
+        seen.iter().any(|r| matches!(&r.via, Via::Forward { method, uri } if method == "POST" && uri == &token_url)),
+        "the token exchange went through the proxy: {seen:?}"
+    );
+    assert!(seen.iter().all(|r| r.accepted && r.credentials == Some(("cli".into(), "pw".into()))), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_login_by_pasting_the_callback_url() {
     let mock = MockOpenAiAuth::start().await;
     let home = Home::new(&mock.upstream_urls_yaml());

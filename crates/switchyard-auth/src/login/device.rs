@@ -59,7 +59,7 @@ impl LoginEngine {
         login: Arc<dyn DeviceLogin>,
         options: LoginOptions,
     ) -> Result<StartedDevice, LoginError> {
-        let ctx = LoginContext::new(self.http.clone(), self.config.get());
+        let ctx = self.context().await?;
         let device = login.start(&ctx, &options).await?;
         let spec = login.spec();
         let lifetime = device.expires_in.min(spec.max_wait);
@@ -137,7 +137,7 @@ impl LoginEngine {
         file: Option<&[u8]>,
         options: &LoginOptions,
     ) -> Result<Imported, LoginError> {
-        let ctx = LoginContext::new(self.http.clone(), self.config.get());
+        let ctx = self.context().await?;
         let existing: Vec<(String, crate::Credential)> = self
             .store
             .list()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::ConfigHandle;
+use switchyard_http::HttpClients;
 
 use super::{
     AuthorizeRequest, BrowserLogin, CallbackListener, LoginContext, LoginError, LoginOptions, LoginOutcome, Pkce,
@@ -67,13 +68,21 @@ impl Flow {
 pub struct LoginEngine {
     pub(super) sessions: Arc<SessionStore>,
     pub(super) store: Arc<CredentialStore>,
-    pub(super) http: reqwest::Client,
+    /// Logins go through the global `proxy-url` (the account and its own proxy do not exist yet).
+    pub(super) http: Arc<HttpClients>,
     pub(super) config: Arc<ConfigHandle>,
 }
 
 impl LoginEngine {
-    pub fn new(store: Arc<CredentialStore>, config: Arc<ConfigHandle>, http: reqwest::Client) -> Arc<Self> {
+    pub fn new(store: Arc<CredentialStore>, config: Arc<ConfigHandle>, http: Arc<HttpClients>) -> Arc<Self> {
         Arc::new(LoginEngine { sessions: Arc::new(SessionStore::new()), store, http, config })
+    }
+
+    /// What a login's provider calls get: the current config and its global-proxy client.
+    pub(super) async fn context(&self) -> Result<LoginContext, LoginError> {
+        let config = self.config.get();
+        let http = self.http.global(&config).await.map_err(|error| LoginError::Provider(error.to_string()))?;
+        Ok(LoginContext::new(http, config))
     }
 
     pub fn sessions(&self) -> &Arc<SessionStore> {
@@ -106,7 +115,7 @@ impl LoginEngine {
             None
         };
         let flow = Flow {
-            ctx: LoginContext::new(self.http.clone(), self.config.get()),
+            ctx: self.context().await?,
             state: new_state(),
             pkce: spec.pkce.then(Pkce::generate),
             redirect_uri: login.redirect_uri(port),

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_config::ConfigHandle;
+use switchyard_http::HttpClients;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -225,7 +226,9 @@ pub struct Refresher {
     store: Arc<CredentialStore>,
     lookup: Arc<dyn RefresherLookup>,
     config: Arc<ConfigHandle>,
-    http: reqwest::Client,
+    /// A refresh goes through the credential's effective proxy (its `proxy_url`, else the
+    /// global `proxy-url`), like its API calls.
+    http: Arc<HttpClients>,
     /// Keyed by file name.
     trackers: Trackers,
     /// Single-flight locks keyed by (a hash of) the refresh token; entries die with their
@@ -240,7 +243,7 @@ impl Refresher {
         store: Arc<CredentialStore>,
         lookup: Arc<dyn RefresherLookup>,
         config: Arc<ConfigHandle>,
-        http: reqwest::Client,
+        http: Arc<HttpClients>,
     ) -> Arc<Self> {
         Arc::new(Refresher {
             store,
@@ -414,8 +417,17 @@ impl Refresher {
         // The attempt runs in its own task holding the flight lock: a caller that goes away
         // (a dropped request) must not abort it after the upstream has rotated the refresh
         // token but before the new one is saved.
+        let config = self.config.get();
+        let http = match self.http.for_account(&config, credential.proxy_url()).await {
+            Ok(http) => http,
+            Err(error) => {
+                let result = Err(RefreshError::Transient(error.to_string()));
+                self.trackers.record(name, &content, &result, false);
+                return result;
+            }
+        };
         let in_flight = self.trackers.in_flight(name);
-        let ctx = LoginContext::new(self.http.clone(), self.config.get());
+        let ctx = LoginContext::new(http, config);
         let (store, trackers, name) = (self.store.clone(), self.trackers.clone(), name.to_owned());
         let attempt = tokio::spawn(async move {
             let _flight = flight;

@@ -56,7 +56,7 @@ impl Engine {
         let (config, _warnings) = ConfigHandle::from_file(&config_path).expect("config loads");
         let config = Arc::new(config);
         let store = CredentialStore::open(auth_dir.clone()).await.expect("store opens");
-        let engine = LoginEngine::new(store.clone(), config.clone(), reqwest::Client::new());
+        let engine = LoginEngine::new(store.clone(), config.clone(), Arc::new(switchyard_http::HttpClients::new()));
         Engine { engine, store, config, auth_dir, _dir: dir }
     }
 

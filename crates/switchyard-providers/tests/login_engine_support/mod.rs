@@ -36,14 +36,14 @@ impl EngineEnv {
         let (config, _warnings) = ConfigHandle::from_file(&config_path).unwrap();
         let config = Arc::new(config);
         let store = CredentialStore::open(auth_dir.clone()).await.unwrap();
-        let engine = LoginEngine::new(store.clone(), config.clone(), reqwest::Client::new());
+        let engine = LoginEngine::new(store.clone(), config.clone(), Arc::new(switchyard_http::HttpClients::new()));
         EngineEnv { engine, store, config, auth_dir, _dir: dir }
     }
 
     /// The refresher the server would run over this store.
     pub fn refresher(&self) -> Arc<Refresher> {
         let lookup = Arc::new(ConfigLookup(self.config.clone()));
-        Refresher::new(self.store.clone(), lookup, self.config.clone(), reqwest::Client::new())
+        Refresher::new(self.store.clone(), lookup, self.config.clone(), Arc::new(switchyard_http::HttpClients::new()))
     }
 
     /// Waits (bounded) for the login of `state` to end.

@@ -68,8 +68,9 @@ pub async fn start(
         }
     }
     let registry = Registry::new(&state.config.get());
+    let http = state.global_http().await.map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))?;
     let login = registry
-        .login(name, method.as_deref(), &state.http)
+        .login(name, method.as_deref(), &http)
         .await
         .map_err(login_error)?
         .ok_or_else(|| ApiError::not_found(format!("unknown provider `{name}`")))?;
@@ -186,7 +187,11 @@ async fn deliver(state: &AppState, pasted: PastedCallback) -> Result<Json<Value>
             if !registry.has_login(&name) {
                 return Err(callback_error("unsupported provider", StatusCode::BAD_REQUEST));
             }
-            Some(canonical_login_name(&registry, &name, &state.http).await.unwrap_or(name))
+            let canonical = match state.global_http().await {
+                Ok(http) => canonical_login_name(&registry, &name, &http).await,
+                Err(_) => None,
+            };
+            Some(canonical.unwrap_or(name))
         }
         None => None,
     };

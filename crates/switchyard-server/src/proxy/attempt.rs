@@ -196,6 +196,23 @@ fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: 
     }
 }
 
+/// The pooled HTTP client of the attempt's effective proxy (auth file `proxy_url` > key entry
+/// `proxy-url` > global `proxy-url`); an unusable proxy fails the attempt like an unreachable upstream.
+pub(super) async fn http_for(state: &AppState, config: &Config, attempt: &Attempt) -> Result<reqwest::Client, AttemptResult> {
+    let stored;
+    let own_proxy = match &attempt.kind {
+        AccountKind::OAuth { file } => {
+            stored = state.store.get(file);
+            stored.as_ref().and_then(|s| s.credential()).and_then(|c| c.proxy_url())
+        }
+        kind => kind.config_key(config).map(|key| key.proxy_url),
+    };
+    state.http_clients.for_account(config, own_proxy).await.map_err(|error| {
+        let failure = ErrorInfo { status: 502, kind: "server_error".into(), message: error.to_string() };
+        failed(0, None, error.to_string(), Some(failure))
+    })
+}
+
 /// A failure without an upstream answer to relay (timeout, broken connection).
 fn failed_without_answer(info: ErrorInfo) -> AttemptResult {
     let message = info.message.clone();

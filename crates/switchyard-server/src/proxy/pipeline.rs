@@ -135,7 +135,6 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             return Reply::Done(route_error(call, &error));
         }
     };
-    let ctx = ExecContext { http: state.http.clone(), config: config.clone() };
     let mut neutral: Option<ChatRequest> = None;
     let mut last_failure: Option<Failure> = None;
     let mut last_retry_after: Option<Duration> = None;
@@ -178,7 +177,14 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             log.auth_index = attempt::auth_index(state, &config, attempt);
             log.dialect_out = Some(native);
             let prepared = Prepared { attempt, target: &target, native, body: upstream_body };
-            match attempt::run(state, &ctx, call, prepared, limits).await {
+            let result = match attempt::http_for(state, &config, attempt).await {
+                Ok(http) => {
+                    let ctx = ExecContext { http, config: config.clone() };
+                    attempt::run(state, &ctx, call, prepared, limits).await
+                }
+                Err(failure) => failure,
+            };
+            match result {
                 AttemptResult::Answered(answer) => {
                     let (id, model) = (&attempt.account_id, &attempt.upstream_model);
                     state.router.report(id, model, Outcome::Success, &settings, Instant::now());
