@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
-pub use guard::Guard;
+pub use guard::{Guard, secret_key_notice};
 pub use providers::capabilities_json;
 
 use crate::{ApiError, AppState};
