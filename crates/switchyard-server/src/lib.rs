@@ -3,27 +3,25 @@
 
 mod access_log;
 mod callbacks;
+mod connections;
 mod error;
 mod health;
 mod management;
 mod proxy;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{LoginEngine, Refresher};
 use switchyard_config::ConfigHandle;
 use switchyard_http::{ClientError, HttpClients};
 use switchyard_providers::ConfigLookup;
 use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
-use tokio::net::TcpListener;
 
+pub use connections::serve;
 pub use error::ApiError;
-pub use management::capabilities_json;
+pub use management::{capabilities_json, secret_key_notice};
 
 /// Everything the routes share. Cheap to clone behind an `Arc`.
 pub struct AppState {
@@ -126,23 +124,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(callbacks::routes())
         .merge(proxy::routes(state.clone()))
         .nest("/v0/management", management::routes(state.clone()))
+        .layer(axum::middleware::from_fn(connections::answer_body_timeouts))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves. Peer addresses are kept because
-/// management access depends on whether the caller is local.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // Nagle's algorithm would hold back small SSE writes until the client's delayed ACK (~40 ms
-    // per event); stream frames must leave as soon as they are produced.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }

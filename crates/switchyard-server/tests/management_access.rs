@@ -210,3 +210,49 @@ async fn unknown_keys_in_a_put_are_warnings_not_errors() {
     assert_eq!(status, 200, "{body}");
     assert!(body["warnings"].to_string().contains("frobnicate"), "{body}");
 }
+
+/// 73 bytes: one past what bcrypt reads.
+const LONG_KEY: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-long-keys7";
+
+#[tokio::test]
+async fn a_key_longer_than_72_bytes_is_checked_in_full() {
+    assert_eq!(LONG_KEY.len(), 73);
+    let server = start_with(Options { secret_key: Some(LONG_KEY), ..Default::default() }).await;
+    let url = server.url("/v0/management/config");
+    let mut changed_tail = LONG_KEY.to_owned();
+    changed_tail.pop();
+    changed_tail.push('8');
+    let (status, body) = json(server.client.get(&url).bearer_auth(&changed_tail).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid management key")));
+    // The first 72 bytes alone are not the key either.
+    let first_72 = &LONG_KEY[..72];
+    assert_eq!(server.client.get(&url).bearer_auth(first_72).send().await.unwrap().status(), 401);
+    assert_eq!(server.client.get(&url).bearer_auth(LONG_KEY).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_bcrypt_hashed_secret_never_matches_a_key_longer_than_72_bytes() {
+    let key_72 = &LONG_KEY[..72];
+    let hash = bcrypt::hash(key_72, 4).unwrap();
+    let server = start_with(Options { secret_key: Some(&hash), ..Default::default() }).await;
+    let url = server.url("/v0/management/config");
+    // bcrypt would read only the first 72 bytes of this and call it a match.
+    assert_eq!(server.client.get(&url).bearer_auth(LONG_KEY).send().await.unwrap().status(), 401);
+    assert_eq!(server.client.get(&url).bearer_auth(key_72).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn concurrent_wrong_guesses_cannot_outrun_the_ban() {
+    let server = start().await;
+    let url = server.url("/v0/management/config");
+    let guesses = (0..20).map(|i| {
+        let request = server.client.get(&url).bearer_auth(format!("guess-{i}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let banned = statuses.iter().filter(|s| **s == 403).count();
+    assert_eq!((checked, banned), (5, 15), "only five guesses are ever checked: {statuses:?}");
+    let (status, body) = json(server.client.get(&url).bearer_auth(KEY).send().await.unwrap()).await;
+    assert_eq!(status, 403, "the right key is banned too: {body}");
+}

@@ -247,6 +247,9 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                 config.auth_dir_path().display(),
                 if config.management_secret().is_some() { "enabled" } else { "disabled (no secret-key)" }
             );
+            if let Some(notice) = switchyard_server::secret_key_notice(&config) {
+                println!("note: {notice}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -288,7 +291,10 @@ async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> a
         management = if state.config.get().management_secret().is_some() { "enabled" } else { "disabled" },
         "switchyard is serving"
     );
-    switchyard_server::serve(listener, switchyard_server::app(state), shutdown_signal()).await?;
+    if let Some(notice) = switchyard_server::secret_key_notice(&state.config.get()) {
+        tracing::info!("{notice}");
+    }
+    switchyard_server::serve(listener, switchyard_server::app(state), config, shutdown_signal()).await?;
     tracing::info!("switchyard stopped");
     Ok(())
 }

@@ -1,5 +1,14 @@
 //! Who may call the management API: a key check (bcrypt), local-only unless allowed, and a
 //! per-IP ban after repeated failures.
+//!
+//! bcrypt reads only the first 72 bytes of a password. So that no byte of a key is ignored:
+//! - a plain-text `secret-key` of at most 72 bytes is bcrypt-hashed as is, and only keys of at
+//!   most 72 bytes can match it;
+//! - a longer plain-text `secret-key` is pre-hashed (hex SHA-256, then bcrypt), and so is every
+//!   presented key longer than 72 bytes; shorter keys cannot match it;
+//! - a `secret-key` that already is a bcrypt hash (`$2a$`/`$2b$`/`$2y$`, as CPA writes it back)
+//!   is verified as is, so keys longer than 72 bytes never match it (a long key has to be
+//!   configured in plain text). [`secret_key_notice`] says which case applies.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -19,6 +28,8 @@ pub const BAN_DURATION: Duration = Duration::from_secs(30 * 60);
 const IDLE_FORGET: Duration = Duration::from_secs(2 * 60 * 60);
 /// In-memory hashing cost; the hash never leaves the process, so the default's extra cost buys nothing.
 const BCRYPT_COST: u32 = 10;
+/// bcrypt ignores password bytes past this.
+pub const BCRYPT_MAX_BYTES: usize = 72;
 
 pub struct Guard {
     /// `MANAGEMENT_PASSWORD`: compared in constant time, and allows remote callers.
@@ -32,6 +43,8 @@ pub struct Guard {
 struct HashedSecret {
     secret_digest: [u8; 32],
     hash: Arc<str>,
+    /// The secret was longer than [`BCRYPT_MAX_BYTES`] and was pre-hashed.
+    long: bool,
     verified: HashSet<[u8; 32]>,
 }
 
@@ -47,6 +60,38 @@ fn digest(value: &str) -> [u8; 32] {
 
 fn is_bcrypt_hash(value: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| value.starts_with(prefix))
+}
+
+fn is_long(key: &str) -> bool {
+    key.len() > BCRYPT_MAX_BYTES
+}
+
+/// What bcrypt is given for a plain-text key: the key itself when bcrypt reads all of it, else
+/// the hex SHA-256 of the whole key (64 bytes). Never more than 72 bytes, so bcrypt's
+/// truncation never applies. (The crate's `non_truncating_*` functions refuse exactly 72 bytes
+/// too, because the terminating NUL no longer fits, though all 72 bytes still count.)
+fn bcrypt_input(key: &str) -> String {
+    if is_long(key) { hex::encode(digest(key)) } else { key.to_owned() }
+}
+
+/// How the configured `remote-management.secret-key` is checked, for `check-config` and the
+/// startup log, when that is worth saying (it never includes the key).
+pub fn secret_key_notice(config: &Config) -> Option<String> {
+    let secret = config.management_secret()?;
+    if is_bcrypt_hash(secret) {
+        Some(format!(
+            "remote-management.secret-key is a bcrypt hash: management keys longer than {BCRYPT_MAX_BYTES} bytes \
+             can never match it (bcrypt reads {BCRYPT_MAX_BYTES} bytes); configure a longer key in plain text"
+        ))
+    } else if is_long(secret) {
+        Some(format!(
+            "remote-management.secret-key is {} bytes, more than bcrypt's {BCRYPT_MAX_BYTES}: it is checked as \
+             SHA-256 then bcrypt, so every byte of the key counts",
+            secret.len()
+        ))
+    } else {
+        None
+    }
 }
 
 /// Loopback only: `X-Forwarded-For` is not trusted, since anyone can send it.
@@ -100,24 +145,22 @@ impl Guard {
             return Err(ApiError::not_found("not found"));
         }
         if let Some(remaining) = self.ban_remaining(ip) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("IP banned due to too many failed attempts. Try again in {}", format_remaining(remaining)),
-            ));
+            return Err(banned(remaining));
         }
         let remote_allowed = config.remote_management.allow_remote || self.password.is_some();
         if !is_local(ip) && !remote_allowed {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "remote management disabled"));
         }
+        // Counted as a failure before the check, so concurrent guesses cannot all be verified
+        // before the ban lands; a success takes it back.
+        self.reserve_attempt(ip).map_err(banned)?;
         let Some(key) = presented_key(headers) else {
-            self.record_failure(ip);
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing management key"));
         };
         if self.key_matches(config, &key).await {
             self.attempts.lock().expect("attempts lock").remove(&ip);
             Ok(())
         } else {
-            self.record_failure(ip);
             tracing::warn!(%ip, "management request with an invalid key");
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid management key"))
         }
@@ -135,10 +178,14 @@ impl Guard {
         if self.with_current(secret, |h| h.verified.contains(&key_digest)) == Some(true) {
             return true;
         }
-        let key_owned = key.to_owned();
-        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(key_owned, &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false);
+        let Some(long_secret) = self.with_current(secret, |h| h.long) else { return false };
+        // Only a key of the secret's length class can match; bcrypt still runs either way, so
+        // the answer's timing does not tell which class the secret is in.
+        let same_class = is_long(key) == long_secret;
+        let input = bcrypt_input(key);
+        let verified =
+            tokio::task::spawn_blocking(move || bcrypt::verify(input, &hash).unwrap_or(false)).await.unwrap_or(false)
+                && same_class;
         if verified {
             self.with_current(secret, |h| h.verified.insert(key_digest));
         }
@@ -152,19 +199,21 @@ impl Guard {
     }
 
     /// The bcrypt hash of the configured secret (the secret itself when it already is one, as CPA
-    /// writes it back hashed). Computed off the reactor, once per distinct secret.
+    /// writes it back hashed; a long plain-text secret pre-hashed, see the module docs).
+    /// Computed off the reactor, once per distinct secret.
     pub async fn hash_for(&self, secret: &str) -> Option<Arc<str>> {
         if let Some(hash) = self.with_current(secret, |h| h.hash.clone()) {
             return Some(hash);
         }
-        let hash: Arc<str> = if is_bcrypt_hash(secret) {
-            secret.into()
+        let (hash, long): (Arc<str>, bool) = if is_bcrypt_hash(secret) {
+            (secret.into(), false)
         } else {
-            let plain = secret.to_owned();
-            tokio::task::spawn_blocking(move || bcrypt::hash(plain, BCRYPT_COST)).await.ok()?.ok()?.into()
+            let input = bcrypt_input(secret);
+            let hash = tokio::task::spawn_blocking(move || bcrypt::hash(input, BCRYPT_COST)).await.ok()?.ok()?;
+            (hash.into(), is_long(secret))
         };
         *self.hashed.lock().expect("hash lock") =
-            Some(HashedSecret { secret_digest: digest(secret), hash: hash.clone(), verified: HashSet::new() });
+            Some(HashedSecret { secret_digest: digest(secret), hash: hash.clone(), long, verified: HashSet::new() });
         Some(hash)
     }
 
@@ -185,17 +234,32 @@ impl Guard {
         }
     }
 
-    fn record_failure(&self, ip: IpAddr) {
+    /// Counts one attempt from `ip` as failed, unless the IP is banned (the time left). The
+    /// attempt that reaches [`MAX_FAILURES`] starts the ban but is still checked itself.
+    fn reserve_attempt(&self, ip: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let mut attempts = self.attempts.lock().expect("attempts lock");
         let entry = attempts.entry(ip).or_insert(Attempts { failures: 0, banned_until: None, last_seen: now });
+        match entry.banned_until {
+            Some(until) if until > now => return Err(until - now),
+            Some(_) => *entry = Attempts { failures: 0, banned_until: None, last_seen: now },
+            None => {}
+        }
         entry.failures += 1;
         entry.last_seen = now;
         if entry.failures >= MAX_FAILURES {
             entry.banned_until = Some(now + BAN_DURATION);
             tracing::warn!(%ip, minutes = BAN_DURATION.as_secs() / 60, "management access banned after repeated failures");
         }
+        Ok(())
     }
+}
+
+fn banned(remaining: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("IP banned due to too many failed attempts. Try again in {}", format_remaining(remaining)),
+    )
 }
 
 #[cfg(test)]
@@ -223,6 +287,44 @@ mod tests {
         assert_eq!(presented_key(&headers).as_deref(), Some("k1"));
         headers.insert("authorization", "k3".parse().unwrap());
         assert_eq!(presented_key(&headers).as_deref(), Some("k3"));
+    }
+
+    #[test]
+    fn attempts_are_counted_before_the_check() {
+        let guard = Guard::new(None);
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(guard.reserve_attempt(ip).is_ok());
+        }
+        let remaining = guard.reserve_attempt(ip).unwrap_err();
+        assert!(remaining > BAN_DURATION - Duration::from_secs(60));
+        assert!(guard.ban_remaining(ip).is_some());
+        // Another IP is not affected.
+        assert!(guard.reserve_attempt("10.1.2.4".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn long_keys_are_pre_hashed_whole() {
+        let short = "k".repeat(BCRYPT_MAX_BYTES);
+        assert_eq!(bcrypt_input(&short), short);
+        let long_a = format!("{}a", "k".repeat(BCRYPT_MAX_BYTES));
+        let long_b = format!("{}b", "k".repeat(BCRYPT_MAX_BYTES));
+        assert_eq!(bcrypt_input(&long_a).len(), 64);
+        assert_ne!(bcrypt_input(&long_a), bcrypt_input(&long_b));
+    }
+
+    #[test]
+    fn notices() {
+        let mut config = Config::default();
+        assert_eq!(secret_key_notice(&config), None);
+        config.remote_management.secret_key = "short".into();
+        assert_eq!(secret_key_notice(&config), None);
+        config.remote_management.secret_key = "x".repeat(80);
+        let notice = secret_key_notice(&config).unwrap();
+        assert!(notice.contains("80 bytes") && notice.contains("SHA-256"), "{notice}");
+        assert!(!notice.contains("xxxx"), "the key never appears: {notice}");
+        config.remote_management.secret_key = "$2b$10$abcdefghijklmnopqrstuu".into();
+        assert!(secret_key_notice(&config).unwrap().contains("bcrypt hash"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use axum::routing::{delete, get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
 pub(crate) use auth_listing::api_key_auth_index;
-pub use guard::Guard;
+pub use guard::{Guard, secret_key_notice};
 pub use providers::capabilities_json;
 
 use crate::{ApiError, AppState};

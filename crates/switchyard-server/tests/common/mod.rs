@@ -71,8 +71,9 @@ pub async fn start_with(options: Options<'_>) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = switchyard_server::app(state.clone());
+    let config = state.config.clone();
     let task = tokio::spawn(async move {
-        switchyard_server::serve(listener, app, std::future::pending()).await.unwrap();
+        switchyard_server::serve(listener, app, config, std::future::pending()).await.unwrap();
     });
     TestServer { base, auth_dir, config_path, state, client: Client::new(), _dir: dir, _task: task }
 }
