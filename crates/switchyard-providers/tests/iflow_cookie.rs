@@ -75,7 +75,7 @@ async fn a_good_cookie_saves_the_renewed_key_and_only_the_bxauth_pair() {
         .parse()
         .unwrap();
     assert!(unix >= before && unix <= chrono::Utc::now().timestamp());
-    assert_eq!(e.env.files(), [imported.file_name.clone()]);
+    assert_eq!(e.env.files(), std::slice::from_ref(&imported.file_name));
     assert_eq!(e.env.mode(&imported.file_name), 0o600);
 
     let saved = e.env.credential(&imported.file_name);
@@ -175,7 +175,7 @@ async fn the_same_bxauth_again_is_a_duplicate_naming_the_stored_file() {
     let error = e.import(&format!("other=1; BXAuth={bxauth}")).await.unwrap_err();
     assert_eq!(error, LoginError::Duplicate { existing_file: first.file_name.clone() });
     assert_eq!(e.mock.requests().len(), calls, "a duplicate calls nothing");
-    assert_eq!(e.env.files(), [first.file_name.clone()]);
+    assert_eq!(e.env.files(), std::slice::from_ref(&first.file_name));
     assert_eq!(e.env.read(&first.file_name), stored);
 
     // Another account's cookie is no duplicate.

@@ -296,7 +296,7 @@ async fn engine_login_with_a_pasted_callback_url_saves_the_file() {
     env.engine.sessions().deliver(&started.state, Some("iflow"), params).unwrap();
     let file = env.completed(&started.state).await;
     assert_eq!(file, format!("iflow-{PHONE}.json"));
-    assert_eq!(env.files(), [file.clone()]);
+    assert_eq!(env.files(), std::slice::from_ref(&file));
     assert_eq!(env.credential(&file).email(), Some(PHONE));
 }
 

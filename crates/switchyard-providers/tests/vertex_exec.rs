@@ -386,7 +386,9 @@ async fn the_mock_token_endpoint_refuses_what_google_refuses() {
         }
     };
     let grant = |assertion: String| vec![("grant_type", JWT_BEARER_GRANT.to_owned()), ("assertion", assertion)];
-    let cases: Vec<(&str, Vec<(&'static str, String)>, &str, &str)> = vec![
+    // (case, form, expected error, expected description)
+    type Case<'a> = (&'a str, Vec<(&'static str, String)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "another audience",
             grant(signed(

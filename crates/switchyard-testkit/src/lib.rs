@@ -2,6 +2,9 @@
 //! authorization servers and provider APIs, quirks included, with knobs to inject faults.
 //! Used by tests and benches only; never by Switchyard itself.
 
+// Mock handlers return an axum `Response` as their error: it is the answer, not an error to pass up.
+#![allow(clippy::result_large_err)]
+
 pub mod claude;
 pub mod fixtures;
 pub mod github;

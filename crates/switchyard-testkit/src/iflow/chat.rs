@@ -63,7 +63,7 @@ pub(super) async fn completions(State(state): Shared, headers: HeaderMap, body: 
     if !stream {
         return ([(header::CONTENT_TYPE, "application/json")], fixtures::read(&json_fixture)).into_response();
     }
-    let events = sse_events(Api::OpenAiChat, &stream_fixture).into_iter().map(|event| Ok::<_, Infallible>(event));
+    let events = sse_events(Api::OpenAiChat, &stream_fixture).into_iter().map(Ok::<_, Infallible>);
     let body = Body::from_stream(futures::stream::iter(events));
     ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }

@@ -308,23 +308,19 @@ fn turns(request: &ChatRequest) -> Result<Vec<Turn>, TranslateError> {
             match part {
                 Part::Text(text) => texts.push(text.as_str()),
                 Part::Image(source) if user => turn.images.push(image(source, &format!("messages[{i}].content[{j}]"))?),
-                Part::ToolCall { id, name, arguments } if !user => {
-                    if seen_calls.insert(id.clone()) {
-                        let input = match serde_json::from_str::<Value>(arguments) {
-                            Ok(value @ Value::Object(_)) => value,
-                            _ => Value::Object(Default::default()),
-                        };
-                        turn.tool_uses.push(ToolUse { tool_use_id: id.clone(), name: name.clone(), input });
-                    }
+                Part::ToolCall { id, name, arguments } if !user && seen_calls.insert(id.clone()) => {
+                    let input = match serde_json::from_str::<Value>(arguments) {
+                        Ok(value @ Value::Object(_)) => value,
+                        _ => Value::Object(Default::default()),
+                    };
+                    turn.tool_uses.push(ToolUse { tool_use_id: id.clone(), name: name.clone(), input });
                 }
-                Part::ToolResult { call_id, content, is_error } => {
-                    if seen_results.insert(call_id.clone()) {
-                        turn.tool_results.push(ToolResult {
-                            content: vec![TextContent { text: result_text(content) }],
-                            status: if *is_error { "error" } else { "success" },
-                            tool_use_id: call_id.clone(),
-                        });
-                    }
+                Part::ToolResult { call_id, content, is_error } if seen_results.insert(call_id.clone()) => {
+                    turn.tool_results.push(ToolResult {
+                        content: vec![TextContent { text: result_text(content) }],
+                        status: if *is_error { "error" } else { "success" },
+                        tool_use_id: call_id.clone(),
+                    });
                 }
                 // Earlier reasoning, assistant images and user-side tool calls have no Kiro field.
                 _ => {}
