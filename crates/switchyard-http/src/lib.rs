@@ -60,6 +60,8 @@ struct PoolKey {
     /// The proxy URL as configured (credentials included: they select the proxy account).
     proxy: Option<String>,
     connect_timeout: Option<Duration>,
+    /// Off for management `api-call`s: a redirect must not lead the call to a host nobody checked.
+    follow_redirects: bool,
 }
 
 /// The client pool. Share as `Arc<HttpClients>`; `reqwest::Client` clones share one pool.
@@ -81,6 +83,17 @@ impl HttpClients {
         self.client(proxy, Timeouts::limit(config.timeouts.upstream_connect)).await
     }
 
+    /// Like [`HttpClients::for_account`], but the client never follows redirects (a 3xx comes
+    /// back as the answer): for calls whose target host was checked against an allow-list.
+    pub async fn for_account_without_redirects(
+        &self,
+        config: &Config,
+        own_proxy: Option<&str>,
+    ) -> Result<reqwest::Client, ClientError> {
+        let proxy = effective_proxy(own_proxy, &config.proxy_url);
+        self.pooled(proxy, Timeouts::limit(config.timeouts.upstream_connect), false).await
+    }
+
     /// The client for calls that belong to no account yet (logins, discovery): the global
     /// `proxy-url`.
     pub async fn global(&self, config: &Config) -> Result<reqwest::Client, ClientError> {
@@ -94,13 +107,22 @@ impl HttpClients {
         proxy: Option<&str>,
         connect_timeout: Option<Duration>,
     ) -> Result<reqwest::Client, ClientError> {
-        let key = PoolKey { proxy: proxy.map(|p| p.trim().to_owned()), connect_timeout };
+        self.pooled(proxy, connect_timeout, true).await
+    }
+
+    async fn pooled(
+        &self,
+        proxy: Option<&str>,
+        connect_timeout: Option<Duration>,
+        follow_redirects: bool,
+    ) -> Result<reqwest::Client, ClientError> {
+        let key = PoolKey { proxy: proxy.map(|p| p.trim().to_owned()), connect_timeout, follow_redirects };
         if let Some(client) = self.lock().get(&key) {
             return Ok(client.clone());
         }
         let proxy = key.proxy.as_deref().map(parse_proxy).transpose()?;
         // Building loads the system's TLS roots from disk: keep it off the reactor.
-        let client = tokio::task::spawn_blocking(move || build(proxy, connect_timeout))
+        let client = tokio::task::spawn_blocking(move || build(proxy, connect_timeout, follow_redirects))
             .await
             .map_err(|error| ClientError::Build(error.to_string()))??;
         let mut clients = self.lock();
@@ -151,9 +173,16 @@ fn parse_proxy(proxy: &str) -> Result<reqwest::Proxy, ClientError> {
     reqwest::Proxy::all(url.as_str()).map_err(|_| bad("refused by the HTTP client"))
 }
 
-fn build(proxy: Option<reqwest::Proxy>, connect_timeout: Option<Duration>) -> Result<reqwest::Client, ClientError> {
+fn build(
+    proxy: Option<reqwest::Proxy>,
+    connect_timeout: Option<Duration>,
+    follow_redirects: bool,
+) -> Result<reqwest::Client, ClientError> {
     // Small SSE writes upstream (and requests) must not wait for Nagle.
     let mut builder = reqwest::Client::builder().no_proxy().tcp_nodelay(true);
+    if !follow_redirects {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
     if let Some(timeout) = connect_timeout {
         builder = builder.connect_timeout(timeout);
     }

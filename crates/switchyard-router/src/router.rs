@@ -342,6 +342,16 @@ impl Router {
         Ok(Plan { model: base.to_owned(), thinking_suffix: thinking_suffix.map(str::to_owned), attempts })
     }
 
+    /// Forgets every cooldown and 429 backoff of the account (`POST /reset-quota`), so it is
+    /// planned again at once. `false` when no account has this id.
+    pub fn reset_health(&self, account_id: &str) -> bool {
+        if !self.current().by_id.contains_key(account_id) {
+            return false;
+        }
+        self.state().health.remove(account_id);
+        true
+    }
+
     /// How long until the first cooling account serving `model` recovers, without planning (no
     /// strategy cursor moves). `None` when none of its enabled accounts is cooling. For retry
     /// rounds (how long to wait) and a final 429's `Retry-After`.

@@ -4,6 +4,8 @@
 mod access_log;
 mod callbacks;
 mod connections;
+mod control_panel;
+mod cors;
 mod error;
 mod health;
 mod management;
@@ -122,8 +124,12 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(callbacks::routes())
+        .merge(control_panel::routes())
         .merge(proxy::routes(state.clone()))
         .nest("/v0/management", management::routes(state.clone()))
+        // Paths no router claims (`/v0/management/` with its trailing slash among them).
+        .fallback(|| async { ApiError::not_found("not found") })
+        .layer(axum::middleware::from_fn(cors::allow_browsers))
         .layer(axum::middleware::from_fn(connections::answer_body_timeouts))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)

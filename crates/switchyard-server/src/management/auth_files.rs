@@ -52,7 +52,7 @@ pub(super) async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiE
     axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
 }
 
-async fn read_json_object(body: Body) -> Result<Map<String, Value>, ApiError> {
+pub(super) async fn read_json_object(body: Body) -> Result<Map<String, Value>, ApiError> {
     let bytes = read_limited(body, MAX_JSON_BODY_BYTES).await?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),

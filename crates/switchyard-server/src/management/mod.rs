@@ -1,24 +1,29 @@
 //! `/v0/management/...`: CLIProxyAPI-compatible paths and JSON shapes, so existing panels work.
 
+mod api_call;
 mod auth_files;
 mod auth_listing;
+mod call_targets;
 mod config_routes;
 mod cookie;
+mod credential_index;
 mod guard;
 mod imports;
+mod latest_version;
+mod model_definitions;
 mod oauth;
 mod providers;
+mod quota;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
-use tower_http::cors::{Any, CorsLayer};
 
 pub(crate) use auth_listing::api_key_auth_index;
 pub use guard::{Guard, secret_key_notice};
@@ -39,6 +44,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
         .route("/providers", get(providers::list))
+        // calls (issue 8): model catalogues, cooldown reset, server-side API calls, release check.
+        .route("/model-definitions/{channel}", get(model_definitions::list))
+        .route("/reset-quota", post(quota::reset))
+        .route("/api-call", post(api_call::call))
+        .route("/latest-version", get(latest_version::latest))
         // Imports of every provider with one, CPA's `/vertex/import` included.
         .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
@@ -53,14 +63,15 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
                 .route("/oauth-callback", get(oauth::get_callback).post(oauth::paste_callback))
                 .route_layer(middleware::from_fn_with_state(state, require_management_enabled)),
         )
-        .fallback(|| async { ApiError::not_found("not found") })
+        // An unknown path, or a known one with a method it lacks: JSON 404 (CORS and `OPTIONS`
+        // are handled app-wide, see `crate::cors`).
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
         .layer(middleware::map_response(add_version_headers))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-                .allow_headers(Any),
-        )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not found")
 }
 
 async fn require_management_key(
