@@ -202,7 +202,13 @@ pub fn read_page(dir: &Path, limit: usize, after: i64, cursor: Option<&str>) -> 
             }
         }
     }
-    Ok(LogPage { lines, line_count: total, latest_timestamp: latest, next_cursor: end_cursor(&files, latest)?, cursor_reset: false })
+    Ok(LogPage {
+        lines,
+        line_count: total,
+        latest_timestamp: latest,
+        next_cursor: end_cursor(&files, latest)?,
+        cursor_reset: false,
+    })
 }
 
 fn tail(files: &[PathBuf], limit: usize, floor: i64) -> io::Result<LogPage> {
@@ -217,7 +223,13 @@ fn tail(files: &[PathBuf], limit: usize, floor: i64) -> io::Result<LogPage> {
         }
     }
     let latest = latest_of(&lines, floor);
-    Ok(LogPage { lines, line_count: total, latest_timestamp: latest, next_cursor: end_cursor(files, latest)?, cursor_reset: false })
+    Ok(LogPage {
+        lines,
+        line_count: total,
+        latest_timestamp: latest,
+        next_cursor: end_cursor(files, latest)?,
+        cursor_reset: false,
+    })
 }
 
 /// The file the cursor points into: its own file if the bytes before the offset are unchanged,
@@ -299,7 +311,10 @@ mod tests {
         assert_eq!(page.lines.len(), 2);
         assert!(page.lines[1].contains("line 4"), "{:?}", page.lines);
         assert_eq!(page.line_count, 5);
-        assert_eq!(page.latest_timestamp, chrono::DateTime::parse_from_rfc3339("2026-12-02T06:00:04Z").unwrap().timestamp());
+        assert_eq!(
+            page.latest_timestamp,
+            chrono::DateTime::parse_from_rfc3339("2026-12-02T06:00:04Z").unwrap().timestamp()
+        );
         assert!(!page.cursor_reset);
 
         // Nothing new yet: same position, no lines. Then the partial line completes.

@@ -227,7 +227,9 @@ mod tests {
     fn the_cap_deletes_the_oldest_files_but_never_main_log() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(MAIN_LOG), vec![b'x'; 400]).unwrap();
-        for (i, name) in ["main-2026-01-01T00-00-00.log", "error-a.log", "main-2026-01-02T00-00-00.log"].iter().enumerate() {
+        for (i, name) in
+            ["main-2026-01-01T00-00-00.log", "error-a.log", "main-2026-01-02T00-00-00.log"].iter().enumerate()
+        {
             let path = dir.path().join(name);
             fs::write(&path, vec![b'y'; 300]).unwrap();
             let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i as u64);

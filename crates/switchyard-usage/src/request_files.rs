@@ -84,11 +84,8 @@ pub fn capped_extend(buffer: &mut Vec<u8>, bytes: &[u8]) {
 
 /// `/v1/chat/completions` → `v1-chat-completions` (only `[A-Za-z0-9-]`).
 fn endpoint_slug(endpoint: &str) -> String {
-    let slug: String = endpoint
-        .trim_matches('/')
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
+    let slug: String =
+        endpoint.trim_matches('/').chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     let slug = slug.split('-').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("-");
     if slug.is_empty() { "request".into() } else { slug.chars().take(80).collect() }
 }
@@ -99,7 +96,12 @@ fn safe_id(id: &str) -> bool {
 }
 
 /// Writes the record if the settings ask for it; returns the file's name.
-pub fn write(dir: &Path, record: &RequestRecord, request_log: bool, error_logs_max_files: usize) -> io::Result<Option<String>> {
+pub fn write(
+    dir: &Path,
+    record: &RequestRecord,
+    request_log: bool,
+    error_logs_max_files: usize,
+) -> io::Result<Option<String>> {
     let failed = record.failed();
     if !(request_log || (failed && error_logs_max_files > 0)) || !safe_id(&record.request_id) {
         return Ok(None);
@@ -202,7 +204,13 @@ mod tests {
     use super::*;
 
     fn record(id: &str, status: u16) -> RequestRecord {
-        RequestRecord { request_id: id.into(), method: "POST".into(), endpoint: "/v1/chat/completions".into(), status, ..Default::default() }
+        RequestRecord {
+            request_id: id.into(),
+            method: "POST".into(),
+            endpoint: "/v1/chat/completions".into(),
+            status,
+            ..Default::default()
+        }
     }
 
     #[test]

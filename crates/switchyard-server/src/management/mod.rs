@@ -6,8 +6,10 @@ mod config_routes;
 mod cookie;
 mod guard;
 mod imports;
+mod log_routes;
 mod oauth;
 mod providers;
+mod usage_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +41,13 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
         .route("/providers", get(providers::list))
+        // usage: counters, usage queue, log files, request and error logs (issue 8, deliverable 3).
+        .route("/api-key-usage", get(usage_routes::api_key_usage))
+        .route("/usage-queue", get(usage_routes::usage_queue))
+        .route("/logs", get(log_routes::get_logs).delete(log_routes::delete_logs))
+        .route("/request-error-logs", get(log_routes::list_error_logs))
+        .route("/request-error-logs/{name}", get(log_routes::get_error_log))
+        .route("/request-log-by-id/{id}", get(log_routes::get_request_log))
         // Imports of every provider with one, CPA's `/vertex/import` included.
         .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
