@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -28,7 +29,8 @@ pub(crate) struct RequestSink {
     user_agent: String,
     forwarded_for: String,
     headers: Vec<(String, String)>,
-    request_body: Vec<u8>,
+    /// The client's bytes as received (a cheap shared handle); scrubbed only if a file is written.
+    request_body: Bytes,
     response_body: Vec<u8>,
 }
 
@@ -97,22 +99,16 @@ impl RequestSink {
             user_agent: header("user-agent"),
             forwarded_for: header("x-forwarded-for"),
             headers: redacted,
-            request_body: Vec::new(),
+            request_body: Bytes::new(),
             response_body: Vec::new(),
         })
     }
 
-    /// The client's request body, scrubbed of secret-looking fields, for the request log.
-    pub fn request_body(&mut self, bytes: &[u8]) {
-        if self.files.is_none() {
-            return;
+    /// The client's request body, for the request log.
+    pub fn request_body(&mut self, bytes: &Bytes) {
+        if self.files.is_some() {
+            self.request_body = bytes.clone();
         }
-        let scrubbed = match serde_json::from_slice::<Value>(bytes) {
-            Ok(value) => serde_json::to_vec_pretty(&switchyard_redact::json(&value)).unwrap_or_default(),
-            Err(_) => switchyard_redact::text(&String::from_utf8_lossy(bytes)).into_bytes(),
-        };
-        self.request_body.clear();
-        capped_extend(&mut self.request_body, &scrubbed);
     }
 
     /// Bytes relayed to the client (already scrubbed), for the request log.
@@ -176,7 +172,7 @@ impl RequestSink {
             endpoint: self.endpoint,
             started: Some(self.started_at),
             request_headers: self.headers,
-            request_body: self.request_body,
+            request_body: Vec::new(),
             status: done.status,
             provider: done.provider.to_owned(),
             auth_index: done.auth_index.to_owned(),
@@ -188,7 +184,9 @@ impl RequestSink {
             error: done.error.map(str::to_owned),
         };
         let dir = self.usage.log_dir.clone();
+        let raw_request = self.request_body;
         let write = move || {
+            let record = RequestRecord { request_body: scrubbed_request(&raw_request), ..record };
             if let Err(error) = request_files::write(&dir, &record, files.request_log, files.error_logs_max_files) {
                 tracing::warn!(dir = %dir.display(), %error, "could not write the request log");
             }
@@ -204,4 +202,15 @@ impl RequestSink {
             Err(_) => write(),
         }
     }
+}
+
+/// The client's body with secret-looking fields masked (JSON), or scrubbed as text, capped.
+fn scrubbed_request(bytes: &[u8]) -> Vec<u8> {
+    let scrubbed = match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => serde_json::to_vec_pretty(&switchyard_redact::json(&value)).unwrap_or_default(),
+        Err(_) => switchyard_redact::text(&String::from_utf8_lossy(bytes)).into_bytes(),
+    };
+    let mut out = Vec::new();
+    capped_extend(&mut out, &scrubbed);
+    out
 }
