@@ -4,6 +4,7 @@
 //! and a fingerprint of the bytes before it, so it survives rotation (the rotated file still
 //! matches) and is answered with `cursor-reset` and a fresh tail when the logs were cleared.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -148,15 +149,43 @@ fn lines_from(path: &Path, offset: u64, limit: usize) -> io::Result<(Vec<String>
     Ok((lines, end))
 }
 
+/// Calls `each` with every complete line of `path`, streaming (memory stays one line).
+fn for_each_line(path: &Path, mut each: impl FnMut(String)) -> io::Result<()> {
+    // A file rotated away or deleted by the size cap since the listing has no lines now.
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let mut reader = BufReader::new(file);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw)? == 0 || raw.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        each(String::from_utf8_lossy(&raw).trim_end_matches(['\n', '\r']).to_owned());
+    }
+}
+
+/// Keeps the last `limit` lines pushed.
+fn keep_last(lines: &mut VecDeque<String>, line: String, limit: usize) {
+    lines.push_back(line);
+    if lines.len() > limit {
+        lines.pop_front();
+    }
+}
+
 fn latest_of(lines: &[String], floor: i64) -> i64 {
     lines.iter().filter_map(|l| line_timestamp(l)).fold(floor, i64::max)
 }
 
 /// The cursor for "everything up to now": the end of the newest file's complete lines.
 fn end_cursor(files: &[PathBuf], latest: i64) -> io::Result<String> {
-    match files.last() {
-        Some(path) => encode_cursor(path, complete_end(path)?, latest),
-        None => Ok(String::new()),
+    let Some(path) = files.last() else { return Ok(String::new()) };
+    match complete_end(path).and_then(|end| encode_cursor(path, end, latest)) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
     }
 }
 
@@ -182,28 +211,24 @@ pub fn read_page(dir: &Path, limit: usize, after: i64, cursor: Option<&str>) -> 
         return tail(&files, limit, 0);
     }
     // Lines stamped after `after`; an unstamped line goes with the stamped line before it.
-    let mut lines = Vec::new();
+    let mut lines = VecDeque::new();
     let mut total = 0;
     let mut latest = after;
     let mut include = false;
     for path in &files {
-        let (all, _) = lines_from(path, 0, usize::MAX)?;
-        for line in all {
+        for_each_line(path, |line| {
             total += 1;
             if let Some(stamp) = line_timestamp(&line) {
                 latest = latest.max(stamp);
                 include = stamp > after;
             }
             if include {
-                lines.push(line);
-                if lines.len() > limit {
-                    lines.remove(0);
-                }
+                keep_last(&mut lines, line, limit);
             }
-        }
+        })?;
     }
     Ok(LogPage {
-        lines,
+        lines: Vec::from(lines),
         line_count: total,
         latest_timestamp: latest,
         next_cursor: end_cursor(&files, latest)?,
@@ -212,16 +237,15 @@ pub fn read_page(dir: &Path, limit: usize, after: i64, cursor: Option<&str>) -> 
 }
 
 fn tail(files: &[PathBuf], limit: usize, floor: i64) -> io::Result<LogPage> {
-    let mut lines: Vec<String> = Vec::new();
+    let mut kept = VecDeque::new();
     let mut total = 0;
     for path in files {
-        let (all, _) = lines_from(path, 0, usize::MAX)?;
-        total += all.len();
-        lines.extend(all);
-        if lines.len() > limit {
-            lines.drain(..lines.len() - limit);
-        }
+        for_each_line(path, |line| {
+            total += 1;
+            keep_last(&mut kept, line, limit);
+        })?;
     }
+    let lines = Vec::from(kept);
     let latest = latest_of(&lines, floor);
     Ok(LogPage {
         lines,
