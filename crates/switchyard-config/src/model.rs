@@ -22,6 +22,10 @@ pub struct Config {
     pub debug: bool,
     pub logging_to_file: bool,
     pub request_log: bool,
+    /// Cap on the log directory's total size (rotated logs and request logs); 0 = no cap.
+    pub logs_max_total_size_mb: i64,
+    /// `error-*.log` request logs kept while `request-log` is off (oldest deleted first).
+    pub error_logs_max_files: i64,
     /// Global upstream proxy (`http`, `https`, `socks5`, `socks5h`); empty = none.
     pub proxy_url: String,
     pub request_retry: i64,
@@ -37,6 +41,8 @@ pub struct Config {
     pub routing: Routing,
     pub quota_exceeded: QuotaExceeded,
     pub usage_statistics_enabled: bool,
+    /// Seconds a usage-queue record waits for a consumer before it expires (1..=3600).
+    pub redis_usage_queue_retention_seconds: i64,
     pub ws_auth: bool,
     /// OAuth channel -> excluded model patterns.
     pub oauth_excluded_models: BTreeMap<String, Vec<String>>,
@@ -79,6 +85,8 @@ impl Default for Config {
             debug: false,
             logging_to_file: false,
             request_log: false,
+            logs_max_total_size_mb: 0,
+            error_logs_max_files: 10,
             proxy_url: String::new(),
             request_retry: 3,
             max_retry_credentials: 0,
@@ -90,6 +98,7 @@ impl Default for Config {
             routing: Routing::default(),
             quota_exceeded: QuotaExceeded::default(),
             usage_statistics_enabled: false,
+            redis_usage_queue_retention_seconds: 60,
             ws_auth: true,
             oauth_excluded_models: BTreeMap::new(),
             oauth_model_alias: BTreeMap::new(),

@@ -98,19 +98,16 @@ const CPA_TOP_LEVEL: &[&str] = &[
     "credential-in-flight",
     "disable-claude-cloak-mode",
     "disable-image-generation",
-    "error-logs-max-files",
     "generative-language-api-key",
     "gpt-image-2-base-model",
     "incognito-browser",
     "interactions-api-key",
-    "logs-max-total-size-mb",
     "nonstream-keepalive-interval",
     "oauth-request-scoped-errors",
     "passthrough-headers",
     "payload",
     "plugins",
     "pprof",
-    "redis-usage-queue-retention-seconds",
     "save-cooldown-status",
     "streaming",
     "tls",
@@ -228,6 +225,12 @@ fn validate(config: &Config) -> Result<(), Invalid> {
     at_least("max-retry-interval", config.max_retry_interval, 0)?;
     at_least("transient-error-cooldown-seconds", config.transient_error_cooldown_seconds, -1)?;
     at_least("auth-auto-refresh-workers", config.auth_auto_refresh_workers, 1)?;
+    at_least("logs-max-total-size-mb", config.logs_max_total_size_mb, 0)?;
+    at_least("error-logs-max-files", config.error_logs_max_files, 0)?;
+    at_least("redis-usage-queue-retention-seconds", config.redis_usage_queue_retention_seconds, 1)?;
+    if config.redis_usage_queue_retention_seconds > 3600 {
+        return Err(Invalid::new("redis-usage-queue-retention-seconds", "must be at most 3600"));
+    }
 
     for (section, entries) in config.api_key_sections() {
         for (i, entry) in entries.iter().enumerate() {

@@ -660,3 +660,33 @@ fn oauth_provider_errors_name_the_field() {
     assert_err(&format!("{base}    dialect: cobol\n"), 5, "oauth-providers[0].dialect", "one of");
     assert_err("oauth-callback-ports:\n  codex: 70000\n", 2, "oauth-callback-ports.codex", "");
 }
+
+#[test]
+fn log_and_usage_queue_limits_are_typed_with_cpa_defaults_and_checked() {
+    let config = parse("port: 1\n").unwrap().config;
+    assert_eq!(
+        (config.logs_max_total_size_mb, config.error_logs_max_files, config.redis_usage_queue_retention_seconds),
+        (0, 10, 60)
+    );
+    let set = parse("logs-max-total-size-mb: 5\nerror-logs-max-files: 3\nredis-usage-queue-retention-seconds: 3600\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        (set.logs_max_total_size_mb, set.error_logs_max_files, set.redis_usage_queue_retention_seconds),
+        (5, 3, 3600)
+    );
+    assert_err("port: 1\nlogs-max-total-size-mb: -1\n", 2, "logs-max-total-size-mb", "0 or more");
+    assert_err("port: 1\nerror-logs-max-files: -2\n", 2, "error-logs-max-files", "0 or more");
+    assert_err(
+        "port: 1\nredis-usage-queue-retention-seconds: 3601\n",
+        2,
+        "redis-usage-queue-retention-seconds",
+        "at most 3600",
+    );
+    assert_err(
+        "port: 1\nredis-usage-queue-retention-seconds: 0\n",
+        2,
+        "redis-usage-queue-retention-seconds",
+        "1 or more",
+    );
+}

@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod management;
 mod proxy;
+mod usage;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
 pub use connections::serve;
 pub use error::ApiError;
 pub use management::{capabilities_json, secret_key_notice};
+pub use usage::UsageState;
 
 /// Everything the routes share. Cheap to clone behind an `Arc`.
 pub struct AppState {
@@ -37,6 +39,8 @@ pub struct AppState {
     /// The accounts behind the public API and their cooldowns; kept in step with the auth dir
     /// and config by [`AppState::spawn_account_sync`].
     pub router: Arc<AccountRouter>,
+    /// Request counters per account, the usage queue and the log directory.
+    pub usage: Arc<UsageState>,
     management: management::Guard,
 }
 
@@ -52,6 +56,7 @@ impl AppState {
         let engine = LoginEngine::new(store.clone(), config.clone(), http_clients.clone());
         let lookup = Arc::new(ConfigLookup(config.clone()));
         let refresher = Refresher::new(store.clone(), lookup, config.clone(), http_clients.clone());
+        let usage = Arc::new(UsageState::new(switchyard_usage::log_dir(&config)));
         let state = Arc::new(Self {
             config,
             store,
@@ -59,6 +64,7 @@ impl AppState {
             engine,
             refresher,
             router: Arc::new(AccountRouter::new()),
+            usage,
             management: management::Guard::new(management_password),
         });
         state.sync_accounts();

@@ -1,8 +1,14 @@
 //! Log setup: `RUST_LOG` wins; otherwise the config's `debug` flag picks the level, and a config
 //! reload that flips it takes effect without a restart. Lines are text, or one JSON object each
 //! (fields at the top level) with `--log-format json` or `logging-to-file: true`, for collectors.
+//! With `logging-to-file: true` the same lines (JSON) also go to `main.log` in the log directory
+//! (rotated, capped by `logs-max-total-size-mb`) through a writer thread, so logging never waits
+//! on the disk; both keys follow config reloads.
 
-use switchyard_config::Config;
+use std::sync::Arc;
+
+use switchyard_config::{Config, ConfigHandle};
+use switchyard_usage::log_writer::{FileLogSettings, LogFileWriter, MAX_FILE_BYTES};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -10,6 +16,7 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 pub struct LogControl {
     /// `None` when `RUST_LOG` fixed the filter.
     handle: Option<reload::Handle<EnvFilter, Registry>>,
+    files: Arc<FileLogSettings>,
 }
 
 /// `--log-format`.
@@ -34,7 +41,27 @@ fn filter_for(config: &Config) -> EnvFilter {
     ))
 }
 
-pub fn init(config: &Config, format: Option<LogFormat>) -> LogControl {
+pub fn init(config_handle: &ConfigHandle, format: Option<LogFormat>) -> LogControl {
+    let config = &config_handle.get();
+    let files = Arc::new(FileLogSettings::default());
+    files.apply(config.logging_to_file, config.logs_max_total_size_mb);
+    let file_writer =
+        match LogFileWriter::spawn(switchyard_usage::log_dir(config_handle), files.clone(), MAX_FILE_BYTES) {
+            Ok(writer) => Some(writer),
+            Err(error) => {
+                eprintln!("switchyard: cannot start the log file writer: {error}");
+                None
+            }
+        };
+    let file_layer = file_writer.map(|writer| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_ansi(false)
+            .with_writer(move || writer.line())
+    });
     let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
     let (filter, dynamic) = match from_env {
         Some(spec) => (EnvFilter::new(spec), false),
@@ -53,12 +80,14 @@ pub fn init(config: &Config, format: Option<LogFormat>) -> LogControl {
         .with(filter)
         .with((!json).then_some(text_layer))
         .with(json.then_some(json_layer))
+        .with(file_layer)
         .try_init();
-    LogControl { handle: dynamic.then_some(handle) }
+    LogControl { handle: dynamic.then_some(handle), files }
 }
 
 impl LogControl {
     pub fn apply(&self, config: &Config) {
+        self.files.apply(config.logging_to_file, config.logs_max_total_size_mb);
         if let Some(handle) = &self.handle
             && handle.reload(filter_for(config)).is_err()
         {

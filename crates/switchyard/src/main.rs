@@ -200,7 +200,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let log_control = logging::init(&config.get(), cli.log_format);
+            let log_control = logging::init(&config, cli.log_format);
             for warning in &warnings {
                 tracing::warn!("config: {warning}");
             }

@@ -485,3 +485,108 @@ async fn each_request_logs_one_json_line_naming_the_serving_account() {
     }
     assert!(!log.contains(CLIENT_KEY), "the client key reached the log:\n{log}");
 }
+
+/// `logging-to-file: true`: the process's own lines (JSON) land in `logs/main.log` next to the
+/// config, where `GET /v0/management/logs` pages them with a cursor and `DELETE` clears them;
+/// with `request-log: true` each request has its file. No planted secret is in any log file.
+#[tokio::test]
+async fn logging_to_file_writes_main_log_that_the_management_api_pages_and_clears() {
+    use switchyard_testkit::upstream::MockUpstream;
+    const CLIENT_KEY: &str = "client-key-9e2a-file-logs";
+    const MGMT_KEY: &str = "mgmt-key-for-the-file-log-test";
+    const TOKEN: &str = "sk-ant-oat01-planted-file-log-token";
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let auths = dir.path().join("auths");
+    std::fs::create_dir_all(&auths).unwrap();
+    let expired = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let file = json!({"type": "claude", "email": "f@example.com", "access_token": TOKEN,
+                      "refresh_token": "rt-planted-file-log", "expired": expired});
+    let path = auths.join("claude-f@example.com.json");
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let extra = format!(
+        "api-keys: [{CLIENT_KEY}]\nremote-management:\n  secret-key: {MGMT_KEY}\nlogging-to-file: true\nrequest-log: true\n{}",
+        upstream.upstream_urls_yaml()
+    );
+    let config = write_config(dir.path(), port, &extra);
+    let logs = dir.path().join("logs");
+    let mut gateway = spawn(dir, &["--config", config.to_str().unwrap()], port, None);
+    gateway.wait_ready().await;
+
+    let chat = |gateway: &Gateway| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/chat/completions", gateway.base))
+            .bearer_auth(CLIENT_KEY)
+            .json(&json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+    };
+    let response = chat(&gateway).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let first_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    response.bytes().await.unwrap();
+
+    // Polls a management GET until `done` holds (the writer thread appends shortly after).
+    async fn poll(gateway: &Gateway, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + CHANGE_SEEN;
+        loop {
+            let page: Value =
+                gateway.mgmt(reqwest::Method::GET, path, MGMT_KEY).send().await.unwrap().json().await.unwrap();
+            if done(&page) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "timed out polling {path}: {page}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let has = |id: &str| {
+        let id = id.to_owned();
+        move |page: &Value| {
+            page["lines"].as_array().is_some_and(|l| l.iter().any(|l| l.as_str().unwrap().contains(&id)))
+        }
+    };
+    let page = poll(&gateway, "/logs?limit=1000", has(&first_id)).await;
+    assert!(logs.join("main.log").exists());
+    for line in page["lines"].as_array().unwrap() {
+        let line: Value = serde_json::from_str(line.as_str().unwrap()).expect("JSON lines");
+        assert!(line["timestamp"].is_string(), "{line}");
+    }
+    assert!(page["latest-timestamp"].as_i64().unwrap() > 0);
+    let cursor = page["next-cursor"].as_str().unwrap().to_owned();
+
+    // The next page from the cursor holds the second request, not the first.
+    let response = chat(&gateway).await.unwrap();
+    let second_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    response.bytes().await.unwrap();
+    let followed = poll(&gateway, &format!("/logs?cursor={cursor}"), has(&second_id)).await;
+    let text = followed["lines"].to_string();
+    assert!(!text.contains(&first_id), "{text}");
+
+    // Each request has its log file, fetched by the id the client got.
+    let by_id = gateway.mgmt(reqwest::Method::GET, &format!("/request-log-by-id/{first_id}"), MGMT_KEY);
+    let by_id = by_id.send().await.unwrap();
+    assert_eq!(by_id.status(), 200);
+    assert!(by_id.text().await.unwrap().contains(&format!("Request ID: {first_id}")));
+
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for secret in [CLIENT_KEY, TOKEN, MGMT_KEY, "rt-planted-file-log"] {
+            assert!(!text.contains(secret), "{secret} reached a log file");
+        }
+    }
+
+    let cleared: Value =
+        gateway.mgmt(reqwest::Method::DELETE, "/logs", MGMT_KEY).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cleared["success"], true, "{cleared}");
+    let after: Value = gateway
+        .mgmt(reqwest::Method::GET, &format!("/logs?cursor={cursor}"), MGMT_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["cursor-reset"], true, "{after}");
+    assert!(!after["lines"].to_string().contains(&first_id));
+}

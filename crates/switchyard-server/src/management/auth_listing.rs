@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use chrono::{DateTime, Local, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use switchyard_auth::login::RefreshState;
@@ -15,35 +15,20 @@ use switchyard_auth::{AuthContent, Credential, StoredAuth};
 use switchyard_config::Config;
 use switchyard_providers::Registry;
 use switchyard_router::{Account, AccountHealth, ConfigKey, HealthStatus, cannot_serve};
+use switchyard_usage::CounterSnapshot;
 
 use super::auth_files::query_value;
 use crate::AppState;
-
-/// `recent_requests`: 20 buckets of 10 minutes, as CPA reports them.
-const RECENT_BUCKETS: i64 = 20;
-const BUCKET_MINUTES: i64 = 10;
 
 fn rfc3339(time: SystemTime) -> String {
     DateTime::<Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Ten-minute buckets ending with the current one, labelled `HH:MM-HH:MM` in local time.
-/// Counts stay zero until request routing records outcomes per credential.
-fn recent_request_buckets(now: DateTime<Local>) -> Vec<Value> {
-    let minute = i64::from(now.minute());
-    let current_start = now
-        .with_minute((minute - minute % BUCKET_MINUTES) as u32)
-        .and_then(|t| t.with_second(0))
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(now);
-    (0..RECENT_BUCKETS)
-        .rev()
-        .map(|back| {
-            let start = current_start - chrono::Duration::minutes(back * BUCKET_MINUTES);
-            let end = start + chrono::Duration::minutes(BUCKET_MINUTES);
-            json!({"time": format!("{}-{}", start.format("%H:%M"), end.format("%H:%M")), "success": 0, "failed": 0})
-        })
-        .collect()
+/// `success`, `failed` and `recent_requests` (20 ten-minute buckets) from this process's counts.
+fn add_counts(entry: &mut Map<String, Value>, counts: &CounterSnapshot) {
+    entry.insert("success".into(), json!(counts.success));
+    entry.insert("failed".into(), json!(counts.failed));
+    entry.insert("recent_requests".into(), json!(counts.recent_requests));
 }
 
 /// Codex keeps plan and subscription in the id_token's claims; panels show them.
@@ -91,7 +76,7 @@ struct FileView<'a> {
     unservable: Option<String>,
 }
 
-fn list_entry(view: FileView<'_>, buckets: &[Value]) -> Value {
+fn list_entry(view: FileView<'_>, counts: &CounterSnapshot) -> Value {
     let FileView { stored, refresh, health, unservable } = view;
     let mut entry = Map::new();
     let provider = match &stored.content {
@@ -110,9 +95,7 @@ fn list_entry(view: FileView<'_>, buckets: &[Value]) -> Value {
     entry.insert("modtime".into(), json!(rfc3339(stored.modified)));
     entry.insert("updated_at".into(), json!(rfc3339(stored.modified)));
     entry.insert("created_at".into(), json!(rfc3339(stored.modified)));
-    entry.insert("success".into(), json!(0));
-    entry.insert("failed".into(), json!(0));
-    entry.insert("recent_requests".into(), Value::Array(buckets.to_vec()));
+    add_counts(&mut entry, counts);
     match &stored.content {
         AuthContent::Corrupt { message } => {
             entry.insert("label".into(), json!(stored.name));
@@ -187,7 +170,7 @@ fn list_entry(view: FileView<'_>, buckets: &[Value]) -> Value {
 pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Json<Value> {
     let name = query_value(&query, "name").filter(|n| !n.is_empty());
     let index = query_value(&query, "auth_index").filter(|i| !i.is_empty());
-    let buckets = recent_request_buckets(Local::now());
+    let now_wall = SystemTime::now();
     let config = state.config.get();
     let registry = Registry::new(&config);
     let now = std::time::Instant::now();
@@ -201,11 +184,14 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
             let health = state.router.health(&stored.name, now);
             let unservable = stored.credential().and_then(|c| registry.unservable_reason(c)).map(|r| cannot_serve(&r));
             let view = FileView { stored, refresh: state.refresher.state(&stored.name), health: &health, unservable };
-            list_entry(view, &buckets)
+            list_entry(view, &state.usage.counters.snapshot(&stored.auth_index, now_wall))
         })
         .collect();
     for account in state.router.accounts() {
-        let Some(entry) = api_key_entry(&config, &account, &state.router.health(&account.id, now), &buckets) else {
+        let health = state.router.health(&account.id, now);
+        let Some(entry) =
+            api_key_entry(&config, &account, &health, |index| state.usage.counters.snapshot(index, now_wall))
+        else {
             continue;
         };
         let matches_name = name.as_deref().is_none_or(|n| account.id == n);
@@ -226,13 +212,19 @@ pub(crate) fn api_key_auth_index(section: &str, base_url: &str, key: &str) -> St
 }
 
 /// A config API key (or openai-compatibility key) as a runtime-only listing entry.
-fn api_key_entry(config: &Config, account: &Account, health: &AccountHealth, buckets: &[Value]) -> Option<Value> {
+fn api_key_entry(
+    config: &Config,
+    account: &Account,
+    health: &AccountHealth,
+    counts: impl FnOnce(&str) -> CounterSnapshot,
+) -> Option<Value> {
     let ConfigKey { section, key, base_url, .. } = account.kind.config_key(config)?;
+    let auth_index = api_key_auth_index(section, base_url, key);
     let cooling = health.status != HealthStatus::Active;
     let unservable = account.unservable.is_some();
     let mut entry = json!({
         "id": account.id,
-        "auth_index": api_key_auth_index(section, base_url, key),
+        "auth_index": auth_index,
         "name": account.id,
         "type": account.provider,
         "provider": account.provider,
@@ -251,11 +243,9 @@ fn api_key_entry(config: &Config, account: &Account, health: &AccountHealth, buc
         "account": switchyard_redact::secret(key).to_string(),
         "priority": account.priority,
         "weight": account.weight,
-        "success": 0,
-        "failed": 0,
-        "recent_requests": buckets,
     });
     if let Some(map) = entry.as_object_mut() {
+        add_counts(map, &counts(&auth_index));
         add_health(map, health, None);
     }
     Some(entry)
@@ -286,19 +276,6 @@ mod tests {
     use base64::Engine;
 
     use super::*;
-
-    #[test]
-    fn buckets_are_twenty_aligned_ten_minute_windows() {
-        let now = Local::now();
-        let buckets = recent_request_buckets(now);
-        assert_eq!(buckets.len(), 20);
-        let last = buckets.last().unwrap()["time"].as_str().unwrap().to_owned();
-        let (start, end) = last.split_once('-').unwrap();
-        assert!(start.ends_with('0') && end.ends_with('0'), "{last}");
-        let minute: u32 = start[3..].parse().unwrap();
-        assert_eq!(minute, now.minute() - now.minute() % 10);
-        assert_eq!(buckets[0]["success"], 0);
-    }
 
     #[test]
     fn codex_claims_are_read_from_the_id_token_payload() {

@@ -10,10 +10,12 @@ mod credential_index;
 mod guard;
 mod imports;
 mod latest_version;
+mod log_routes;
 mod model_definitions;
 mod oauth;
 mod providers;
 mod quota;
+mod usage_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +51,13 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/reset-quota", post(quota::reset))
         .route("/api-call", post(api_call::call))
         .route("/latest-version", get(latest_version::latest))
+        // usage: counters, usage queue, log files, request and error logs (issue 8, deliverable 3).
+        .route("/api-key-usage", get(usage_routes::api_key_usage))
+        .route("/usage-queue", get(usage_routes::usage_queue))
+        .route("/logs", get(log_routes::get_logs).delete(log_routes::delete_logs))
+        .route("/request-error-logs", get(log_routes::list_error_logs))
+        .route("/request-error-logs/{name}", get(log_routes::get_error_log))
+        .route("/request-log-by-id/{id}", get(log_routes::get_request_log))
         // Imports of every provider with one, CPA's `/vertex/import` included.
         .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.

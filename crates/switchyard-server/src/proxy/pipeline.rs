@@ -13,12 +13,13 @@ use serde_json::Value;
 use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part};
 use switchyard_dialects::{Dialect, TranslateError};
 use switchyard_providers::executor::{ExecContext, Operation};
-use switchyard_router::{Attempt, Outcome, RouteError, RouteSettings};
+use switchyard_router::{AccountKind, Attempt, Outcome, RouteError, RouteSettings};
 
 use super::attempt::{self, Answer, AttemptResult, Limits, Prepared};
 use super::relay;
 use super::request_log::{RequestLog, RequestTag};
 use crate::AppState;
+use crate::usage::RequestSink;
 
 /// A request body larger than this is refused (images inline make bodies big, not this big).
 const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
@@ -83,11 +84,22 @@ enum Reply {
 }
 
 pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Response {
-    let tag = call.tag.clone().unwrap_or_else(|| RequestTag { id: String::new(), client_key: "none".into() });
+    let tag = call.tag.clone().unwrap_or_else(RequestTag::untagged);
+    let config = state.config.get();
+    let sink = RequestSink::new(
+        state.usage.clone(),
+        &config,
+        state.management.enabled(&config),
+        &tag.method,
+        &tag.endpoint,
+        &call.headers,
+    );
     let mut log = RequestLog::new(tag, call.dialect);
+    log.generate = call.operation == Operation::Generate;
+    log.sink = sink;
     match run_plan(state, &mut call, body, &mut log).await {
-        Reply::Answer { native, answer } => relay::respond(&call, native, answer, log),
-        Reply::Done(response) => relay::finish_whole(response, log),
+        Reply::Answer { native, answer } => relay::respond(&call, native, answer, log).await,
+        Reply::Done(response) => relay::finish_whole(response, log).await,
     }
 }
 
@@ -101,6 +113,9 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
         let message = format!("request body exceeds {MAX_REQUEST_BYTES} bytes");
         return Reply::Done(call.error(413, "invalid_request", &message));
     };
+    if let Some(sink) = &mut log.sink {
+        sink.request_body(&bytes);
+    }
     let peek = match serde_json::from_slice::<Peek>(&bytes) {
         Ok(peek) => peek,
         // The dialect's own parser names the offending field precisely.
@@ -175,6 +190,8 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             log.provider = attempt.provider.clone();
             log.upstream_model = attempt.upstream_model.clone();
             log.auth_index = attempt::auth_index(state, &config, attempt);
+            log.account = attempt.account_id.clone();
+            log.auth_type = if matches!(attempt.kind, AccountKind::OAuth { .. }) { "oauth" } else { "api_key" };
             log.dialect_out = Some(native);
             let prepared = Prepared { attempt, target: &target, native, body: upstream_body };
             let result = match attempt::http_for(state, &config, attempt).await {
@@ -186,11 +203,13 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             };
             match result {
                 AttemptResult::Answered(answer) => {
+                    state.usage.attempt_done(&log.auth_index, true);
                     let (id, model) = (&attempt.account_id, &attempt.upstream_model);
                     state.router.report(id, model, Outcome::Success, &settings, Instant::now());
                     return Reply::Answer { native, answer };
                 }
                 AttemptResult::ClientError(error) => {
+                    state.usage.attempt_done(&log.auth_index, false);
                     log.error = Some(error.message.clone());
                     return Reply::Done(call.error_info(&error));
                 }
@@ -202,6 +221,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                 }
                 AttemptResult::Unsupported => continue,
                 AttemptResult::Failed { outcome, failure } => {
+                    state.usage.attempt_done(&log.auth_index, false);
                     tracing::debug!(account = %attempt.account_id, model = %attempt.upstream_model, round, "attempt failed; trying the next account");
                     if let Outcome::Failure { retry_after, .. } = &outcome {
                         last_retry_after = *retry_after;

@@ -21,7 +21,7 @@ enum Out {
     Error(ErrorInfo),
 }
 
-pub(super) fn respond(call: &ClientCall, native: Dialect, answer: Answer, mut log: RequestLog) -> Response {
+pub(super) async fn respond(call: &ClientCall, native: Dialect, answer: Answer, mut log: RequestLog) -> Response {
     let Answer { body, scrubber } = answer;
     let stream = match body {
         AnswerBody::Whole(bytes) => {
@@ -40,7 +40,7 @@ pub(super) fn respond(call: &ClientCall, native: Dialect, answer: Answer, mut lo
                     }
                 }
             };
-            return finish_whole(response, log);
+            return finish_whole(response, log).await;
         }
         AnswerBody::Stream(stream) => stream,
     };
@@ -55,9 +55,16 @@ pub(super) fn respond(call: &ClientCall, native: Dialect, answer: Answer, mut lo
     response
 }
 
-/// A whole answer's log line: status and size are known now.
-pub(super) fn finish_whole(response: Response, mut log: RequestLog) -> Response {
+/// A whole answer's log line: status and size are known now. When a request log will be
+/// written, the (in-memory) body is read back so the log holds what the client got.
+pub(super) async fn finish_whole(response: Response, mut log: RequestLog) -> Response {
     log.status = response.status().as_u16();
+    if log.sink.as_ref().is_some_and(|sink| sink.wants_response()) {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        log.relayed(&bytes);
+        return Response::from_parts(parts, Body::from(bytes));
+    }
     let size = axum::body::HttpBody::size_hint(response.body()).exact().unwrap_or(0);
     log.sent(size as usize);
     response
@@ -199,7 +206,7 @@ fn framed(
             }
         };
         if let Some(bytes) = &bytes {
-            log.sent(bytes.len());
+            log.relayed(bytes);
         }
         futures::future::ready(bytes.map(Ok))
     })

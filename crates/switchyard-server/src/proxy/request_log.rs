@@ -3,13 +3,16 @@
 //! client key alias, dialects, models, provider, `auth_index`, attempts, status, timings, bytes.
 //! A streamed request's line is written when its body ends (or the client goes away).
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use switchyard_dialects::Dialect;
+
+use crate::usage::{RequestSink, sink::Finished};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -20,6 +23,23 @@ pub struct RequestTag {
     /// `key-<n>` (1-based position in `api-keys`), `none` when no keys are configured: never
     /// the key itself.
     pub client_key: String,
+    pub method: String,
+    /// The request path (`/v1/chat/completions`), for usage records and request log names.
+    pub endpoint: String,
+    pub client_ip: String,
+}
+
+impl RequestTag {
+    /// For calls that did not pass [`tag_request`].
+    pub fn untagged() -> Self {
+        Self {
+            id: String::new(),
+            client_key: "none".into(),
+            method: String::new(),
+            endpoint: String::new(),
+            client_ip: String::new(),
+        }
+    }
 }
 
 /// A fresh random id (128 bits, hex).
@@ -30,7 +50,15 @@ fn new_request_id() -> String {
 /// Tags the request with an id and returns it as `X-Request-Id` on every answer, errors too.
 pub async fn tag_request(mut request: Request, next: Next) -> Response {
     let id = new_request_id();
-    request.extensions_mut().insert(RequestTag { id: id.clone(), client_key: "none".into() });
+    let client_ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let tag = RequestTag {
+        id: id.clone(),
+        client_key: "none".into(),
+        method: request.method().to_string(),
+        endpoint: request.uri().path().to_owned(),
+        client_ip: client_ip.unwrap_or_default(),
+    };
+    request.extensions_mut().insert(tag);
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -56,6 +84,12 @@ pub struct RequestLog {
     pub upstream_model: String,
     pub provider: String,
     pub auth_index: String,
+    /// The serving (last tried) account's id: auth file name or config key id.
+    pub account: String,
+    /// `oauth` or `api_key`.
+    pub auth_type: &'static str,
+    /// A generation (not a token count).
+    pub generate: bool,
     /// Accounts tried.
     pub attempts: u32,
     pub status: u16,
@@ -65,6 +99,8 @@ pub struct RequestLog {
     pub bytes_out: u64,
     /// Why the request failed (or its stream broke off); already scrubbed.
     pub error: Option<String>,
+    /// Usage record and request log file, when enabled.
+    pub(crate) sink: Option<RequestSink>,
 }
 
 impl RequestLog {
@@ -77,6 +113,9 @@ impl RequestLog {
             upstream_model: String::new(),
             provider: String::new(),
             auth_index: String::new(),
+            account: String::new(),
+            auth_type: "",
+            generate: true,
             attempts: 0,
             status: 0,
             stream: false,
@@ -84,6 +123,7 @@ impl RequestLog {
             first_byte: None,
             bytes_out: 0,
             error: None,
+            sink: None,
         }
     }
 
@@ -93,6 +133,14 @@ impl RequestLog {
             self.first_byte = Some(self.started.elapsed());
         }
         self.bytes_out += bytes as u64;
+    }
+
+    /// Counts bytes sent to the client and keeps them for the request log.
+    pub fn relayed(&mut self, bytes: &[u8]) {
+        self.sent(bytes.len());
+        if let Some(sink) = &mut self.sink {
+            sink.response_bytes(bytes);
+        }
     }
 }
 
@@ -118,5 +166,24 @@ impl Drop for RequestLog {
             error = self.error.as_deref().unwrap_or(""),
             "request"
         );
+        if let Some(sink) = self.sink.take() {
+            sink.finish(Finished {
+                request_id: &self.tag.id,
+                client_key: &self.tag.client_key,
+                client_ip: &self.tag.client_ip,
+                requested_model: &self.requested_model,
+                upstream_model: &self.upstream_model,
+                provider: &self.provider,
+                auth_index: &self.auth_index,
+                account: &self.account,
+                auth_type: self.auth_type,
+                attempts: self.attempts,
+                status: self.status,
+                generate: self.generate,
+                latency_ms: latency.as_millis() as u64,
+                ttft_ms: self.first_byte.unwrap_or(latency).as_millis() as u64,
+                error: self.error.as_deref(),
+            });
+        }
     }
 }
