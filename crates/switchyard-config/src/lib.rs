@@ -20,6 +20,7 @@
 //!   with serde leaves it empty.
 //! - `key:` with no value means the key's default, as in CPA.
 
+pub mod edit;
 mod handle;
 mod model;
 mod parse;
