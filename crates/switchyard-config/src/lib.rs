@@ -6,7 +6,8 @@
 //! - `ConfigError { line, column, field, message }`, Display like `line 3, column 7, field `port`: ...`.
 //! - `Config::auth_dir_path()`, `Config::management_secret()`, `Config::upstream_url(provider, endpoint)`.
 //! - `ConfigHandle`: `embedded()`, `from_file(path)`, `get()`, `path()`, `raw_yaml()`, `subscribe()`,
-//!   `reload()`, `replace_yaml(text)`, `watch(debounce)`.
+//!   `reload()`, `replace_yaml(text)`, `edit_yaml(edits)`, `watch(debounce)`.
+//! - `edit`: comment-preserving edits of the YAML text (`Edit`, `Seg`, `apply`, `list_edits`).
 //!
 //! Keys outside the model:
 //! - Unknown keys anywhere in the modelled structure load with a [`Warning`] naming their
@@ -26,7 +27,7 @@ mod model;
 mod parse;
 mod yaml;
 
-pub use handle::{ConfigHandle, ConfigWatcher, ReloadOutcome};
+pub use handle::{ConfigHandle, ConfigWatcher, EditYamlError, ReloadOutcome};
 pub use model::{
     ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, ModelAlias, ModelMapping, OpenAiCompatibility,
     QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts,

@@ -22,6 +22,8 @@ pub struct Config {
     pub debug: bool,
     pub logging_to_file: bool,
     pub request_log: bool,
+    /// Cap on the log directory's total size; 0 = no cap.
+    pub logs_max_total_size_mb: i64,
     /// Global upstream proxy (`http`, `https`, `socks5`, `socks5h`); empty = none.
     pub proxy_url: String,
     pub request_retry: i64,
@@ -47,6 +49,8 @@ pub struct Config {
     pub gemini_api_key: Vec<ApiKeyEntry>,
     pub vertex_api_key: Vec<ApiKeyEntry>,
     pub xai_api_key: Vec<ApiKeyEntry>,
+    /// Gemini Interactions API keys: validated and editable, not routed (reported unsupported).
+    pub interactions_api_key: Vec<ApiKeyEntry>,
     pub openai_compatibility: Vec<OpenAiCompatibility>,
     /// Switchyard only: provider -> endpoint name -> absolute http(s) URL, overriding the
     /// provider's built-in OAuth/API URLs (tests point these at loopback mocks).
@@ -79,6 +83,7 @@ impl Default for Config {
             debug: false,
             logging_to_file: false,
             request_log: false,
+            logs_max_total_size_mb: 0,
             proxy_url: String::new(),
             request_retry: 3,
             max_retry_credentials: 0,
@@ -98,6 +103,7 @@ impl Default for Config {
             gemini_api_key: Vec::new(),
             vertex_api_key: Vec::new(),
             xai_api_key: Vec::new(),
+            interactions_api_key: Vec::new(),
             openai_compatibility: Vec::new(),
             upstream_urls: BTreeMap::new(),
             oauth_callback_ports: BTreeMap::new(),

@@ -102,8 +102,6 @@ const CPA_TOP_LEVEL: &[&str] = &[
     "generative-language-api-key",
     "gpt-image-2-base-model",
     "incognito-browser",
-    "interactions-api-key",
-    "logs-max-total-size-mb",
     "nonstream-keepalive-interval",
     "oauth-request-scoped-errors",
     "passthrough-headers",
@@ -228,11 +226,16 @@ fn validate(config: &Config) -> Result<(), Invalid> {
     at_least("max-retry-interval", config.max_retry_interval, 0)?;
     at_least("transient-error-cooldown-seconds", config.transient_error_cooldown_seconds, -1)?;
     at_least("auth-auto-refresh-workers", config.auth_auto_refresh_workers, 1)?;
+    at_least("logs-max-total-size-mb", config.logs_max_total_size_mb, 0)?;
 
     for (section, entries) in config.api_key_sections() {
         for (i, entry) in entries.iter().enumerate() {
             check_api_key_entry(&format!("{section}[{i}]"), entry)?;
         }
+    }
+
+    for (i, entry) in config.interactions_api_key.iter().enumerate() {
+        check_api_key_entry(&format!("interactions-api-key[{i}]"), entry)?;
     }
 
     let mut names = HashSet::new();

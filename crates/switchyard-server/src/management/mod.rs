@@ -2,6 +2,7 @@
 
 mod auth_files;
 mod auth_listing;
+mod config_edit;
 mod config_routes;
 mod cookie;
 mod guard;
@@ -39,6 +40,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/get-auth-status", get(oauth::status))
         .route("/oauth-session", delete(oauth::cancel))
         .route("/providers", get(providers::list))
+        // cfgedit (issue 8): config editing endpoints — scalar toggles, key lists, channel maps.
+        .merge(config_edit::routes())
         // Imports of every provider with one, CPA's `/vertex/import` included.
         .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.

@@ -198,7 +198,11 @@ fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: 
 
 /// The pooled HTTP client of the attempt's effective proxy (auth file `proxy_url` > key entry
 /// `proxy-url` > global `proxy-url`); an unusable proxy fails the attempt like an unreachable upstream.
-pub(super) async fn http_for(state: &AppState, config: &Config, attempt: &Attempt) -> Result<reqwest::Client, AttemptResult> {
+pub(super) async fn http_for(
+    state: &AppState,
+    config: &Config,
+    attempt: &Attempt,
+) -> Result<reqwest::Client, AttemptResult> {
     let stored;
     let own_proxy = match &attempt.kind {
         AccountKind::OAuth { file } => {
