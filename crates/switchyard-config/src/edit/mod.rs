@@ -330,9 +330,11 @@ fn replace(doc: &Doc<'_>, slot: Slot, value: &Value) -> String {
     let ext = doc.extent(slot);
     let mut out = String::with_capacity(text.len() + 64);
     out.push_str(&text[..slot.start]);
-    if render::is_inline(value) {
+    // A flow collection stays one when the new value fits on its line.
+    let flow = ext.is_flow(doc).then(|| render::flow(value)).flatten();
+    if render::is_inline(value) || flow.is_some() {
         out.push_str(if ext.has_inline() { &text[slot.start..ext.inline_start] } else { " " });
-        out.push_str(&render::inline(value));
+        out.push_str(&flow.unwrap_or_else(|| render::inline(value)));
         out.push_str(&text[ext.inline_end..ext.tail_end]);
     } else {
         let comment = &text[ext.inline_end..ext.tail_end];

@@ -24,6 +24,22 @@ pub(super) fn inline(value: &Value) -> String {
     }
 }
 
+/// One-line flow form (`[a, b]`, `{k: [v]}`) of a collection, used where the document
+/// already had a flow collection; `None` past a line's worth of text.
+pub(super) fn flow(value: &Value) -> Option<String> {
+    fn write(value: &Value) -> String {
+        match value {
+            Value::Array(items) => format!("[{}]", items.iter().map(write).collect::<Vec<_>>().join(", ")),
+            Value::Object(map) => {
+                let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{}: {}", string(k), write(v))).collect();
+                format!("{{{}}}", pairs.join(", "))
+            }
+            scalar => inline(scalar),
+        }
+    }
+    (value.is_array() || value.is_object()).then(|| write(value)).filter(|text| text.len() <= 100)
+}
+
 /// A string as a YAML scalar.
 pub(super) fn string(s: &str) -> String {
     if plain_is_safe(s) { s.to_owned() } else { serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()) }

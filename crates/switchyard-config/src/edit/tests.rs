@@ -119,9 +119,12 @@ fn a_flow_collection_is_rewritten_whole_keeping_its_comment() {
         out,
         COMMENTED.replace(
             "oauth-excluded-models: {gemini-cli: [a, b]}  # flow map\n",
-            "oauth-excluded-models:  # flow map\n  gemini-cli:\n    - a\n    - b\n  claude:\n    - \"*\"\n"
+            "oauth-excluded-models: {gemini-cli: [a, b], claude: [\"*\"]}  # flow map\n"
         )
     );
+    // A flow list of scalars stays a flow list.
+    let out = set(&[k("oauth-excluded-models"), k("gemini-cli")], json!(["c", "*"]));
+    assert_eq!(out, COMMENTED.replace("{gemini-cli: [a, b]}", "{gemini-cli: [c, \"*\"]}"));
     let out = del(&[k("oauth-excluded-models"), k("gemini-cli")]);
     assert_eq!(out, COMMENTED.replace("{gemini-cli: [a, b]}  #", "{}  #"));
     assert_eq!(
