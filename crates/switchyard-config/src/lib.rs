@@ -19,12 +19,15 @@
 //!   them. Nested unmodelled keys stay in the file ([`ConfigHandle::raw_yaml`]) only.
 //!   `Config::other` is filled by [`parse`], not by serde: deserializing a `Config` from JSON
 //!   with serde leaves it empty.
+//! - Keys of CPA's table that Switchyard parses but does not act on ([`UNSUPPORTED_KEYS`]) load
+//!   with a "parsed but not supported" [`Warning`] when set to a non-default value.
 //! - `key:` with no value means the key's default, as in CPA.
 
 pub mod edit;
 mod handle;
 mod model;
 mod parse;
+mod support;
 mod yaml;
 
 pub use handle::{ConfigHandle, ConfigWatcher, EditYamlError, ReloadOutcome};
@@ -33,6 +36,7 @@ pub use model::{
     QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
+pub use support::{SUPPORTED_KEYS, UNSUPPORTED_KEYS, UNSUPPORTED_MESSAGE};
 
 /// The embedded default configuration: commented, valid, and equal to [`Config::default`].
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");

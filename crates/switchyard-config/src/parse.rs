@@ -176,6 +176,7 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
     }
 
     validate(&config).map_err(|invalid| invalid.locate(&root))?;
+    warnings.extend(crate::support::unsupported_warnings(&root));
     Ok(Loaded { config, warnings })
 }
 
