@@ -313,6 +313,30 @@ async fn claude_keys_edit_in_place_and_carry_the_auth_index() {
     assert_eq!(config(&server).await["claude-api-key"].as_array().unwrap().len(), 1);
 }
 
+/// Routing sees a written key as soon as the write answers: its account is listed and gone.
+#[tokio::test]
+async fn written_keys_become_accounts_at_once() {
+    let server = start().await;
+    let auth_indices = || async {
+        let (_, files) = call(&server, Method::GET, "/auth-files", None).await;
+        files["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["auth_index"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let body = json!([{"api-key": "sk-codex-live", "base-url": "https://codex.example"}]);
+    let (status, _) = call(&server, Method::PUT, "/codex-api-key", Some(body)).await;
+    assert_eq!(status, 200);
+    let (_, listed) = call(&server, Method::GET, "/codex-api-key", None).await;
+    let index = listed["codex-api-key"][0]["auth-index"].as_str().unwrap().to_owned();
+    assert!(auth_indices().await.contains(&index), "the new key is an account");
+    let (status, _) = call(&server, Method::DELETE, "/codex-api-key?api-key=sk-codex-live", None).await;
+    assert_eq!(status, 200);
+    assert!(!auth_indices().await.contains(&index), "the deleted key is no account");
+}
+
 #[tokio::test]
 async fn every_other_key_section_is_created_listed_and_deleted() {
     let server = start().await;

@@ -51,6 +51,9 @@ where
     tokio::task::spawn_blocking(move || handle.edit_yaml(plan))
         .await
         .map_err(|_| ApiError::internal("config update task failed"))??;
+    // The account sync task follows config changes too; doing it here as well means routing
+    // already uses the edit when the answer arrives.
+    state.sync_accounts();
     Ok(axum::Json(json!({"status": "ok"})))
 }
 
