@@ -13,7 +13,7 @@
 //! - Unknown keys anywhere in the modelled structure load with a [`Warning`] naming their
 //!   dotted path (`remote-management.alow-remote`, `claude-api-key[0].base-ur`) and line.
 //! - Keys CLIProxyAPI has but Switchyard does not model (`tls`, `payload`, `plugins`,
-//!   `claude-api-key[].cloak`, `models[].thinking`, ...) load silently.
+//!   `claude-api-key[].cloak`, `models[].thinking`, ...) load without an unknown-key warning.
 //! - Every top-level key outside the model (CPA-only or unknown) is kept verbatim, in document
 //!   order, in [`Config::other`], which serializes inline so a `Config` written back out keeps
 //!   them. Nested unmodelled keys stay in the file ([`ConfigHandle::raw_yaml`]) only.
