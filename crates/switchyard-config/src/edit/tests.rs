@@ -205,3 +205,47 @@ fn a_key_with_no_value_gets_one() {
         "proxy-url:   # none yet\nrouting:\n  strategy: ff\nport: 1\n"
     );
 }
+
+#[test]
+fn quoted_keys_quoted_hashes_block_scalars_and_multiline_flows() {
+    let text = "\"debug\": false # q\nproxy-url: \"http://p#x\" # real comment\nnote: |\n  line one\n  line two\nmodels: [a,\n  b]  # two\nnext: 1\n";
+    let out = apply(text, &[Edit::Set(vec![k("debug")], json!(true))]).unwrap();
+    assert_eq!(out, text.replace("\"debug\": false # q", "\"debug\": true # q"));
+    let out = apply(text, &[Edit::Set(vec![k("proxy-url")], json!(""))]).unwrap();
+    assert_eq!(out, text.replace("\"http://p#x\" # real", "\"\" # real"));
+    let out = apply(text, &[Edit::Set(vec![k("note")], json!("short"))]).unwrap();
+    assert_eq!(out, text.replace("note: |\n  line one\n  line two\n", "note: short\n"));
+    let out = apply(text, &[Edit::Set(vec![k("models"), Seg::Index(2)], json!("c"))]).unwrap();
+    assert_eq!(out, text.replace("[a,\n  b]  # two", "[a, b, c]  # two"));
+    let out = apply(text, &[Edit::Delete(vec![k("models")])]).unwrap();
+    assert_eq!(out, text.replace("models: [a,\n  b]  # two\n", ""));
+}
+
+#[test]
+fn a_whole_item_keeps_the_comment_on_its_dash_line() {
+    let text = "keys:\n  - api-key: a # first\n    priority: 1\n    # about b\n  - api-key: b\n  # - api-key: old (disabled)\nend: 1\n";
+    let out =
+        apply(text, &[Edit::Set(vec![k("keys"), Seg::Index(0)], json!({"api-key": "z", "prefix": "p"}))]).unwrap();
+    assert_eq!(
+        out,
+        text.replace("  - api-key: a # first\n    priority: 1\n", "  - api-key: z # first\n    prefix: p\n")
+    );
+    // An appended item goes after the last item, before the trailing commented-out one.
+    let out = apply(text, &[Edit::Set(vec![k("keys"), Seg::Index(2)], json!({"api-key": "c"}))]).unwrap();
+    assert_eq!(out, text.replace("  - api-key: b\n", "  - api-key: b\n  - api-key: c\n"));
+    // Removing the first key of an item rewrites only that item.
+    let out = apply(text, &[Edit::Delete(vec![k("keys"), Seg::Index(0), k("api-key")])]).unwrap();
+    assert_eq!(out, text.replace("  - api-key: a # first\n    priority: 1\n", "  - priority: 1 # first\n"));
+    let out = apply(text, &[Edit::Delete(vec![k("keys"), Seg::Index(1)])]).unwrap();
+    assert_eq!(out, text.replace("  - api-key: b\n", ""));
+}
+
+#[test]
+fn paths_through_scalars_are_refused() {
+    assert_eq!(
+        apply("port: 1\n", &[Edit::Set(vec![k("port"), k("x")], json!(1))]),
+        Err(EditError::NotEditable { path: "port".into(), message: "is not a mapping" })
+    );
+    assert!(matches!(apply("a: [\n", &[Edit::Set(vec![k("a")], json!(1))]), Err(EditError::Parse(_))));
+    assert!(matches!(apply("- a\n", &[Edit::Set(vec![k("a")], json!(1))]), Err(EditError::NotEditable { .. })));
+}
