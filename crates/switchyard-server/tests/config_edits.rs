@@ -370,16 +370,22 @@ async fn openai_compatibility_by_index_and_name() {
     let key_index = local["api-key-entries"][0]["auth-index"].as_str().unwrap();
     assert_eq!(local["auth-index"], key_index);
 
+    // The panel's save: the list from GET /config (defaults and auth-index included) with one
+    // field changed. Only that field reaches the file.
+    let mut echoed = listed["openai-compatibility"].clone();
+    echoed[0]["disabled"] = json!(true);
     expected = replaced(&expected, "      - api-key: compat-1\n", "      - api-key: compat-1\n    disabled: true\n");
+    write_ok(&server, Method::PUT, "/openai-compatibility", Some(echoed), &expected).await;
+    assert_eq!(config(&server).await["openai-compatibility"][0]["disabled"], true);
+    expected = replaced(&expected, "    disabled: true\n", "    disabled: false\n");
     write_ok(
         &server,
         Method::PATCH,
         "/openai-compatibility",
-        Some(json!({"index": 0, "value": {"disabled": true}})),
+        Some(json!({"index": 0, "value": {"disabled": false}})),
         &expected,
     )
     .await;
-    assert_eq!(config(&server).await["openai-compatibility"][0]["disabled"], true);
     expected = replaced(&expected, "    base-url: http://127.0.0.1:9\n", "    base-url: http://127.0.0.1:10\n");
     write_ok(
         &server,
@@ -413,7 +419,7 @@ async fn openai_compatibility_by_index_and_name() {
 
     expected = replaced(
         &expected,
-        "  - name: local   # a local server\n    base-url: http://127.0.0.1:10\n    api-key-entries:\n      - api-key: compat-1\n    disabled: true\n",
+        "  - name: local   # a local server\n    base-url: http://127.0.0.1:10\n    api-key-entries:\n      - api-key: compat-1\n    disabled: false\n",
         "",
     )
     .replace("openai-compatibility:\n", "openai-compatibility: []\n");

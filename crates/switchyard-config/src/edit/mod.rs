@@ -7,6 +7,7 @@
 //!
 //! [`ConfigHandle::replace_yaml`]: crate::ConfigHandle::replace_yaml
 
+mod diff;
 mod doc;
 mod render;
 #[cfg(test)]
@@ -16,6 +17,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+pub use self::diff::list_edits;
 use self::doc::{Doc, Slot};
 use crate::ConfigError;
 use crate::yaml::{self, Entry, Kind, Node};
@@ -96,73 +98,6 @@ pub fn value_at(text: &str, path: &[Seg]) -> Result<Option<Value>, EditError> {
         };
     }
     Ok(Some(node.to_json()))
-}
-
-/// Edits turning the list at top-level `key` into `new` while touching as little as possible:
-/// items are compared by position; in mapping items only the fields that differ are written,
-/// fields missing from `new` are removed, and fields the file lacks are added only when their
-/// new value is not empty (`null`, `""`, `0`, `false`, `[]`, `{}`: what a panel echoes back
-/// from `GET /config` for fields the user never set).
-pub fn list_edits(text: &str, key: &str, new: &[Value]) -> Result<Vec<Edit>, EditError> {
-    let list = vec![Seg::key(key)];
-    let old = match value_at(text, &list)? {
-        Some(Value::Array(items)) if !items.is_empty() && !new.is_empty() => items,
-        _ => return Ok(vec![Edit::Set(list, Value::Array(new.iter().map(without_empty_fields).collect()))]),
-    };
-    let mut edits = Vec::new();
-    for (index, (old_item, new_item)) in old.iter().zip(new).enumerate() {
-        let at = |seg: Option<&str>| {
-            let mut path = vec![Seg::key(key), Seg::Index(index)];
-            path.extend(seg.map(Seg::key));
-            path
-        };
-        match (old_item, new_item) {
-            (Value::Object(old_fields), Value::Object(new_fields)) => {
-                for (field, value) in new_fields {
-                    let changed = match old_fields.get(field) {
-                        Some(current) => current != value,
-                        None => !is_empty(value),
-                    };
-                    if changed {
-                        edits.push(Edit::Set(at(Some(field)), value.clone()));
-                    }
-                }
-                for field in old_fields.keys().filter(|f| !new_fields.contains_key(*f)) {
-                    edits.push(Edit::Delete(at(Some(field))));
-                }
-            }
-            _ if old_item != new_item => edits.push(Edit::Set(at(None), without_empty_fields(new_item))),
-            _ => {}
-        }
-    }
-    for index in (new.len()..old.len()).rev() {
-        edits.push(Edit::Delete(vec![Seg::key(key), Seg::Index(index)]));
-    }
-    for (index, item) in new.iter().enumerate().skip(old.len()) {
-        edits.push(Edit::Set(vec![Seg::key(key), Seg::Index(index)], without_empty_fields(item)));
-    }
-    Ok(edits)
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(v) => !v,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        Value::Object(map) => map.is_empty(),
-    }
-}
-
-/// A new mapping item without the empty fields a panel sends for every unset key.
-fn without_empty_fields(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.iter().filter(|(_, v)| !is_empty(v)).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 fn apply_one(text: &str, edit: &Edit) -> Result<String, EditError> {
