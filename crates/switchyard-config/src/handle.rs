@@ -13,7 +13,20 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use crate::edit::{self, Edit, EditError};
+
 use crate::{Config, ConfigError, DEFAULT_YAML, Warning, parse};
+
+/// Why [`ConfigHandle::edit_yaml`] changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditYamlError {
+    /// The edit does not fit the current document (a missing key or index, ...).
+    #[error("{0}")]
+    Edit(EditError),
+    /// The edited document is invalid (or the file cannot be read or written).
+    #[error("{0}")]
+    Invalid(ConfigError),
+}
 
 const NO_FILE: &str = "no config file: start switchyard with --config PATH to edit the configuration";
 
@@ -52,6 +65,8 @@ pub struct ConfigHandle {
     last_reload_error: Mutex<Option<ConfigError>>,
     /// Serializes reloads and writes so a watcher reload cannot interleave with a write.
     write_lock: Mutex<()>,
+    /// Serializes [`edit_yaml`](Self::edit_yaml) calls: each reads, edits and writes as one step.
+    edit_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for ConfigHandle {
@@ -70,6 +85,7 @@ impl ConfigHandle {
             updates,
             last_reload_error: Mutex::new(None),
             write_lock: Mutex::new(()),
+            edit_lock: Mutex::new(()),
         }
     }
 
@@ -163,6 +179,25 @@ impl ConfigHandle {
         *lock(&self.last_reload_error) = None;
         tracing::info!(path = %path.display(), "configuration replaced");
         Ok(loaded.warnings)
+    }
+
+    /// Edits the file's current text with the [`Edit`]s `plan` computes from it (comment-
+    /// preserving), then writes the result through [`replace_yaml`](Self::replace_yaml)
+    /// (validated, atomic, applied at once). Read, edit and write are one step against other
+    /// edits. Blocking file I/O: call it off the async reactor.
+    pub fn edit_yaml<E>(&self, plan: impl FnOnce(&str) -> Result<Vec<Edit>, E>) -> Result<Vec<Warning>, E>
+    where
+        E: From<EditYamlError>,
+    {
+        let path = self.path.as_deref().ok_or_else(|| EditYamlError::Invalid(ConfigError::message(NO_FILE)))?;
+        let _guard = lock(&self.edit_lock);
+        let current = read(path).map_err(EditYamlError::Invalid)?;
+        let edits = plan(&current)?;
+        let edited = edit::apply(&current, &edits).map_err(EditYamlError::Edit)?;
+        if edited == current {
+            return Ok(Vec::new());
+        }
+        Ok(self.replace_yaml(&edited).map_err(EditYamlError::Invalid)?)
     }
 
     fn apply(&self, raw: String, config: Config) {

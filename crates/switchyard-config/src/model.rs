@@ -53,6 +53,8 @@ pub struct Config {
     pub gemini_api_key: Vec<ApiKeyEntry>,
     pub vertex_api_key: Vec<ApiKeyEntry>,
     pub xai_api_key: Vec<ApiKeyEntry>,
+    /// Gemini Interactions API keys: validated and editable, not routed (reported unsupported).
+    pub interactions_api_key: Vec<ApiKeyEntry>,
     pub openai_compatibility: Vec<OpenAiCompatibility>,
     /// Switchyard only: provider -> endpoint name -> absolute http(s) URL, overriding the
     /// provider's built-in OAuth/API URLs (tests point these at loopback mocks).
@@ -107,6 +109,7 @@ impl Default for Config {
             gemini_api_key: Vec::new(),
             vertex_api_key: Vec::new(),
             xai_api_key: Vec::new(),
+            interactions_api_key: Vec::new(),
             openai_compatibility: Vec::new(),
             upstream_urls: BTreeMap::new(),
             oauth_callback_ports: BTreeMap::new(),

@@ -101,7 +101,6 @@ const CPA_TOP_LEVEL: &[&str] = &[
     "generative-language-api-key",
     "gpt-image-2-base-model",
     "incognito-browser",
-    "interactions-api-key",
     "nonstream-keepalive-interval",
     "oauth-request-scoped-errors",
     "passthrough-headers",
@@ -175,6 +174,7 @@ pub fn parse(text: &str) -> Result<Loaded, ConfigError> {
     }
 
     validate(&config).map_err(|invalid| invalid.locate(&root))?;
+    warnings.extend(crate::support::unsupported_warnings(&root));
     Ok(Loaded { config, warnings })
 }
 
@@ -236,6 +236,10 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         for (i, entry) in entries.iter().enumerate() {
             check_api_key_entry(&format!("{section}[{i}]"), entry)?;
         }
+    }
+
+    for (i, entry) in config.interactions_api_key.iter().enumerate() {
+        check_api_key_entry(&format!("interactions-api-key[{i}]"), entry)?;
     }
 
     let mut names = HashSet::new();

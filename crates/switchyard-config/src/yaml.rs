@@ -41,8 +41,9 @@ pub(crate) enum Kind<'s> {
 #[derive(Debug)]
 pub(crate) struct Entry<'s> {
     pub key: String,
-    /// Line of the key itself.
+    /// Line and column of the key itself (1-based; the column counts characters).
     pub line: usize,
+    pub column: usize,
     pub value: Node<'s>,
 }
 
@@ -150,6 +151,7 @@ impl<'s> Node<'s> {
                     .into_iter()
                     .map(|(key, value)| Entry {
                         line: key.referenced.line() as usize,
+                        column: key.referenced.column() as usize,
                         key: key.value,
                         value: Node::build(value, source),
                     })

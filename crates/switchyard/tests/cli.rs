@@ -155,6 +155,20 @@ fn check_config_names_unknown_keys() {
     assert!(report.contains("frobnicate"), "{report}");
 }
 
+#[test]
+fn check_config_reports_keys_switchyard_does_not_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let path =
+        write_config(dir.path(), 8317, "ws-auth: false\npprof:\n  enable: true\nrouting:\n  session-affinity: false\n");
+    let output = Command::new(BIN).args(["--config", path.to_str().unwrap(), "check-config"]).output().unwrap();
+    assert!(output.status.success());
+    let report = String::from_utf8(output.stdout).unwrap();
+    let warnings: Vec<&str> = report.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{report}");
+    assert!(warnings[0].ends_with("key `ws-auth`: parsed but not supported by switchyard"), "{report}");
+    assert!(warnings[1].ends_with("key `pprof`: parsed but not supported by switchyard"), "{report}");
+}
+
 #[tokio::test]
 async fn no_arguments_serves_on_8317_with_the_embedded_config() {
     let probe = std::net::TcpListener::bind("127.0.0.1:8317");

@@ -7,6 +7,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use switchyard_config::ConfigError;
+
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
 
@@ -37,9 +39,7 @@ pub async fn get_yaml(State(state): State<Arc<AppState>>) -> Response {
 /// reason (line and field) and the file stays byte-identical.
 pub async fn put_yaml(State(state): State<Arc<AppState>>, body: Body) -> Result<Json<Value>, ApiError> {
     if state.config.path().is_none() {
-        return Err(ApiError::conflict(
-            "no config file: switchyard runs on its embedded default; start it with --config PATH to edit the configuration",
-        ));
+        return Err(no_config_file());
     }
     let bytes =
         axum::body::to_bytes(body, MAX_CONFIG_BYTES).await.map_err(|_| ApiError::too_large(MAX_CONFIG_BYTES))?;
@@ -55,9 +55,21 @@ pub async fn put_yaml(State(state): State<Arc<AppState>>, body: Body) -> Result<
             tracing::info!(warnings = warnings.len(), "config.yaml replaced through the management API");
             Ok(ok_with(json!({ "warnings": warnings })))
         }
-        Err(error) => Err(ApiError::bad_request("invalid config")
-            .with("message", error.to_string())
-            .with("line", error.line)
-            .with("field", error.field.clone())),
+        Err(error) => Err(invalid_config(&error)),
     }
+}
+
+/// Writes are refused while switchyard runs on its embedded default.
+pub(super) fn no_config_file() -> ApiError {
+    ApiError::conflict(
+        "no config file: switchyard runs on its embedded default; start it with --config PATH to edit the configuration",
+    )
+}
+
+/// A rejected document: the reason with its line and field, as `PUT /config.yaml` answers.
+pub(super) fn invalid_config(error: &ConfigError) -> ApiError {
+    ApiError::bad_request("invalid config")
+        .with("message", error.to_string())
+        .with("line", error.line)
+        .with("field", error.field.clone())
 }

@@ -4,6 +4,7 @@ mod api_call;
 mod auth_files;
 mod auth_listing;
 mod call_targets;
+mod config_edit;
 mod config_routes;
 mod cookie;
 mod credential_index;
@@ -58,6 +59,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/request-error-logs", get(log_routes::list_error_logs))
         .route("/request-error-logs/{name}", get(log_routes::get_error_log))
         .route("/request-log-by-id/{id}", get(log_routes::get_request_log))
+        // cfgedit (issue 8): config editing endpoints — scalar toggles, key lists, channel maps.
+        .merge(config_edit::routes())
         // Imports of every provider with one, CPA's `/vertex/import` included.
         .route("/{name}/import", post(imports::import))
         // `<login>-auth-url` for every provider in the registry; static routes above win.
