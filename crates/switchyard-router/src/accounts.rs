@@ -231,7 +231,8 @@ fn api_key_account(section: &str, index: usize, entry: &ApiKeyEntry, config: &Co
         kind: AccountKind::ApiKey { section: section.to_owned(), index },
         priority: entry.priority,
         weight: weight(entry.weight),
-        disabled: false,
+        // CPA disables a config key by excluding every model (`PATCH /auth-files/status`).
+        disabled: entry.excluded_models.iter().any(|pattern| pattern == "*"),
         disable_cooling: entry.disable_cooling,
         request_retry: entry.request_retry.and_then(retry),
         models,

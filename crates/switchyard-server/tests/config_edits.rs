@@ -569,3 +569,45 @@ async fn the_embedded_default_cannot_be_edited() {
     let response = client.get(format!("{base}/v0/management/debug")).bearer_auth(common::KEY).send().await.unwrap();
     assert_eq!(json(response).await, (200, json!({"debug": false})));
 }
+
+/// `PATCH /auth-files/status` on a config key: CPA adds or removes `"*"` in that key's
+/// `excluded-models`, in place; the entry in `/auth-files` shows it disabled, then active again.
+#[tokio::test]
+async fn a_config_keys_status_toggles_its_excluded_models_star_in_place() {
+    let server = start().await;
+    let original = disk(&server);
+    let listed = |files: &Value| {
+        files["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-api-key[1]").cloned().unwrap()
+    };
+    let (_, files) = call(&server, Method::GET, "/auth-files", None).await;
+    let entry = listed(&files);
+    assert_eq!(entry["disabled"], false);
+    let auth_index = entry["auth_index"].as_str().unwrap().to_owned();
+
+    let body = json!({"name": "claude-api-key[1]", "auth_index": auth_index, "disabled": true});
+    let (status, answer) = call(&server, Method::PATCH, "/auth-files/status", Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"status": "ok", "disabled": true, "via": "config:excluded-models", "excluded_pattern": "*"})
+    );
+    let disabled = original
+        .replace("  - api-key: sk-claude-2\n", "  - api-key: sk-claude-2\n    excluded-models:\n      - \"*\"\n");
+    assert_ne!(disabled, original, "the replacement found the entry");
+    assert_eq!(disk(&server), disabled);
+    let (_, files) = call(&server, Method::GET, "/auth-files", None).await;
+    assert_eq!(listed(&files)["disabled"], true);
+
+    let body = json!({"name": "claude-api-key[1]", "disabled": false});
+    let (status, _) = call(&server, Method::PATCH, "/auth-files/status", Some(body)).await;
+    assert_eq!(status, 200);
+    assert_eq!(disk(&server), original, "enabling again restores the file byte for byte");
+    let (_, files) = call(&server, Method::GET, "/auth-files", None).await;
+    assert_eq!(listed(&files)["disabled"], false);
+
+    // A wrong auth_index names no credential: 404, file untouched.
+    let body = json!({"name": "claude-api-key[1]", "auth_index": "0000000000000000", "disabled": true});
+    let (status, _) = call(&server, Method::PATCH, "/auth-files/status", Some(body)).await;
+    assert_eq!(status, 404);
+    assert_eq!(disk(&server), original);
+}

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use switchyard_auth::login::RefreshError;
 use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
-use switchyard_router::{AccountModelRules, ModelAlias, account_models};
+use switchyard_router::{AccountKind, AccountModelRules, ModelAlias, account_models};
 
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
@@ -329,7 +329,14 @@ pub async fn set_status(State(state): State<Arc<AppState>>, body: Body) -> Resul
         Some(_) => return Err(ApiError::bad_request("disabled must be a boolean")),
         None => return Err(ApiError::bad_request("disabled is required")),
     };
-    let stored = find(&state, name, body.get("auth_index").and_then(Value::as_str))?;
+    let auth_index = body.get("auth_index").and_then(Value::as_str);
+    if state.store.get(name).is_none()
+        && let Some(found) = config_key_account(&state, name, auth_index)
+    {
+        let (section, index) = found?;
+        return set_config_key_status(&state, section, index, disabled).await;
+    }
+    let stored = find(&state, name, auth_index)?;
     state
         .store
         .update(&stored.name, move |credential| {
@@ -340,6 +347,58 @@ pub async fn set_status(State(state): State<Arc<AppState>>, body: Body) -> Resul
         .map_err(store_error)?;
     tracing::info!(file = %stored.name, disabled, "auth file status changed");
     Ok(ok_with(json!({"disabled": disabled})))
+}
+
+/// The config API key a `/auth-files` entry names (its `name` is the account id, e.g.
+/// `claude-api-key[0]`): `None` when no config key has that name, a 404 when `auth_index` is
+/// given and names another credential.
+fn config_key_account(
+    state: &AppState,
+    name: &str,
+    auth_index: Option<&str>,
+) -> Option<Result<(String, usize), ApiError>> {
+    let config = state.config.get();
+    let account = state.router.accounts().into_iter().find(|account| account.id == name)?;
+    let AccountKind::ApiKey { section, index } = &account.kind else { return None };
+    let key = account.kind.config_key(&config)?;
+    let index_matches = auth_index
+        .is_none_or(|given| given.is_empty() || given == super::api_key_auth_index(key.section, key.base_url, key.key));
+    Some(if index_matches { Ok((section.clone(), *index)) } else { Err(ApiError::not_found("auth file not found")) })
+}
+
+/// CPA toggles a config key by adding or removing `"*"` in its `excluded-models`, written to
+/// config.yaml as a comment-preserving edit.
+async fn set_config_key_status(
+    state: &AppState,
+    section: String,
+    index: usize,
+    disabled: bool,
+) -> Result<Json<Value>, ApiError> {
+    use switchyard_config::edit::{Edit, Seg, value_at};
+    let path = vec![Seg::key(section.clone()), Seg::Index(index), Seg::key("excluded-models")];
+    let account = format!("{section}[{index}]");
+    let logged = account.clone();
+    let _ok = super::config_edit::write(state, move |text| {
+        if value_at(text, &[Seg::key(section.clone()), Seg::Index(index)]).ok().flatten().is_none() {
+            return Err(ApiError::not_found("auth file not found"));
+        }
+        let current = value_at(text, &path).map_err(|error| ApiError::bad_request(error.to_string()))?;
+        let mut patterns: Vec<Value> = match current {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(ApiError::bad_request(format!("{account}.excluded-models is not a list"))),
+        };
+        let has_star = patterns.iter().any(|p| p == "*");
+        match (disabled, has_star) {
+            (true, false) => patterns.push(Value::String("*".into())),
+            (false, true) => patterns.retain(|p| p != "*"),
+            _ => return Ok(Vec::new()),
+        }
+        Ok(vec![if patterns.is_empty() { Edit::Delete(path) } else { Edit::Set(path, Value::Array(patterns)) }])
+    })
+    .await?;
+    tracing::info!(account = %logged, disabled, "config key status changed");
+    Ok(ok_with(json!({"disabled": disabled, "via": "config:excluded-models", "excluded_pattern": "*"})))
 }
 
 /// Sets `value` at a dotted path, creating objects on the way; `null` removes the key.

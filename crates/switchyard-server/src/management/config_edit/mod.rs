@@ -40,7 +40,7 @@ impl From<EditYamlError> for ApiError {
 }
 
 /// Runs the edits `plan` computes from the file's current text, off the reactor.
-async fn write<F>(state: &AppState, plan: F) -> Result<axum::Json<Value>, ApiError>
+pub(super) async fn write<F>(state: &AppState, plan: F) -> Result<axum::Json<Value>, ApiError>
 where
     F: FnOnce(&str) -> Result<Vec<Edit>, ApiError> + Send + 'static,
 {
