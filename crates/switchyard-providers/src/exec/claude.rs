@@ -8,7 +8,7 @@ use switchyard_dialects::Dialect;
 use super::{Headers, config_value, join, own_base, pass_through, send};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
-const DEFAULT_BASE: &str = "https://api.anthropic.com";
+pub(super) const DEFAULT_BASE: &str = "https://api.anthropic.com";
 const ANTHROPIC_HOST: &str = "api.anthropic.com";
 const HEADER_DEFAULTS: &str = "claude-header-defaults";
 

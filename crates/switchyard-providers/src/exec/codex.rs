@@ -19,7 +19,7 @@ use super::{Headers, body_of, config_value, end_to_end_headers, join, own_base, 
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
 const DEFAULT_BASE: &str = "https://chatgpt.com/backend-api/codex";
-const OPENAI_BASE: &str = "https://api.openai.com/v1";
+pub(super) const OPENAI_BASE: &str = "https://api.openai.com/v1";
 const HEADER_DEFAULTS: &str = "codex-header-defaults";
 /// The Codex TUI the backend expects to talk to (spec §4.6).
 const ORIGINATOR: &str = "codex-tui";

@@ -11,7 +11,7 @@ use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth,
 pub struct GeminiApiExecutor {
     /// `upstream-urls` provider key.
     provider: &'static str,
-    default_base: &'static str,
+    pub(super) default_base: &'static str,
     /// Path up to the model name.
     models_path: &'static str,
     /// The base is a Vertex template whose `{location}` is filled with `global`.

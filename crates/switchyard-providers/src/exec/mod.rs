@@ -82,6 +82,19 @@ pub fn api_key_executor(section: &str) -> Option<Arc<dyn Executor>> {
     }
 }
 
+/// The built-in base URL a config API-key section's executor calls when the key has no
+/// `base-url` and config no `upstream-urls` override (the table above).
+pub fn api_key_default_base(section: &str) -> Option<&'static str> {
+    match section {
+        "claude-api-key" => Some(claude::DEFAULT_BASE),
+        "codex-api-key" => Some(codex::OPENAI_BASE),
+        "gemini-api-key" => Some(gemini_api::GeminiApiExecutor::GEMINI.default_base),
+        "vertex-api-key" => Some(crate::vertex::API_BASE_TEMPLATE),
+        "xai-api-key" => Some(crate::xai::API_BASE),
+        _ => None,
+    }
+}
+
 /// For executors whose upstream takes an access token or an API key, never a bare auth file.
 fn stored_not_supported() -> ExecError {
     ExecError::Credential("this upstream needs an access token or an API key".into())

@@ -124,6 +124,15 @@ pub(super) fn allowed_for_file(config: &Config, credential: &Credential) -> Vec<
         switchyard_providers::for_file_type(&provider).or_else(|| switchyard_providers::by_id(&provider))
     {
         push_provider(&mut origins, config, builtin.id());
+        // The provider's API-key upstream is the same family (e.g. xAI's identity check on
+        // api.x.ai for an OAuth file).
+        for (section, providers) in SECTION_PROVIDERS {
+            if providers.contains(&builtin.id())
+                && let Some(base) = switchyard_providers::exec::api_key_default_base(section)
+            {
+                push(&mut origins, base);
+            }
+        }
     } else if let Some(custom) = config.oauth_providers.iter().find(|p| p.name.eq_ignore_ascii_case(&provider)) {
         push_custom(&mut origins, custom);
     }
@@ -145,6 +154,9 @@ pub(super) fn allowed_for_key(config: &Config, key: &ConfigKey<'_>, compat: bool
     let mut origins = Vec::new();
     push(&mut origins, key.base_url);
     if !compat {
+        if let Some(base) = switchyard_providers::exec::api_key_default_base(key.section) {
+            push(&mut origins, base);
+        }
         let providers = SECTION_PROVIDERS.iter().find(|(section, _)| *section == key.section).map(|(_, p)| *p);
         for provider in providers.unwrap_or_default() {
             push_provider(&mut origins, config, provider);
@@ -176,6 +188,30 @@ pub(super) fn allowed_for_config(config: &Config) -> Vec<Origin> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_sections_without_a_base_url_admit_their_executors_default_host_only() {
+        let config = Config::default();
+        let headers = std::collections::BTreeMap::new();
+        let key = |section| ConfigKey { section, key: "k", base_url: "", headers: &headers, proxy_url: "" };
+        let admits = |origins: &[Origin], url: &str| origins.iter().any(|o| o.admits(&origin(url)));
+        let gemini = allowed_for_key(&config, &key("gemini-api-key"), false);
+        assert!(admits(&gemini, "https://generativelanguage.googleapis.com/v1beta/models"));
+        assert!(!admits(&gemini, "https://api.openai.com/v1/models"));
+        let codex = allowed_for_key(&config, &key("codex-api-key"), false);
+        assert!(admits(&codex, "https://api.openai.com/v1/models"));
+        let xai = allowed_for_key(&config, &key("xai-api-key"), false);
+        assert!(admits(&xai, "https://api.x.ai/v1/api-key"));
+        assert!(!admits(&xai, "https://generativelanguage.googleapis.com/"));
+    }
+
+    #[test]
+    fn an_xai_oauth_file_admits_the_xai_api_host() {
+        let credential = Credential::from_json(br#"{"type":"xai","access_token":"t"}"#).unwrap();
+        let origins = allowed_for_file(&Config::default(), &credential);
+        assert!(origins.iter().any(|o| o.admits(&origin("https://api.x.ai/v1/api-key"))));
+        assert!(!origins.iter().any(|o| o.admits(&origin("https://api.anthropic.com/v1/messages"))));
+    }
 
     fn origin(url: &str) -> Origin {
         Origin::of_url(&url::Url::parse(url).unwrap())
