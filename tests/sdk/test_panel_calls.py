@@ -209,9 +209,6 @@ class TestConfigConnection:
         finally:
             ok(call(stack, "PUT", "/codex-api-key", []))
 
-    @pytest.mark.xfail(strict=True, reason="GET /config omits `auth-index` on config key entries "
-                       "(codex-api-key[] etc.) and on openai-compatibility[] / api-key-entries[]; only the "
-                       "per-section GETs (/codex-api-key, /openai-compatibility) add it")
     def test_config_key_entries_carry_auth_index(self, stack):  # 1 (auth-index)
         ok(call(stack, "PUT", "/codex-api-key", [{"api-key": "cx-index", "base-url": "http://127.0.0.1:9"}]))
         ok(call(stack, "PUT", "/openai-compatibility", [{"name": "oc-index", "base-url": "http://127.0.0.1:9/v1",

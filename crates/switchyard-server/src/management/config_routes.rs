@@ -27,6 +27,7 @@ pub async fn get_config(State(state): State<Arc<AppState>>) -> Result<Json<Value
     if let Some(remote) = body.get_mut("remote-management").and_then(Value::as_object_mut) {
         remote.insert("secret-key".into(), Value::String(shown_secret));
     }
+    super::config_edit::add_auth_indexes(&mut body);
     Ok(Json(body))
 }
 

@@ -68,6 +68,16 @@ fn read(state: &AppState, list: List) -> Result<axum::Json<Value>, ApiError> {
     Ok(axum::Json(json!({ list.key(): items })))
 }
 
+/// `GET /config` carries `auth-index` on every key entry too (the panel reads it there).
+pub(in crate::management) fn add_auth_indexes(config: &mut Value) {
+    let lists = KEY_SECTIONS.iter().map(|s| List::Keys(s)).chain(std::iter::once(List::Compat));
+    for list in lists {
+        if let Some(items) = config.get_mut(list.key()).and_then(Value::as_array_mut) {
+            items.iter_mut().for_each(|item| add_auth_index(list, item));
+        }
+    }
+}
+
 /// The same 16-hex id `/auth-files` shows for the account a config key becomes.
 fn add_auth_index(list: List, item: &mut Value) {
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -21,6 +21,8 @@ use crate::{ApiError, AppState};
 /// A JSON edit request is small; a larger body is not one.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+pub(super) use lists::add_auth_indexes;
+
 pub fn routes() -> Router<Arc<AppState>> {
     scalars::routes().merge(lists::routes()).merge(maps::routes())
 }
