@@ -110,6 +110,8 @@ class Mock:
         self.base: str = info["base"]
         self.control: str = info["control"]
         self.upstream_urls_yaml: str = info["upstream_urls_yaml"]
+        # `upstream-urls` entries (no header) for the xAI and Kimi device-login servers.
+        self.login_urls_yaml: str = info["login_urls_yaml"]
         self.fixtures_dir = Path(info["fixtures_dir"])
 
     def _first_line(self) -> bytes:

@@ -40,7 +40,7 @@ BOUNDARY = "panelcallsboundary7MA4YWxkTrZu0gW"
 
 
 def _start(extra_yaml: str = "") -> Stack:
-    """A Stack like conftest's, with kimi/xai login endpoints aimed at the mock."""
+    """A Stack like conftest's, with kimi/xai logins aimed at the mock's device-login servers."""
     stack = Stack.__new__(Stack)
     stack.workdir = Path(tempfile.mkdtemp(prefix="switchyard-panel-"))
     stack.mock = None
@@ -49,14 +49,7 @@ def _start(extra_yaml: str = "") -> Stack:
         stack.mock = Mock(stack.workdir)
         stack.mock.require_bearer(UPSTREAM_TOKEN)
         stack.mock.require_project("sdk-project-1")
-        base = stack.mock.base
-        stack.mock.upstream_urls_yaml += (
-            "  kimi:\n"
-            f"    device: {base}/api/oauth/device_authorization\n"
-            f"    token: {base}/api/oauth/token\n"
-            "  xai:\n"
-            f"    issuer: {base}\n"
-        )
+        stack.mock.upstream_urls_yaml += stack.mock.login_urls_yaml
         for attempt in range(3):
             gateway_dir = stack.workdir / f"gateway-{attempt}"
             gateway_dir.mkdir()
@@ -476,13 +469,19 @@ class TestOAuthLogin:
         after = ok(call(stack, "GET", f"/get-auth-status?state={state}"))
         assert after["status"] == "error" and after["error"]
 
-    def test_xai_device_login_without_discovery(self, stack):  # 29
-        # The mock serves no OpenID discovery document: the login cannot start.
-        clear_error(call(stack, "GET", "/xai-auth-url?is_webui=true"), 502, "discovery")
-
-    def test_kimi_device_login_without_device_endpoint(self, stack):  # 30
-        # switchyard-mock has no Kimi device-authorization route (only the Rust MockKimi has).
-        clear_error(call(stack, "GET", "/kimi-auth-url"), 502, "device authorization")
+    @pytest.mark.parametrize("path", ["/xai-auth-url?is_webui=true", "/kimi-auth-url"])  # 29, 30
+    def test_device_login_starts_show_url_and_state(self, stack, path):
+        start = ok(call(stack, "GET", path))
+        assert start["status"] == "ok", start
+        assert isinstance(start["url"], str) and start["url"].startswith("http"), start
+        state = start["state"]
+        assert isinstance(state, str) and state, start
+        try:
+            status = ok(call(stack, "GET", f"/get-auth-status?state={state}"))
+            assert status["status"] == "wait", status
+        finally:
+            cancel = ok(call(stack, "DELETE", f"/oauth-session?state={state}"))
+        assert cancel["status"] == "ok"
 
     def test_get_auth_status_unknown_state(self, stack):  # 31
         body = ok(call(stack, "GET", "/get-auth-status?state=not-a-state"))

@@ -9,7 +9,8 @@
 //! another loopback port, prints one JSON line to stdout and serves until killed:
 //!
 //! ```json
-//! {"base": "http://127.0.0.1:P", "control": "http://127.0.0.1:C", "upstream_urls_yaml": "upstream-urls:\n  ..."}
+//! {"base": "http://127.0.0.1:P", "control": "http://127.0.0.1:C", "upstream_urls_yaml": "upstream-urls:\n  ...",
+//!  "login_urls_yaml": "  kimi:\n    device: ...\n  xai:\n    issuer: ...\n"}
 //! ```
 //!
 //! Control API (JSON bodies; every answer is JSON, errors are 400 `{"error": "..."}`):
@@ -36,7 +37,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_testkit::fixtures;
+use switchyard_testkit::kimi::{self, MockKimi};
 use switchyard_testkit::upstream::{Api, Fault, MockUpstream, RequiredAuth};
+use switchyard_testkit::xai::MockXai;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: switchyard-mock [--port PORT] [--control-port PORT]";
@@ -63,10 +66,19 @@ async fn main() {
         }
     };
     let control_base = format!("http://{}", control.local_addr().expect("local addr"));
+    // Device-login servers for the panel's xAI and Kimi login starts; kept alive until exit.
+    let (xai, kimi) = (MockXai::start().await, MockKimi::start().await);
+    let login_urls_yaml = format!(
+        "  kimi:\n    device: {}\n    token: {}\n  xai:\n    issuer: {}\n",
+        kimi.url(kimi::DEVICE_PATH),
+        kimi.url(kimi::TOKEN_PATH),
+        xai.base
+    );
     let line = json!({
         "base": base,
         "control": control_base,
         "upstream_urls_yaml": mock.upstream_urls_yaml().replace(mock.base(), &base),
+        "login_urls_yaml": login_urls_yaml,
         "fixtures_dir": fixtures::fixtures_dir().display().to_string(),
     });
     println!("{line}");
