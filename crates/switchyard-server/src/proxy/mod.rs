@@ -18,7 +18,7 @@ use axum::extract::{Extension, Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use switchyard_dialects::Dialect;
 use switchyard_providers::executor::Operation;
 
@@ -30,11 +30,11 @@ use request_log::RequestTag;
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/models", get(models::openai_or_anthropic))
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/responses", post(responses))
-        .route("/backend-api/codex/responses", post(responses))
-        .route("/v1/messages", post(messages))
-        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/chat/completions", dialect_route(Dialect::OpenAiChat, Operation::Generate))
+        .route("/v1/responses", dialect_route(Dialect::OpenAiResponses, Operation::Generate))
+        .route("/backend-api/codex/responses", dialect_route(Dialect::OpenAiResponses, Operation::Generate))
+        .route("/v1/messages", dialect_route(Dialect::AnthropicMessages, Operation::Generate))
+        .route("/v1/messages/count_tokens", dialect_route(Dialect::AnthropicMessages, Operation::CountTokens))
         .route("/v1beta/models", get(models::gemini))
         .route("/v1beta/models/{model_action}", post(gemini_action).get(models::gemini_one))
         // google-genai >= 2 defaults to `v1` for the Gemini API: the same actions under /v1.
@@ -44,47 +44,16 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn(request_log::tag_request))
 }
 
-async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    Extension(tag): Extension<RequestTag>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiChat, Operation::Generate, headers).tagged(tag), body).await
-}
-
-async fn responses(
-    State(state): State<Arc<AppState>>,
-    Extension(tag): Extension<RequestTag>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::OpenAiResponses, Operation::Generate, headers).tagged(tag), body)
-        .await
-}
-
-async fn messages(
-    State(state): State<Arc<AppState>>,
-    Extension(tag): Extension<RequestTag>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    pipeline::serve(&state, ClientCall::new(Dialect::AnthropicMessages, Operation::Generate, headers).tagged(tag), body)
-        .await
-}
-
-async fn count_tokens(
-    State(state): State<Arc<AppState>>,
-    Extension(tag): Extension<RequestTag>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    pipeline::serve(
-        &state,
-        ClientCall::new(Dialect::AnthropicMessages, Operation::CountTokens, headers).tagged(tag),
-        body,
+/// `POST` of a dialect whose model and stream flag are in the body.
+fn dialect_route(dialect: Dialect, operation: Operation) -> MethodRouter<Arc<AppState>> {
+    post(
+        move |State(state): State<Arc<AppState>>,
+              Extension(tag): Extension<RequestTag>,
+              headers: HeaderMap,
+              body: Body| async move {
+            pipeline::serve(&state, ClientCall::new(dialect, operation, headers).tagged(tag), body).await
+        },
     )
-    .await
 }
 
 /// `POST /v1beta/models/<model>:<generateContent|streamGenerateContent|countTokens>` (also under `/v1`).
