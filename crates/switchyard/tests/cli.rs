@@ -376,6 +376,22 @@ async fn planted_secrets_never_reach_the_logs() {
     assert!(!log.contains(&state), "the login state appeared in the log");
 }
 
+/// The gateway's JSON request line for `request_id`, once it has been written (a stream's is
+/// written when its body ends).
+async fn logged_request_line(gateway: &Gateway, request_id: &str) -> Value {
+    let find = |log: &str| {
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["target"] == "switchyard::request" && line["request_id"] == request_id)
+    };
+    eventually(CHANGE_SEEN, "the request line is logged", || {
+        let found = find(&gateway.log_text()).is_some();
+        async move { found }
+    })
+    .await;
+    find(&gateway.log_text()).unwrap()
+}
+
 /// `--log-format json`: one JSON line per proxied request that names the account that served it
 /// (its `auth_index`), the attempts a failover took and the request id the client got back, and
 /// never the client key.
@@ -435,18 +451,7 @@ async fn each_request_logs_one_json_line_naming_the_serving_account() {
         listing["files"].as_array().unwrap().iter().find(|f| f["name"] == "claude-b@example.com.json").unwrap();
     let auth_index = served_by["auth_index"].as_str().unwrap().to_owned();
 
-    let find_line = |log: &str| {
-        log.lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["target"] == "switchyard::request" && line["request_id"] == request_id.as_str())
-    };
-    eventually(CHANGE_SEEN, "the request line is logged", || {
-        let found = find_line(&gateway.log_text()).is_some();
-        async move { found }
-    })
-    .await;
-    let log = gateway.log_text();
-    let line = find_line(&log).unwrap();
+    let line = logged_request_line(&gateway, &request_id).await;
     assert_eq!(line["level"], "INFO", "{line}");
     assert_eq!(line["auth_index"], auth_index.as_str(), "{line}");
     assert_eq!(line["attempts"], 2, "{line}");
@@ -472,17 +477,7 @@ async fn each_request_logs_one_json_line_naming_the_serving_account() {
     let stream_id = streamed.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(stream_id, request_id);
     let streamed_bytes = streamed.bytes().await.unwrap().len() as u64;
-    let find_stream_line = |log: &str| {
-        log.lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["target"] == "switchyard::request" && line["request_id"] == stream_id.as_str())
-    };
-    eventually(CHANGE_SEEN, "the stream's line is logged", || {
-        let found = find_stream_line(&gateway.log_text()).is_some();
-        async move { found }
-    })
-    .await;
-    let line = find_stream_line(&gateway.log_text()).unwrap();
+    let line = logged_request_line(&gateway, &stream_id).await;
     assert_eq!((line["stream"].as_bool(), line["status"].as_u64()), (Some(true), Some(200)), "{line}");
     assert_eq!(line["bytes_out"], streamed_bytes, "{line}");
     assert_eq!(line["dialect_out"], "anthropic-messages", "{line}");
