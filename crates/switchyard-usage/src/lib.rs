@@ -1,5 +1,6 @@
 //! What Switchyard remembers about the requests it served, in CLIProxyAPI's shapes (spec §6):
-//! per-account counters with 20 ten-minute buckets ([`counters`]), the in-memory usage queue a
+//! per-account counters with 20 ten-minute buckets ([`counters`]), the per-request records
+//! handed to the store without blocking ([`records`]), the in-memory usage queue a
 //! collector pops ([`queue`]), and the log directory: the process log written to rotated files
 //! ([`log_writer`]) and read back page by page ([`log_reader`]), and one file per request
 //! ([`request_files`]). Nothing here knows about HTTP; the server and the binary wire it in.
@@ -8,6 +9,7 @@ pub mod counters;
 pub mod log_reader;
 pub mod log_writer;
 pub mod queue;
+pub mod records;
 pub mod request_files;
 
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use switchyard_config::ConfigHandle;
 
 pub use counters::{AccountCounters, Bucket, CounterSnapshot};
 pub use queue::UsageQueue;
+pub use records::{RecordReceiver, Recorder, Tokens, UsageRecord};
 
 /// The log directory: `logs/` next to the config file (CPA: `logs/` in its working directory,
 /// which is where its config lives), or `<auth-dir>/logs` when running on the embedded default.

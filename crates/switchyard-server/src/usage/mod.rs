@@ -5,9 +5,11 @@
 pub(crate) mod sink;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::SystemTime;
 
-use switchyard_usage::{AccountCounters, UsageQueue};
+use switchyard_usage::records::DEFAULT_QUEUE_CAPACITY;
+use switchyard_usage::{AccountCounters, RecordReceiver, Recorder, UsageQueue};
 
 pub(crate) use sink::RequestSink;
 
@@ -16,11 +18,27 @@ pub struct UsageState {
     pub queue: UsageQueue,
     /// Where `main.log`, rotated logs and request logs live (see [`switchyard_usage::log_dir`]).
     pub log_dir: PathBuf,
+    /// Per-request records on their way to the store (never blocks the request path).
+    pub recorder: Recorder,
+    /// The records' receiving end until the store takes it ([`UsageState::take_records`]).
+    records: Mutex<Option<RecordReceiver>>,
 }
 
 impl UsageState {
     pub fn new(log_dir: PathBuf) -> Self {
-        Self { counters: AccountCounters::new(), queue: UsageQueue::default(), log_dir }
+        let (recorder, records) = Recorder::channel(DEFAULT_QUEUE_CAPACITY);
+        Self {
+            counters: AccountCounters::new(),
+            queue: UsageQueue::default(),
+            log_dir,
+            recorder,
+            records: Mutex::new(Some(records)),
+        }
+    }
+
+    /// The receiving end of [`UsageState::recorder`], once: for the store (or a test).
+    pub fn take_records(&self) -> Option<RecordReceiver> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// One finished attempt of the account `auth_index`: answered (`success`) or not.
