@@ -11,6 +11,7 @@ pub mod log_writer;
 pub mod queue;
 pub mod records;
 pub mod request_files;
+pub mod store;
 
 use std::path::PathBuf;
 
