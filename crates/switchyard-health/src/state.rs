@@ -99,7 +99,7 @@ pub fn evaluate(evidence: &[Evidence], facts: &Facts, now: DateTime<Utc>) -> Hea
     let mut newest_first: Vec<&Evidence> =
         evidence.iter().rev().filter(|e| facts.credential_since.is_none_or(|since| e.at >= since)).collect();
     // Stable: equal times keep "later recorded first".
-    newest_first.sort_by(|a, b| b.at.cmp(&a.at));
+    newest_first.sort_by_key(|e| std::cmp::Reverse(e.at));
 
     if facts.disabled {
         return disabled(&newest_first, facts.disabled_by);

@@ -92,7 +92,7 @@ fn quota_exhausted_until_reset_then_recovery_with_newer_healthy_evidence() {
     assert_eq!(h.state, HealthState::Healthy);
     // Without a reset time it holds until healthy evidence arrives.
     let open = ev(0, Source::Quota, Signal::Exhausted { until: None }, "credits exhausted");
-    assert_eq!(health(&[open.clone()], 100_000).state, HealthState::QuotaExhausted { until: None });
+    assert_eq!(health(std::slice::from_ref(&open), 100_000).state, HealthState::QuotaExhausted { until: None });
     assert_eq!(health(&[open, ok(1)], 2).state, HealthState::Healthy);
 }
 
@@ -134,7 +134,7 @@ fn weak_trouble_warns_over_a_success_only() {
     let h = health(&[ok(0), blip.clone()], 6);
     assert_eq!((h.state, h.reason()), (HealthState::Warning, "Request · HTTP 502: bad gateway".to_owned()));
     // Trouble alone is a warning too (something is known, and it is not good).
-    assert_eq!(health(&[blip.clone()], 6).state, HealthState::Warning);
+    assert_eq!(health(std::slice::from_ref(&blip), 6).state, HealthState::Warning);
     // A success after it clears it.
     assert_eq!(health(&[blip, ok(7)], 8).state, HealthState::Healthy);
 }
