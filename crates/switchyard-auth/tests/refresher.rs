@@ -369,3 +369,36 @@ async fn force_refresh_renews_a_token_far_from_expiry() {
     assert_eq!((saved["access_token"].as_str(), saved["refresh_token"].as_str()), (Some("new-at-1"), Some("new-rt-1")));
     assert!(h.refresher.state("mock-far.json").unwrap().last_refreshed.is_some());
 }
+
+/// Records what it hears.
+#[derive(Default)]
+struct Heard(Mutex<Vec<(String, Result<(), RefreshError>)>>);
+
+impl switchyard_auth::login::RefreshObserver for Heard {
+    fn refreshed(&self, name: &str, result: &Result<(), RefreshError>) {
+        self.0.lock().unwrap().push((name.to_owned(), result.clone()));
+    }
+}
+
+#[tokio::test]
+async fn the_observer_hears_every_finished_attempt_after_it_is_saved() {
+    let h = Harness::new(&[("mock-a.json", credential("rt-0", 10)), ("mock-b.json", credential("rt-dead", 10))]).await;
+    h.answer("rt-dead", Answer::InvalidGrant);
+    let heard = Arc::new(Heard::default());
+    h.refresher.set_observer(heard.clone());
+
+    assert!(h.refresher.fresh_access_token("mock-a.json", SKEW).await.is_ok());
+    assert!(h.refresher.fresh_access_token("mock-b.json", SKEW).await.is_err());
+    // Already refused: no new attempt, so nothing new to hear.
+    assert!(h.refresher.fresh_access_token("mock-b.json", SKEW).await.is_err());
+    let heard = heard.0.lock().unwrap().clone();
+    assert_eq!(
+        heard,
+        [
+            ("mock-a.json".to_owned(), Ok(())),
+            ("mock-b.json".to_owned(), Err(RefreshError::Revoked("invalid_grant".into())))
+        ]
+    );
+    // By the time the success is heard, the new tokens are in the store.
+    assert_eq!(h.store.get("mock-a.json").unwrap().credential().unwrap().refresh_token(), Some("new-rt-1"));
+}

@@ -68,6 +68,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Switchyard only: unfinished client connections one IP may hold at once; 0 = no cap.
     pub max_connections_per_ip: u32,
+    /// Switchyard only: account health actions and inspection.
+    pub health: HealthSettings,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -116,6 +118,7 @@ impl Default for Config {
             oauth_providers: Vec::new(),
             timeouts: Timeouts::default(),
             max_connections_per_ip: 256,
+            health: HealthSettings::default(),
             other: serde_json::Map::new(),
         }
     }
@@ -223,6 +226,36 @@ impl Timeouts {
     /// `seconds` as a limit; `None` for 0 (no limit).
     pub fn limit(seconds: u64) -> Option<std::time::Duration> {
         (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+    }
+}
+
+/// What Switchyard does on its own about account health (all off by default), and how an
+/// inspection probes accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct HealthSettings {
+    /// Disable an auth file on high-confidence evidence (revoked token, deactivated workspace,
+    /// exhausted quota, an inspection's disable); only the same actor re-enables it.
+    pub auto_disable: bool,
+    /// Minutes between scheduled inspections; 0 = only on request.
+    pub inspection_interval_minutes: u64,
+    /// Accounts probed at once.
+    pub inspection_workers: u64,
+    /// Seconds one probe may take.
+    pub inspection_timeout_seconds: u64,
+    /// Quota use (percent) at which a Codex/xAI window counts as full.
+    pub inspection_quota_threshold: f64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            auto_disable: false,
+            inspection_interval_minutes: 0,
+            inspection_workers: 4,
+            inspection_timeout_seconds: 15,
+            inspection_quota_threshold: 100.0,
+        }
     }
 }
 

@@ -232,6 +232,17 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         return Err(Invalid::new("redis-usage-queue-retention-seconds", "must be at most 3600"));
     }
 
+    let health = &config.health;
+    if !(1..=64).contains(&health.inspection_workers) {
+        return Err(Invalid::new("health.inspection-workers", "must be between 1 and 64"));
+    }
+    if !(1..=600).contains(&health.inspection_timeout_seconds) {
+        return Err(Invalid::new("health.inspection-timeout-seconds", "must be between 1 and 600"));
+    }
+    if !(health.inspection_quota_threshold > 0.0 && health.inspection_quota_threshold <= 100.0) {
+        return Err(Invalid::new("health.inspection-quota-threshold", "must be a percent above 0 and at most 100"));
+    }
+
     for (section, entries) in config.api_key_sections() {
         for (i, entry) in entries.iter().enumerate() {
             check_api_key_entry(&format!("{section}[{i}]"), entry)?;

@@ -10,7 +10,7 @@ use crate::yaml::{Kind, Node, child_index, child_key};
 /// The warning's text for a key in [`UNSUPPORTED_KEYS`].
 pub const UNSUPPORTED_MESSAGE: &str = "parsed but not supported by switchyard";
 
-/// CPA keys Switchyard acts on.
+/// CPA keys Switchyard acts on, then Switchyard's own keys that the README lists with them.
 pub const SUPPORTED_KEYS: &[&str] = &[
     "host",
     "port",
@@ -43,6 +43,11 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "openai-compatibility",
     "oauth-model-alias",
     "oauth-excluded-models",
+    "health.auto-disable",
+    "health.inspection-interval-minutes",
+    "health.inspection-workers",
+    "health.inspection-timeout-seconds",
+    "health.inspection-quota-threshold",
 ];
 
 /// CPA keys Switchyard parses (and keeps in the file) but does not act on, with the default

@@ -700,3 +700,32 @@ fn log_and_usage_queue_limits_are_typed_with_cpa_defaults_and_checked() {
         "1 or more",
     );
 }
+
+#[test]
+fn health_settings_parse_and_are_bounded() {
+    let loaded = parse(
+        "health:\n  auto-disable: true\n  inspection-interval-minutes: 30\n  inspection-workers: 2\n  inspection-timeout-seconds: 5\n  inspection-quota-threshold: 95.5\n",
+    )
+    .unwrap();
+    let health = loaded.config.health;
+    assert!(health.auto_disable);
+    assert_eq!(
+        (health.inspection_interval_minutes, health.inspection_workers, health.inspection_timeout_seconds),
+        (30, 2, 5)
+    );
+    assert_eq!(health.inspection_quota_threshold, 95.5);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        parse("health:\n  inspection-quota-threshold: 90\n").unwrap().config.health.inspection_quota_threshold,
+        90.0
+    );
+    assert_err("health:\n  inspection-workers: 0\n", 2, "health.inspection-workers", "between 1 and 64");
+    assert_err(
+        "health:\n  inspection-timeout-seconds: 601\n",
+        2,
+        "health.inspection-timeout-seconds",
+        "between 1 and 600",
+    );
+    assert_err("health:\n  inspection-quota-threshold: 0\n", 2, "health.inspection-quota-threshold", "percent");
+    assert_err("health:\n  inspection-quota-threshold: 101\n", 2, "health.inspection-quota-threshold", "percent");
+}

@@ -105,6 +105,32 @@ impl fmt::Display for RouteError {
 
 impl std::error::Error for RouteError {}
 
+/// Why a plan pinned to one account cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinError {
+    UnknownAccount,
+    Disabled,
+    /// Nothing can be sent with it (no executor, needs a re-login): the account's reason.
+    Unservable(String),
+    /// The account does not serve this model.
+    ModelNotServed {
+        model: String,
+    },
+}
+
+impl fmt::Display for PinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownAccount => f.write_str("no such account"),
+            Self::Disabled => f.write_str("the account is disabled"),
+            Self::Unservable(reason) => f.write_str(reason),
+            Self::ModelNotServed { model } => write!(f, "the account does not serve model {model}"),
+        }
+    }
+}
+
+impl std::error::Error for PinError {}
+
 /// What happened when an attempt was sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -340,6 +366,45 @@ impl Router {
             })
             .collect();
         Ok(Plan { model: base.to_owned(), thinking_suffix: thinking_suffix.map(str::to_owned), attempts })
+    }
+
+    /// One account by id.
+    pub fn account(&self, account_id: &str) -> Option<Account> {
+        let snapshot = self.current();
+        snapshot.by_id.get(account_id).map(|&i| snapshot.accounts[i].clone())
+    }
+
+    /// A plan of exactly one attempt on `account_id` for `model` (test requests, inspection
+    /// probes): no failover, no retry rounds, no strategy cursor moves, and its cooldowns do not
+    /// hold it back (the caller asked for this account explicitly). A disabled account is only
+    /// planned with `include_disabled`.
+    pub fn plan_for(&self, account_id: &str, model: &str, include_disabled: bool) -> Result<Plan, PinError> {
+        let snapshot = self.current();
+        let account = snapshot.by_id.get(account_id).map(|&i| &snapshot.accounts[i]).ok_or(PinError::UnknownAccount)?;
+        if account.disabled && !include_disabled {
+            return Err(PinError::Disabled);
+        }
+        if let Some(reason) = &account.unservable {
+            return Err(PinError::Unservable(reason.clone()));
+        }
+        let find = |name: &str| account.models.iter().find(|m| m.id.eq_ignore_ascii_case(name));
+        let (served, base, suffix) = match find(model) {
+            Some(served) => (served, model, None),
+            None => split_thinking_suffix(model)
+                .and_then(|(base, suffix)| Some((find(base)?, base, Some(suffix))))
+                .ok_or_else(|| PinError::ModelNotServed { model: model.to_owned() })?,
+        };
+        Ok(Plan {
+            model: base.to_owned(),
+            thinking_suffix: suffix.map(str::to_owned),
+            attempts: vec![Attempt {
+                account_id: account.id.clone(),
+                provider: account.provider.clone(),
+                kind: account.kind.clone(),
+                upstream_model: served.upstream.clone(),
+                request_retry: 0,
+            }],
+        })
     }
 
     /// Forgets every cooldown and 429 backoff of the account (`POST /reset-quota`), so it is

@@ -2,6 +2,7 @@
 //! work lands, the public API dialects, OAuth callbacks and the panel.
 
 mod access_log;
+mod account_health;
 mod callbacks;
 mod connections;
 mod control_panel;
@@ -22,6 +23,7 @@ use switchyard_http::{ClientError, HttpClients};
 use switchyard_providers::ConfigLookup;
 use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
 
+pub use account_health::{HealthService, QuotaFetch, QuotaTarget};
 pub use connections::serve;
 pub use error::ApiError;
 pub use management::{capabilities_json, secret_key_notice};
@@ -41,6 +43,8 @@ pub struct AppState {
     pub router: Arc<AccountRouter>,
     /// Request counters per account, the usage queue and the log directory.
     pub usage: Arc<UsageState>,
+    /// Evidence about every account, inspection runs, the quota fetcher inspections call.
+    pub health: Arc<HealthService>,
     management: management::Guard,
 }
 
@@ -57,6 +61,12 @@ impl AppState {
         let lookup = Arc::new(ConfigLookup(config.clone()));
         let refresher = Refresher::new(store.clone(), lookup, config.clone(), http_clients.clone());
         let usage = Arc::new(UsageState::new(switchyard_usage::log_dir(&config)));
+        let health = Arc::new(HealthService::default());
+        refresher.set_observer(Arc::new(account_health::feed::RefreshFeed {
+            store: store.clone(),
+            book: health.book.clone(),
+            config: config.clone(),
+        }));
         let state = Arc::new(Self {
             config,
             store,
@@ -65,6 +75,7 @@ impl AppState {
             refresher,
             router: Arc::new(AccountRouter::new()),
             usage,
+            health,
             management: management::Guard::new(management_password),
         });
         state.sync_accounts();
@@ -97,10 +108,11 @@ impl AppState {
     /// no file), so routing always sees the current servable accounts.
     pub fn spawn_account_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
+        // Subscribed before the task runs, so no change made right after this call is missed.
+        let mut files = state.store.subscribe();
+        let mut config = state.config.subscribe();
+        let mut relogin = state.refresher.relogin_changes();
         tokio::spawn(async move {
-            let mut files = state.store.subscribe();
-            let mut config = state.config.subscribe();
-            let mut relogin = state.refresher.relogin_changes();
             loop {
                 tokio::select! {
                     event = files.recv() => {
@@ -122,6 +134,18 @@ impl AppState {
                 state.sync_accounts();
             }
         })
+    }
+}
+
+impl AppState {
+    /// The health machinery's background work: following re-logins (old evidence dropped,
+    /// accounts an auth issue disabled enabled again) and the inspection schedule
+    /// (`health.inspection-interval-minutes`). Abort the handles to stop it.
+    pub fn spawn_health_tasks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            account_health::actions::spawn_relogin_watch(self.store.clone(), self.health.book.clone()),
+            account_health::inspection::spawn_schedule(self.clone()),
+        ]
     }
 }
 

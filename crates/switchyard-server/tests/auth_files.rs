@@ -366,7 +366,9 @@ async fn status_toggle_persists_and_keeps_unknown_fields() {
     assert_eq!(after["disabled"], true);
     let mut expected = before.clone();
     expected["disabled"] = json!(true);
-    assert_eq!(after, expected, "only `disabled` may change");
+    // Who disabled it goes along, under a key CPA keeps without knowing it.
+    expected["switchyard_disabled_by"] = json!("manual");
+    assert_eq!(after, expected, "only `disabled` and its owner may change");
     assert_eq!(entry(&list(&server, "").await, CLAUDE)["status"], "disabled");
     assert_eq!(std::fs::metadata(server.file(CLAUDE)).unwrap().permissions().mode() & 0o777, 0o600);
 
@@ -381,7 +383,9 @@ async fn status_toggle_persists_and_keeps_unknown_fields() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(file_json(&server, CLAUDE)["disabled"], false);
+    let mut expected = before.clone();
+    expected["disabled"] = json!(false);
+    assert_eq!(file_json(&server, CLAUDE), expected, "enabled again, the owner is gone");
 
     let snapshot = server.snapshot();
     for (body, expected) in [

@@ -282,6 +282,7 @@ async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> a
     // CPA checks every 5 s; the refresher renews each credential its provider's lead before expiry.
     let _refresh_loop = AbortOnDrop(state.refresher.spawn_background(Duration::from_secs(5)));
     let _account_sync = AbortOnDrop(state.spawn_account_sync());
+    let _health_tasks: Vec<_> = state.spawn_health_tasks().into_iter().map(AbortOnDrop).collect();
     let address = format!("{}:{}", bind_host(&initial), initial.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(

@@ -11,7 +11,7 @@
 //!   back off from 1 min doubling to 30 min; rate limits wait as told (5 s..5 min).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -41,6 +41,12 @@ const INTERVAL_KEYS: &[&str] =
 /// Finds who renews a credential's tokens; the provider registry implements it.
 pub trait RefresherLookup: Send + Sync {
     fn refresher_for(&self, credential: &Credential) -> Option<Arc<dyn TokenRefresher>>;
+}
+
+/// Told about every finished refresh attempt (after its result is saved and booked), e.g. to
+/// keep account health. Called on the attempt's task: keep it short and non-blocking.
+pub trait RefreshObserver: Send + Sync {
+    fn refreshed(&self, name: &str, result: &Result<(), RefreshError>);
 }
 
 /// What the refresher knows about one auth file, for listings.
@@ -120,11 +126,12 @@ struct Trackers {
     map: Arc<Mutex<HashMap<String, Tracker>>>,
     /// Bumped whenever a file's needs-re-login mark is set or cleared.
     relogin_generation: Arc<watch::Sender<u64>>,
+    observer: Arc<OnceLock<Arc<dyn RefreshObserver>>>,
 }
 
 impl Default for Trackers {
     fn default() -> Self {
-        Trackers { map: Arc::default(), relogin_generation: Arc::new(watch::Sender::new(0)) }
+        Trackers { map: Arc::default(), relogin_generation: Arc::new(watch::Sender::new(0)), observer: Arc::default() }
     }
 }
 
@@ -207,6 +214,9 @@ impl Trackers {
                 RefreshError::Unavailable(_) => {}
             }
         });
+        if let Some(observer) = self.observer.get() {
+            observer.refreshed(name, result);
+        }
     }
 }
 
@@ -308,6 +318,11 @@ impl Refresher {
             }
         });
         Some(known.unwrap_or_else(|| RefreshState { last_refreshed: credential.last_refresh(), ..Default::default() }))
+    }
+
+    /// Sets who hears about every finished refresh attempt; only the first call counts.
+    pub fn set_observer(&self, observer: Arc<dyn RefreshObserver>) {
+        let _ = self.trackers.observer.set(observer);
     }
 
     /// A generation number bumped whenever an auth file's needs-re-login mark is set (its

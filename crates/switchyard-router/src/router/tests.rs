@@ -526,3 +526,37 @@ fn settings_come_from_config() {
     let defaults = RouteSettings::default();
     assert_eq!((defaults.request_retry, defaults.max_retry_interval), (3, secs(30)));
 }
+
+#[test]
+fn a_pinned_plan_is_one_attempt_on_that_account_whatever_its_cooldowns() {
+    let router = router(vec![account("a", 5, 1), account("b", 0, 1)]);
+    let now = Instant::now();
+    router.report("b", "m-up", failure(429), &rr(), now);
+    let plan = router.plan_for("b", "M", false).unwrap();
+    assert_eq!(plan.model, "M");
+    let attempts: Vec<(&str, &str, u32)> =
+        plan.attempts.iter().map(|a| (a.account_id.as_str(), a.upstream_model.as_str(), a.request_retry)).collect();
+    assert_eq!(attempts, [("b", "m-up", 0)], "no failover, no retry rounds");
+    // Thinking suffixes split as in normal plans.
+    let plan = router.plan_for("a", "n(high)", false).unwrap();
+    assert_eq!((plan.model.as_str(), plan.thinking_suffix.as_deref()), ("n", Some("high")));
+    // Pinning moves no strategy cursor.
+    assert_eq!(order(&router, "m", &rr(), now), ["a"]);
+    assert_eq!(order(&router, "m", &rr(), now), ["a"]);
+}
+
+#[test]
+fn a_pinned_plan_says_why_it_cannot_be_made() {
+    let mut off = account("off", 0, 1);
+    off.disabled = true;
+    let mut dead = account("dead", 0, 1);
+    dead.unservable = Some("needs re-login: invalid_grant".into());
+    let router = router(vec![account("a", 0, 1), off, dead]);
+    assert_eq!(router.plan_for("nope", "m", false), Err(PinError::UnknownAccount));
+    assert_eq!(router.plan_for("off", "m", false), Err(PinError::Disabled));
+    assert_eq!(router.plan_for("off", "m", true).map(|p| p.attempts.len()), Ok(1), "probes may include it");
+    assert_eq!(router.plan_for("dead", "m", true), Err(PinError::Unservable("needs re-login: invalid_grant".into())));
+    assert_eq!(router.plan_for("a", "other", false), Err(PinError::ModelNotServed { model: "other".into() }));
+    assert_eq!(router.account("a").map(|a| a.id), Some("a".to_owned()));
+    assert_eq!(router.account("nope"), None);
+}

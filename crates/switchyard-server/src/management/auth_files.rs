@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use switchyard_auth::login::RefreshError;
 use switchyard_auth::{AuthContent, Credential, StoreError, StoredAuth, validate_file_name};
+use switchyard_health::Actor;
 use switchyard_router::{AccountKind, AccountModelRules, ModelAlias, account_models};
 
 use crate::error::ok_with;
@@ -337,12 +338,9 @@ pub async fn set_status(State(state): State<Arc<AppState>>, body: Body) -> Resul
         return set_config_key_status(&state, section, index, disabled).await;
     }
     let stored = find(&state, name, auth_index)?;
-    state
-        .store
-        .update(&stored.name, move |credential| {
-            credential.set_disabled(disabled);
-            Ok(())
-        })
+    // A person may always switch: the owner becomes `manual` (or is cleared on enable).
+    let book = &state.health.book;
+    crate::account_health::actions::set_disabled(&state.store, book, &stored.name, disabled, Actor::Manual, "")
         .await
         .map_err(store_error)?;
     tracing::info!(file = %stored.name, disabled, "auth file status changed");

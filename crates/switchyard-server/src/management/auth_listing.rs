@@ -18,7 +18,9 @@ use switchyard_router::{Account, AccountHealth, ConfigKey, HealthStatus, cannot_
 use switchyard_usage::CounterSnapshot;
 
 use super::auth_files::query_value;
+use super::health_routes::add_health_fields;
 use crate::AppState;
+use crate::account_health::{AccountStanding, file_standing, key_standing};
 
 fn rfc3339(time: SystemTime) -> String {
     DateTime::<Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -70,6 +72,7 @@ const PASSTHROUGH_FIELDS: &[&str] = &[
 /// What one auth file's listing entry is built from.
 struct FileView<'a> {
     stored: &'a StoredAuth,
+    standing: &'a AccountStanding,
     refresh: Option<RefreshState>,
     health: &'a AccountHealth,
     /// Why nothing can be sent with it whatever its tokens (no executor for its provider).
@@ -77,7 +80,7 @@ struct FileView<'a> {
 }
 
 fn list_entry(view: FileView<'_>, counts: &CounterSnapshot) -> Value {
-    let FileView { stored, refresh, health, unservable } = view;
+    let FileView { stored, standing, refresh, health, unservable } = view;
     let mut entry = Map::new();
     let provider = match &stored.content {
         AuthContent::Valid(credential) => credential.provider().unwrap_or_else(|| "unknown".to_owned()),
@@ -127,6 +130,7 @@ fn list_entry(view: FileView<'_>, counts: &CounterSnapshot) -> Value {
             entry.insert("unavailable".into(), json!(unavailable));
             entry.insert("needs_relogin".into(), json!(refresh.needs_relogin.is_some()));
             add_health(&mut entry, health, refresh.next_attempt_after);
+            add_health_fields(&mut entry, standing);
             if let Some(email) = credential.email() {
                 entry.insert("email".into(), json!(email));
             }
@@ -183,17 +187,22 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
         .map(|stored| {
             let health = state.router.health(&stored.name, now);
             let unservable = stored.credential().and_then(|c| registry.unservable_reason(c)).map(|r| cannot_serve(&r));
-            let view = FileView { stored, refresh: state.refresher.state(&stored.name), health: &health, unservable };
+            let standing = file_standing(&state, stored);
+            let refresh = state.refresher.state(&stored.name);
+            let view = FileView { stored, standing: &standing, refresh, health: &health, unservable };
             list_entry(view, &state.usage.counters.snapshot(&stored.auth_index, now_wall))
         })
         .collect();
     for account in state.router.accounts() {
         let health = state.router.health(&account.id, now);
-        let Some(entry) =
+        let Some(mut entry) =
             api_key_entry(&config, &account, &health, |index| state.usage.counters.snapshot(index, now_wall))
         else {
             continue;
         };
+        if let (Some(standing), Some(map)) = (key_standing(&state, &config, &account), entry.as_object_mut()) {
+            add_health_fields(map, &standing);
+        }
         let matches_name = name.as_deref().is_none_or(|n| account.id == n);
         let matches_index = index.as_deref().is_none_or(|i| entry["auth_index"] == i);
         if matches_name && matches_index {

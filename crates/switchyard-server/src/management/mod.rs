@@ -9,13 +9,16 @@ mod config_routes;
 mod cookie;
 mod credential_index;
 mod guard;
+mod health_routes;
 mod imports;
+mod inspection_routes;
 mod latest_version;
 mod log_routes;
 mod model_definitions;
 mod oauth;
 mod providers;
 mod quota;
+mod test_request;
 mod usage_routes;
 
 use std::net::SocketAddr;
@@ -52,6 +55,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/reset-quota", post(quota::reset))
         .route("/api-call", post(api_call::call))
         .route("/latest-version", get(latest_version::latest))
+        // health (issue 10): account health from evidence, inspection, pinned test requests.
+        .route("/health", get(health_routes::health))
+        .route("/inspection", get(inspection_routes::last).post(inspection_routes::start))
+        .route("/inspection/apply", post(inspection_routes::apply))
+        .route("/test-request", post(test_request::send))
         // usage: counters, usage queue, log files, request and error logs (issue 8, deliverable 3).
         .route("/api-key-usage", get(usage_routes::api_key_usage))
         .route("/usage-queue", get(usage_routes::usage_queue))

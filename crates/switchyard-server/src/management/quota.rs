@@ -21,6 +21,7 @@ pub async fn reset(State(state): State<Arc<AppState>>, body: Body) -> Result<Jso
     let found = find(&state, &config, &index).ok_or_else(|| ApiError::not_found("auth not found"))?;
     // An auth file the router does not route (unknown type) has no cooldowns to forget.
     let known = state.router.reset_health(found.account_id());
+    crate::account_health::feed::limits_reset(&state, found.account_id());
     tracing::info!(auth_index = %index, account = found.account_id(), known, "cooldowns reset via management API");
     Ok(ok_with(json!({"auth_index": index})))
 }

@@ -14,6 +14,7 @@ use switchyard_auth::login::RefreshError;
 use switchyard_config::Config;
 use switchyard_dialects::Dialect;
 use switchyard_dialects::ir::ErrorInfo;
+use switchyard_health::FailureSignal;
 use switchyard_providers::executor::{
     ExecContext, ExecError, Executor, TokenSource, UpstreamAuth, UpstreamRequest, UpstreamResponse,
 };
@@ -25,6 +26,8 @@ use crate::AppState;
 
 /// A whole (non-streamed) upstream answer larger than this is treated as a failure.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// How much of an error body the health classifier reads.
+const MAX_CLASSIFIED_BYTES: usize = 4096;
 /// An access token must stay valid at least this long to be used for a request.
 const TOKEN_SKEW: Duration = Duration::from_secs(60);
 
@@ -184,6 +187,9 @@ pub(super) enum AttemptResult {
     Failed {
         outcome: Outcome,
         failure: Option<ErrorInfo>,
+        /// The upstream's error as the health classifier reads it (codes intact: only this
+        /// credential's secrets are masked, and only reason codes come out of it).
+        read: Option<Box<FailureSignal>>,
     },
     /// The upstream has no such operation (token counting on some backends).
     Unsupported,
@@ -193,6 +199,7 @@ fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: 
     AttemptResult::Failed {
         outcome: Outcome::Failure { status, retry_after, credential_wide: false, message },
         failure,
+        read: None,
     }
 }
 
@@ -389,7 +396,17 @@ pub(super) async fn run(
             return AttemptResult::ClientError(failure);
         }
         let message = scrubber.error_text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
-        return failed(status, wait, message, Some(failure));
+        let read = FailureSignal::from_body(
+            &attempt.provider,
+            status,
+            &String::from_utf8_lossy(&body[..body.len().min(MAX_CLASSIFIED_BYTES)]),
+        );
+        return match failed(status, wait, message, Some(failure)) {
+            AttemptResult::Failed { outcome, failure, .. } => {
+                AttemptResult::Failed { outcome, failure, read: Some(Box::new(read)) }
+            }
+            other => other,
+        };
     }
 }
 

@@ -24,8 +24,9 @@ use switchyard_providers::executor::Operation;
 
 use crate::AppState;
 
-pub use pipeline::ClientCall;
-use request_log::RequestTag;
+pub(crate) use pipeline::serve;
+pub use pipeline::{ClientCall, Pin};
+pub(crate) use request_log::RequestTag;
 
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()

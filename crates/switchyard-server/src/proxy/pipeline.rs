@@ -4,6 +4,7 @@
 //! answer (whole or streamed) comes back the same way. One attempt is [`attempt`]'s job, the
 //! answer's way back [`relay`]'s.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -12,13 +13,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part};
 use switchyard_dialects::{Dialect, TranslateError};
+use switchyard_health::FailureSignal;
 use switchyard_providers::executor::{ExecContext, Operation};
-use switchyard_router::{AccountKind, Attempt, Outcome, RouteError, RouteSettings};
+use switchyard_router::{AccountKind, Attempt, Outcome, PinError, Plan, RouteError, RouteSettings};
 
 use super::attempt::{self, Answer, AttemptResult, Limits, Prepared};
 use super::relay;
 use super::request_log::{RequestLog, RequestTag};
 use crate::AppState;
+use crate::account_health::feed;
 use crate::usage::RequestSink;
 
 /// A request body larger than this is refused (images inline make bodies big, not this big).
@@ -35,15 +38,38 @@ pub struct ClientCall {
     pub stream: Option<bool>,
     /// The request id and client key alias, for the request log line.
     pub tag: Option<RequestTag>,
+    /// Only this account, no failover (test requests and probes).
+    pub pin: Option<Pin>,
+}
+
+/// A call pinned to one account: one attempt, no other account, no retry round.
+#[derive(Clone, Debug)]
+pub struct Pin {
+    pub account_id: String,
+    /// Plan a disabled account too (inspections probe disabled accounts to see if they recovered).
+    pub include_disabled: bool,
+    /// The failed attempt's error as the upstream gave it, for the caller to classify.
+    pub failure: Arc<Mutex<Option<FailureSignal>>>,
+}
+
+impl Pin {
+    fn note(&self, failure: FailureSignal) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure);
+    }
 }
 
 impl ClientCall {
     pub fn new(dialect: Dialect, operation: Operation, headers: HeaderMap) -> Self {
-        Self { dialect, operation, headers, model: None, stream: None, tag: None }
+        Self { dialect, operation, headers, model: None, stream: None, tag: None, pin: None }
     }
 
     pub fn tagged(mut self, tag: RequestTag) -> Self {
         self.tag = Some(tag);
+        self
+    }
+
+    pub fn pinned(mut self, pin: Pin) -> Self {
+        self.pin = Some(pin);
         self
     }
 
@@ -143,11 +169,11 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
     // `max-retry-credentials` caps each round after its admission below, so the plan is uncapped.
     let uncapped = RouteSettings { max_retry_credentials: 0, ..settings.clone() };
     let cap = if settings.max_retry_credentials == 0 { usize::MAX } else { settings.max_retry_credentials };
-    let mut plan = match state.router.plan(&model, &uncapped, Instant::now()) {
+    let mut plan = match first_plan(state, call, &model, &uncapped) {
         Ok(plan) => plan,
-        Err(error) => {
-            log.error = Some(error.to_string());
-            return Reply::Done(route_error(call, &error));
+        Err(refusal) => {
+            log.error = Some(refusal.to_string());
+            return Reply::Done(refusal.response(call));
         }
     };
     let mut neutral: Option<ChatRequest> = None;
@@ -206,11 +232,15 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                     state.usage.attempt_done(&log.auth_index, true);
                     let (id, model) = (&attempt.account_id, &attempt.upstream_model);
                     state.router.report(id, model, Outcome::Success, &settings, Instant::now());
+                    feed::attempt_succeeded(state, attempt);
                     return Reply::Answer { native, answer };
                 }
                 AttemptResult::ClientError(error) => {
                     state.usage.attempt_done(&log.auth_index, false);
                     log.error = Some(error.message.clone());
+                    if let Some(pin) = &call.pin {
+                        pin.note(FailureSignal::from_body(&attempt.provider, error.status, &error.message));
+                    }
                     return Reply::Done(call.error_info(&error));
                 }
                 AttemptResult::Unsupported if call.operation == Operation::CountTokens => {
@@ -220,11 +250,13 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                     });
                 }
                 AttemptResult::Unsupported => continue,
-                AttemptResult::Failed { outcome, failure } => {
+                AttemptResult::Failed { outcome, failure, read } => {
                     state.usage.attempt_done(&log.auth_index, false);
                     tracing::debug!(account = %attempt.account_id, model = %attempt.upstream_model, round, "attempt failed; trying the next account");
-                    if let Outcome::Failure { retry_after, .. } = &outcome {
+                    let mut failed_with = None;
+                    if let Outcome::Failure { retry_after, status, message, .. } = &outcome {
                         last_retry_after = *retry_after;
+                        failed_with = Some((*status, message.clone()));
                     }
                     state.router.report(
                         &attempt.account_id,
@@ -233,6 +265,13 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                         &settings,
                         Instant::now(),
                     );
+                    // After the report, so the router's cooldown is there to read.
+                    if let Some((status, message)) = failed_with {
+                        let read = feed::attempt_failed(state, attempt, status, &message, read.map(|r| *r)).await;
+                        if let Some(pin) = &call.pin {
+                            pin.note(read);
+                        }
+                    }
                     if failure.is_some() {
                         last_failure = failure;
                     }
@@ -240,6 +279,10 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             }
         }
 
+        // A pinned call has its one attempt only.
+        if call.pin.is_some() {
+            break;
+        }
         // The round is exhausted: another one if the failure may pass and an account may recover
         // soon enough.
         if !last_failure.as_ref().is_some_and(|f| worth_another_round(f.status)) {
@@ -312,6 +355,42 @@ fn pass_through_body(bytes: &Bytes, dialect: Dialect, requested: &str, upstream:
             Bytes::from(serde_json::to_vec(&map).unwrap_or_default())
         }
         _ => bytes.clone(),
+    }
+}
+
+/// Why a call has no plan.
+enum Refusal {
+    Route(RouteError),
+    Pin(PinError),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Route(error) => error.fmt(f),
+            Refusal::Pin(error) => error.fmt(f),
+        }
+    }
+}
+
+impl Refusal {
+    fn response(&self, call: &ClientCall) -> Response {
+        let status = match self {
+            Refusal::Route(error) => return route_error(call, error),
+            Refusal::Pin(PinError::UnknownAccount) => 404,
+            Refusal::Pin(PinError::Disabled) => 409,
+            Refusal::Pin(PinError::Unservable(_)) => 422,
+            Refusal::Pin(PinError::ModelNotServed { .. }) => 400,
+        };
+        call.error(status, "invalid_request", &self.to_string())
+    }
+}
+
+/// The plan for the call's model: the router's, or the pinned account's only.
+fn first_plan(state: &AppState, call: &ClientCall, model: &str, settings: &RouteSettings) -> Result<Plan, Refusal> {
+    match &call.pin {
+        None => state.router.plan(model, settings, Instant::now()).map_err(Refusal::Route),
+        Some(pin) => state.router.plan_for(&pin.account_id, model, pin.include_disabled).map_err(Refusal::Pin),
     }
 }
 

@@ -30,6 +30,18 @@ pub struct RequestTag {
 }
 
 impl RequestTag {
+    /// A request the management API makes itself (test requests, probes): a fresh id, and
+    /// `management` for the client key.
+    pub fn management(method: &str, endpoint: &str) -> Self {
+        Self {
+            id: new_request_id(),
+            client_key: "management".into(),
+            method: method.to_owned(),
+            endpoint: endpoint.to_owned(),
+            client_ip: String::new(),
+        }
+    }
+
     /// For calls that did not pass [`tag_request`].
     pub fn untagged() -> Self {
         Self {

@@ -1,0 +1,63 @@
+//! `GET /v0/management/health[?auth_index=]`: every account's health state with its reason
+//! (`"Source · detail"`), the recommended action, who disabled it, and its recent evidence
+//! (newest first). An unknown `auth_index` is a 404.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use serde_json::{Map, Value, json};
+
+use super::auth_files::query_value;
+use crate::account_health::{AccountStanding, evidence_json, file_standing, key_standing};
+use crate::{ApiError, AppState};
+
+/// The `health*` fields `/auth-files` and `/health` share.
+pub(crate) fn add_health_fields(entry: &mut Map<String, Value>, standing: &AccountStanding) {
+    let health = &standing.health;
+    entry.insert("health".into(), json!(health.state.name()));
+    entry.insert("health_reason".into(), json!(health.reason()));
+    if let Some(until) = health.state.until() {
+        entry.insert("health_until".into(), json!(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    }
+    if let Some(action) = health.action {
+        entry.insert("health_action".into(), json!(action.as_str()));
+    }
+    if let Some(owner) = standing.disabled_by.filter(|_| standing.disabled) {
+        entry.insert("disabled_by".into(), json!(owner.as_str()));
+    }
+}
+
+fn entry(state: &AppState, standing: &AccountStanding) -> Value {
+    let mut entry = Map::new();
+    entry.insert("auth_index".into(), json!(standing.auth_index));
+    entry.insert("name".into(), json!(standing.account_id));
+    entry.insert("provider".into(), json!(standing.provider));
+    entry.insert("disabled".into(), json!(standing.disabled));
+    add_health_fields(&mut entry, standing);
+    let health = &standing.health;
+    entry.insert("source".into(), json!(health.source));
+    entry.insert("detail".into(), json!(health.detail));
+    entry.insert("observed_at".into(), json!(health.at));
+    let evidence: Vec<Value> =
+        state.health.book.evidence(&standing.account_id).iter().rev().map(evidence_json).collect();
+    entry.insert("evidence".into(), Value::Array(evidence));
+    Value::Object(entry)
+}
+
+pub async fn health(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+    let index = query_value(&query, "auth_index").filter(|i| !i.trim().is_empty());
+    let config = state.config.get();
+    let mut standings: Vec<AccountStanding> =
+        state.store.list().iter().filter(|s| s.credential().is_some()).map(|s| file_standing(&state, s)).collect();
+    standings.extend(state.router.accounts().iter().filter_map(|a| key_standing(&state, &config, a)));
+    if let Some(index) = index.as_deref().map(str::trim) {
+        standings.retain(|s| s.auth_index == index);
+        if standings.is_empty() {
+            return Err(ApiError::not_found("auth not found"));
+        }
+    }
+    standings.sort_by_key(|s| s.account_id.to_lowercase());
+    let accounts: Vec<Value> = standings.iter().map(|s| entry(&state, s)).collect();
+    Ok(Json(json!({ "accounts": accounts })))
+}
