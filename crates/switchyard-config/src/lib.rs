@@ -33,7 +33,7 @@ mod yaml;
 pub use handle::{ConfigHandle, ConfigWatcher, EditYamlError, ReloadOutcome};
 pub use model::{
     ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, HealthSettings, ModelAlias, ModelMapping,
-    OpenAiCompatibility, QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts,
+    OpenAiCompatibility, QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts, UsageStore,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
 pub use support::{SUPPORTED_KEYS, UNSUPPORTED_KEYS, UNSUPPORTED_MESSAGE};

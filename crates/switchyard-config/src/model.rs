@@ -70,6 +70,8 @@ pub struct Config {
     pub max_connections_per_ip: u32,
     /// Switchyard only: account health actions and inspection.
     pub health: HealthSettings,
+    /// Switchyard only: the request records database behind monitoring.
+    pub usage_store: UsageStore,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -119,6 +121,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             max_connections_per_ip: 256,
             health: HealthSettings::default(),
+            usage_store: UsageStore::default(),
             other: serde_json::Map::new(),
         }
     }
@@ -256,6 +259,35 @@ impl Default for HealthSettings {
             inspection_timeout_seconds: 15,
             inspection_quota_threshold: 100.0,
         }
+    }
+}
+
+/// Where the per-request records (monitoring) are kept and for how long.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct UsageStore {
+    /// Record every proxied request (independent of CPA's `usage-statistics-enabled`, which
+    /// governs the usage queue a collector pops).
+    pub enabled: bool,
+    /// The SQLite file; relative paths are under the auth dir.
+    pub path: String,
+    /// Records older than this are deleted; 0 = kept forever.
+    pub retention_days: u32,
+    /// The database is trimmed, oldest records first, to this size; 0 = no cap.
+    pub max_size_mb: u64,
+}
+
+impl Default for UsageStore {
+    fn default() -> Self {
+        Self { enabled: true, path: "switchyard-usage.sqlite".into(), retention_days: 30, max_size_mb: 512 }
+    }
+}
+
+impl Config {
+    /// The records database file: `usage-store.path`, relative to the auth dir.
+    pub fn usage_store_path(&self) -> PathBuf {
+        let path = std::path::Path::new(&self.usage_store.path);
+        if path.is_absolute() { path.to_owned() } else { self.auth_dir_path().join(path) }
     }
 }
 

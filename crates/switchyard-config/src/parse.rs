@@ -243,6 +243,10 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         return Err(Invalid::new("health.inspection-quota-threshold", "must be a percent above 0 and at most 100"));
     }
 
+    if config.usage_store.enabled && config.usage_store.path.trim().is_empty() {
+        return Err(Invalid::new("usage-store.path", "must name a file when usage-store.enabled is true"));
+    }
+
     for (section, entries) in config.api_key_sections() {
         for (i, entry) in entries.iter().enumerate() {
             check_api_key_entry(&format!("{section}[{i}]"), entry)?;

@@ -48,6 +48,10 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "health.inspection-workers",
     "health.inspection-timeout-seconds",
     "health.inspection-quota-threshold",
+    "usage-store.enabled",
+    "usage-store.path",
+    "usage-store.retention-days",
+    "usage-store.max-size-mb",
 ];
 
 /// CPA keys Switchyard parses (and keeps in the file) but does not act on, with the default

@@ -42,6 +42,24 @@ struct Ring {
     slots: [Slot; BUCKET_COUNT],
 }
 
+impl Ring {
+    fn count_in_window(&mut self, window: i64, success: bool) {
+        let slot = &mut self.slots[window.rem_euclid(BUCKET_COUNT as i64) as usize];
+        if slot.window != window {
+            if slot.window > window {
+                // An older outcome whose slot a newer window already holds: it has aged out.
+                return;
+            }
+            *slot = Slot { window, success: 0, failed: 0 };
+        }
+        if success {
+            slot.success += 1;
+        } else {
+            slot.failed += 1;
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct AccountCounters {
     accounts: Mutex<HashMap<String, Ring>>,
@@ -68,19 +86,28 @@ impl AccountCounters {
         if auth_index.is_empty() {
             return;
         }
-        let window = window_of(now);
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         let ring = accounts.entry(auth_index.to_owned()).or_default();
-        let slot = &mut ring.slots[window.rem_euclid(BUCKET_COUNT as i64) as usize];
-        if slot.window != window {
-            *slot = Slot { window, success: 0, failed: 0 };
-        }
+        ring.count_in_window(window_of(now), success);
         if success {
             ring.success += 1;
-            slot.success += 1;
         } else {
             ring.failed += 1;
-            slot.failed += 1;
+        }
+    }
+
+    /// Starts an account from its history (after a restart): all-time totals, and the outcomes
+    /// of recent requests, oldest first, for the ten-minute windows.
+    pub fn seed(&self, auth_index: &str, totals: (u64, u64), recent: &[(SystemTime, bool)]) {
+        if auth_index.is_empty() {
+            return;
+        }
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let ring = accounts.entry(auth_index.to_owned()).or_default();
+        ring.success += totals.0;
+        ring.failed += totals.1;
+        for (time, success) in recent {
+            ring.count_in_window(window_of(*time), *success);
         }
     }
 
@@ -145,6 +172,14 @@ mod tests {
         assert_eq!((snap.recent_requests[19].success, snap.recent_requests[19].failed), (0, 1));
 
         let none = counters.snapshot("unknown", now);
+        assert_eq!((none.success, none.failed), (0, 0));
+
+        // Seeding after a restart: totals as given, recent outcomes in their windows.
+        let seeded = AccountCounters::new();
+        seeded.seed("b", (40, 2), &[(start, true), (start + Duration::from_secs(600), false)]);
+        let snap = seeded.snapshot("b", now);
+        assert_eq!((snap.success, snap.failed), (40, 2));
+        assert_eq!((snap.recent_requests[18].success, snap.recent_requests[19].failed), (1, 1));
         assert_eq!((none.success, none.failed), (0, 0));
         assert!(none.recent_requests.iter().all(|b| b.success == 0 && b.failed == 0));
     }

@@ -283,6 +283,8 @@ async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> a
     let _refresh_loop = AbortOnDrop(state.refresher.spawn_background(Duration::from_secs(5)));
     let _account_sync = AbortOnDrop(state.spawn_account_sync());
     let _health_tasks: Vec<_> = state.spawn_health_tasks().into_iter().map(AbortOnDrop).collect();
+    // The writer thread ends by itself once the last recorder is gone.
+    let _usage_store = tokio::task::block_in_place(|| state.start_usage_store());
     let address = format!("{}:{}", bind_host(&initial), initial.port);
     let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(

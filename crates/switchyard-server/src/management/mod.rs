@@ -15,6 +15,7 @@ mod inspection_routes;
 mod latest_version;
 mod log_routes;
 mod model_definitions;
+mod monitoring_routes;
 mod oauth;
 mod providers;
 mod quota;
@@ -61,6 +62,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/inspection/apply", post(inspection_routes::apply))
         .route("/test-request", post(test_request::send))
         // usage: counters, usage queue, log files, request and error logs (issue 8, deliverable 3).
+        .route("/requests", get(monitoring_routes::list))
+        .route("/requests/aggregate", get(monitoring_routes::aggregate))
+        .route("/requests/failures", get(monitoring_routes::failures))
+        .route("/requests/export", get(monitoring_routes::export))
         .route("/api-key-usage", get(usage_routes::api_key_usage))
         .route("/usage-queue", get(usage_routes::usage_queue))
         .route("/logs", get(log_routes::get_logs).delete(log_routes::delete_logs))

@@ -3,12 +3,14 @@
 //! error log files (one per request, written when its [`RequestLog`](crate::proxy) ends).
 
 pub(crate) mod sink;
+mod store;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use switchyard_usage::records::DEFAULT_QUEUE_CAPACITY;
+use switchyard_usage::store::RecordStore;
 use switchyard_usage::{AccountCounters, RecordReceiver, Recorder, UsageQueue};
 
 pub(crate) use sink::RequestSink;
@@ -22,6 +24,8 @@ pub struct UsageState {
     pub recorder: Recorder,
     /// The records' receiving end until the store takes it ([`UsageState::take_records`]).
     records: Mutex<Option<RecordReceiver>>,
+    /// The records database, once [`AppState::start_usage_store`](crate::AppState) opened it.
+    pub store: OnceLock<Arc<RecordStore>>,
 }
 
 impl UsageState {
@@ -33,6 +37,7 @@ impl UsageState {
             log_dir,
             recorder,
             records: Mutex::new(Some(records)),
+            store: OnceLock::new(),
         }
     }
 
