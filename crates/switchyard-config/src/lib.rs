@@ -32,8 +32,8 @@ mod yaml;
 
 pub use handle::{ConfigHandle, ConfigWatcher, EditYamlError, ReloadOutcome};
 pub use model::{
-    ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, ModelAlias, ModelMapping, OpenAiCompatibility,
-    QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts,
+    ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, MetricsSettings, ModelAlias, ModelMapping,
+    OpenAiCompatibility, QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
 pub use support::{SUPPORTED_KEYS, UNSUPPORTED_KEYS, UNSUPPORTED_MESSAGE};

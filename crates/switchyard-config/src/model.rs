@@ -68,6 +68,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Switchyard only: unfinished client connections one IP may hold at once; 0 = no cap.
     pub max_connections_per_ip: u32,
+    /// Switchyard only: the Prometheus `/metrics` endpoint.
+    pub metrics: MetricsSettings,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -116,6 +118,7 @@ impl Default for Config {
             oauth_providers: Vec::new(),
             timeouts: Timeouts::default(),
             max_connections_per_ip: 256,
+            metrics: MetricsSettings::default(),
             other: serde_json::Map::new(),
         }
     }
@@ -223,6 +226,23 @@ impl Timeouts {
     /// `seconds` as a limit; `None` for 0 (no limit).
     pub fn limit(seconds: u64) -> Option<std::time::Duration> {
         (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+    }
+}
+
+/// `GET /metrics` (Prometheus text format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct MetricsSettings {
+    /// Off: `/metrics` answers 404.
+    pub enabled: bool,
+    /// Open to anyone without a key. Otherwise it is guarded like the management API: the
+    /// management key, from loopback unless remote management is allowed.
+    pub public: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true, public: false }
     }
 }
 

@@ -43,6 +43,8 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "openai-compatibility",
     "oauth-model-alias",
     "oauth-excluded-models",
+    "metrics.enabled",
+    "metrics.public",
 ];
 
 /// CPA keys Switchyard parses (and keeps in the file) but does not act on, with the default

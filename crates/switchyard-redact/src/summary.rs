@@ -68,7 +68,13 @@ fn header_values(input: &str) -> String {
         let value = &after[value_start..];
         let value_len = value.find(['\r', '\n', '"', '\\', ',', '}']).unwrap_or(value.len());
         let value = value[..value_len].trim_end();
-        if !name.is_empty() && is_sensitive_name(name) && !value.is_empty() && !value.contains("[redacted") {
+        // Counts are no secrets: `max_tokens: 4096`, `code: 400`.
+        let count = name.to_ascii_lowercase().ends_with("tokens")
+            || value.split_whitespace().next().is_some_and(|word| {
+                let word = word.trim_end_matches(|c: char| c.is_ascii_punctuation());
+                !word.is_empty() && word.chars().all(|c| c.is_ascii_digit())
+            });
+        if !name.is_empty() && is_sensitive_name(name) && !count && !value.is_empty() && !value.contains("[redacted") {
             out.push_str(&rest[..colon + 1 + value_start]);
             out.push_str(&secret(value).to_string());
             rest = &rest[colon + 1 + value_start + value.len()..];
@@ -107,6 +113,9 @@ mod tests {
         assert!(!out.contains("k-0123456789") && out.contains(", retry"), "{out}");
         let out = failure_summary(r#"{"message":"Cookie: session=s3cr3t-value"}"#);
         assert!(!out.contains("s3cr3t-value"), "{out}");
+        // Counts stay readable.
+        let out = failure_summary("max_tokens: 999999 > 64000; error code: 400; token: 0123abcdef9");
+        assert!(out.starts_with("max_tokens: 999999 > 64000; error code: 400; token: [redacted"), "{out}");
     }
 
     #[test]

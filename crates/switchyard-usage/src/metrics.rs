@@ -176,7 +176,7 @@ impl Metrics {
         let mut names: Vec<&String> = providers.keys().collect();
         names.sort();
 
-        out.family("switchyard_requests", "counter", "Proxied requests by provider, model and status class.");
+        out.family("switchyard_requests_total", "counter", "Proxied requests by provider, model and status class.");
         for provider in &names {
             let series = &providers[*provider];
             let mut models: Vec<&String> = series.models.keys().collect();
@@ -208,7 +208,7 @@ impl Metrics {
             }
         }
         out.family(
-            "switchyard_tokens",
+            "switchyard_tokens_total",
             "counter",
             "Tokens of proxied requests (reported by the upstream or estimated).",
         );
@@ -225,7 +225,7 @@ impl Metrics {
 
         out.family("switchyard_active_streams", "gauge", "Streamed answers being relayed now.");
         out.sample("switchyard_active_streams", &[], self.active_streams().max(0) as u64);
-        out.family("switchyard_token_refreshes", "counter", "Access-token refreshes by outcome.");
+        out.family("switchyard_token_refreshes_total", "counter", "Access-token refreshes by outcome.");
         for (outcome, count) in &scrape.refreshes {
             out.sample("switchyard_token_refreshes_total", &[("outcome", outcome)], *count);
         }
@@ -240,7 +240,7 @@ impl Metrics {
             out.sample("switchyard_accounts", &[("state", state)], *count);
         }
         out.family(
-            "switchyard_usage_records_dropped",
+            "switchyard_usage_records_dropped_total",
             "counter",
             "Usage records dropped because the store fell behind.",
         );
@@ -249,7 +249,8 @@ impl Metrics {
     }
 }
 
-/// Writes the text format: `# HELP` / `# TYPE` per family, one line per sample.
+/// Writes the text format: `# HELP` / `# TYPE` per family (counters named with their `_total`,
+/// as the Go client writes them), one line per sample.
 #[derive(Default)]
 struct Exposition {
     text: String,

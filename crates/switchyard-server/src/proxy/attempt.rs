@@ -25,6 +25,9 @@ use crate::AppState;
 
 /// A whole (non-streamed) upstream answer larger than this is treated as a failure.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// How much of an upstream error body is kept for the usage record's failure summary (which
+/// keeps 4 KiB of it once redacted).
+const ERROR_BODY_KEPT: usize = 16 * 1024;
 /// An access token must stay valid at least this long to be used for a request.
 const TOKEN_SKEW: Duration = Duration::from_secs(60);
 
@@ -177,13 +180,17 @@ pub(super) struct Answer {
 pub(super) enum AttemptResult {
     Answered(Answer),
     /// The upstream rejected the request itself (400, 413, 422, ...): another account would
-    /// too. Already scrubbed.
-    ClientError(ErrorInfo),
+    /// too. Already scrubbed, like `body`, the upstream's error body.
+    ClientError {
+        error: ErrorInfo,
+        body: String,
+    },
     /// This account failed; the next one may succeed. `failure` (scrubbed) is what the client
-    /// gets if no account answers.
+    /// gets if no account answers; `body` the upstream's error body, if it answered (scrubbed).
     Failed {
         outcome: Outcome,
         failure: Option<ErrorInfo>,
+        body: Option<String>,
     },
     /// The upstream has no such operation (token counting on some backends).
     Unsupported,
@@ -193,6 +200,7 @@ fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: 
     AttemptResult::Failed {
         outcome: Outcome::Failure { status, retry_after, credential_wide: false, message },
         failure,
+        body: None,
     }
 }
 
@@ -385,11 +393,13 @@ pub(super) async fn run(
         };
         let body = scrubber.credentials(&raw);
         let failure = scrubber.error_info(&native.error_to_ir(status, &body));
+        let kept = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_KEPT)]).into_owned();
         if !worth_another_account(status) {
-            return AttemptResult::ClientError(failure);
+            return AttemptResult::ClientError { error: failure, body: kept };
         }
         let message = scrubber.error_text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
-        return failed(status, wait, message, Some(failure));
+        let outcome = Outcome::Failure { status, retry_after: wait, credential_wide: false, message };
+        return AttemptResult::Failed { outcome, failure: Some(failure), body: Some(kept) };
     }
 }
 

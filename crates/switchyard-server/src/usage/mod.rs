@@ -1,7 +1,9 @@
-//! What the server records about the requests it proxies, for the management usage and log
-//! endpoints: per-account counters (one count per attempt), the usage queue and the request /
-//! error log files (one per request, written when its [`RequestLog`](crate::proxy) ends).
+//! What the server records about the requests it proxies: per-account counters (one count per
+//! attempt), the usage queue and the request / error log files for the management endpoints,
+//! one [`UsageRecord`](switchyard_usage::UsageRecord) per request for the store, and the
+//! Prometheus metrics — all written when the request's [`RequestLog`](crate::proxy) ends.
 
+pub(crate) mod record;
 pub(crate) mod sink;
 
 use std::path::PathBuf;
@@ -9,8 +11,9 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use switchyard_usage::records::DEFAULT_QUEUE_CAPACITY;
-use switchyard_usage::{AccountCounters, RecordReceiver, Recorder, UsageQueue};
+use switchyard_usage::{AccountCounters, Metrics, RecordReceiver, Recorder, UsageQueue};
 
+pub(crate) use record::TokenTally;
 pub(crate) use sink::RequestSink;
 
 pub struct UsageState {
@@ -22,6 +25,8 @@ pub struct UsageState {
     pub recorder: Recorder,
     /// The records' receiving end until the store takes it ([`UsageState::take_records`]).
     records: Mutex<Option<RecordReceiver>>,
+    /// Request counts, latencies, tokens and active streams for `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl UsageState {
@@ -33,6 +38,7 @@ impl UsageState {
             log_dir,
             recorder,
             records: Mutex::new(Some(records)),
+            metrics: Metrics::new(),
         }
     }
 
