@@ -73,9 +73,7 @@ async fn a_scrape_after_real_requests_parses_and_shows_what_moved() {
     assert_eq!(value(&before, "switchyard_active_streams", &[]), 0.0);
 
     let post = |body: serde_json::Value| server.client.post(server.url("/v1/messages")).json(&body).send();
-    let message = |model: &str, stream: bool| {
-        json!({"model": model, "stream": stream, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]})
-    };
+    let message = |model: &str, stream: bool| json!({"model": model, "stream": stream, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
     assert_eq!(post(message(MODEL, false)).await.unwrap().status(), 200);
     let streamed = post(message(MODEL, true)).await.unwrap();
     assert_eq!(streamed.status(), 200);

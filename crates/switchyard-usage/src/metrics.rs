@@ -191,7 +191,9 @@ impl Metrics {
                 }
             }
         }
-        let histograms: [(&str, &str, fn(&ProviderSeries) -> &Histogram); 2] = [
+        /// Which of a provider's histograms a family shows.
+        type Pick = fn(&ProviderSeries) -> &Histogram;
+        let histograms: [(&str, &str, Pick); 2] = [
             (
                 "switchyard_request_duration_seconds",
                 "Time from a request's arrival to its end (a stream's last byte).",
@@ -201,10 +203,10 @@ impl Metrics {
                 &s.ttfb
             }),
         ];
-        for (name, help, histogram) in histograms {
+        for (name, help, pick) in histograms {
             out.family(name, "histogram", help);
             for provider in &names {
-                out.histogram(name, provider, histogram(&providers[*provider]));
+                out.histogram(name, provider, pick(&providers[*provider]));
             }
         }
         out.family(

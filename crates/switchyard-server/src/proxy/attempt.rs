@@ -190,7 +190,7 @@ pub(super) enum AttemptResult {
     Failed {
         outcome: Outcome,
         failure: Option<ErrorInfo>,
-        body: Option<String>,
+        body: Option<Box<str>>,
     },
     /// The upstream has no such operation (token counting on some backends).
     Unsupported,
@@ -399,7 +399,7 @@ pub(super) async fn run(
         }
         let message = scrubber.error_text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
         let outcome = Outcome::Failure { status, retry_after: wait, credential_wide: false, message };
-        return AttemptResult::Failed { outcome, failure: Some(failure), body: Some(kept) };
+        return AttemptResult::Failed { outcome, failure: Some(failure), body: Some(kept.into()) };
     }
 }
 

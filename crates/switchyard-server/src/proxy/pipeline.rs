@@ -160,7 +160,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
     let mut neutral: Option<ChatRequest> = None;
     let mut last_failure: Option<Failure> = None;
     // The upstream's error body behind `last_failure`, when it answered one.
-    let mut last_body: Option<String> = None;
+    let mut last_body: Option<Box<str>> = None;
     let mut last_retry_after: Option<Duration> = None;
     let mut round: u32 = 0;
 
@@ -282,7 +282,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
         return Reply::Done(call.error(503, "overloaded", &message));
     };
     log.error = Some(failure.message.clone());
-    log.upstream_error = last_body;
+    log.upstream_error = last_body.map(String::from);
     let mut response = call.error_info(&failure);
     if failure.status == 429 {
         // When the soonest account is back (its cooldown follows the upstream's Retry-After).
