@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{TimeDelta, Utc};
 use serde_json::{Map, Value, json};
-use switchyard_auth::login::{LoginContext, RefreshError, Refresher, RefresherLookup, TokenRefresher};
+use switchyard_auth::login::{LoginContext, RefreshCounts, RefreshError, Refresher, RefresherLookup, TokenRefresher};
 use switchyard_auth::{Credential, CredentialStore};
 use switchyard_config::ConfigHandle;
 use tempfile::TempDir;
@@ -215,6 +215,11 @@ async fn two_hundred_concurrent_callers_share_one_refresh() {
 
     assert_eq!(h.server.calls(), 1, "exactly one refresh request");
     assert_eq!(h.server.calls_with("rt-0"), 1);
+    assert_eq!(
+        h.refresher.outcome_counts(),
+        RefreshCounts { ok: 1, ..Default::default() },
+        "one attempt, counted once"
+    );
     let saved = h.json("mock-a.json");
     assert_eq!(saved["access_token"], "new-at-1");
     assert_eq!(saved["refresh_token"], "new-rt-1");
@@ -253,6 +258,7 @@ async fn revoked_refresh_token_marks_needs_relogin_and_leaves_the_file_alone() {
     // No further upstream attempt on demand...
     assert_eq!(h.refresher.fresh_access_token("mock-a.json", SKEW).await, Err(err));
     assert_eq!(h.server.calls(), 1);
+    assert_eq!(h.refresher.outcome_counts(), RefreshCounts { needs_relogin: 1, ..Default::default() });
 
     // ...nor from the background loop: it refreshes a newly added due file, not this one.
     let background = h.refresher.spawn_background(Duration::from_millis(50));
@@ -294,6 +300,7 @@ async fn transient_failure_backs_off_and_keeps_the_file() {
 
     // The second failure in a row doubles the wait.
     h.refresher.force_refresh("mock-a.json").await.unwrap_err();
+    assert_eq!(h.refresher.outcome_counts().failed, 2);
     let next = h.refresher.state("mock-a.json").unwrap().next_attempt_after.unwrap();
     assert!(next >= Utc::now() + TimeDelta::seconds(115), "{next}");
 
@@ -328,6 +335,8 @@ async fn rate_limit_waits_as_told() {
         other => panic!("expected RateLimited, got {other:?}"),
     }
     assert_eq!(h.server.calls(), 1);
+    // Only the attempt that reached the endpoint counts.
+    assert_eq!(h.refresher.outcome_counts(), RefreshCounts { rate_limited: 1, ..Default::default() });
 }
 
 #[tokio::test]

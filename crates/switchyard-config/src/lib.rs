@@ -32,8 +32,8 @@ mod yaml;
 
 pub use handle::{ConfigHandle, ConfigWatcher, EditYamlError, ReloadOutcome};
 pub use model::{
-    ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, HealthSettings, ModelAlias, ModelMapping,
-    OpenAiCompatibility, QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts, UsageStore,
+    ApiKeyEntry, CompatApiKeyEntry, Config, CustomOAuthProvider, HealthSettings, MetricsSettings, ModelAlias,
+    ModelMapping, OpenAiCompatibility, QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts, UsageStore,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
 pub use support::{SUPPORTED_KEYS, UNSUPPORTED_KEYS, UNSUPPORTED_MESSAGE};

@@ -72,6 +72,8 @@ pub struct Config {
     pub health: HealthSettings,
     /// Switchyard only: the request records database behind monitoring.
     pub usage_store: UsageStore,
+    /// Switchyard only: the Prometheus `/metrics` endpoint.
+    pub metrics: MetricsSettings,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -122,6 +124,7 @@ impl Default for Config {
             max_connections_per_ip: 256,
             health: HealthSettings::default(),
             usage_store: UsageStore::default(),
+            metrics: MetricsSettings::default(),
             other: serde_json::Map::new(),
         }
     }
@@ -288,6 +291,23 @@ impl Config {
     pub fn usage_store_path(&self) -> PathBuf {
         let path = std::path::Path::new(&self.usage_store.path);
         if path.is_absolute() { path.to_owned() } else { self.auth_dir_path().join(path) }
+    }
+}
+
+/// `GET /metrics` (Prometheus text format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct MetricsSettings {
+    /// Off: `/metrics` answers 404.
+    pub enabled: bool,
+    /// Open to anyone without a key. Otherwise it is guarded like the management API: the
+    /// management key, from loopback unless remote management is allowed.
+    pub public: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true, public: false }
     }
 }
 

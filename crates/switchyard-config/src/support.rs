@@ -52,6 +52,8 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "usage-store.path",
     "usage-store.retention-days",
     "usage-store.max-size-mb",
+    "metrics.enabled",
+    "metrics.public",
 ];
 
 /// CPA keys Switchyard parses (and keeps in the file) but does not act on, with the default

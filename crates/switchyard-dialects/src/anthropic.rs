@@ -200,9 +200,9 @@ struct WireResponse {
 
 /// Usage counters as Anthropic reports them; `None` = not in this event (stream events carry
 /// partial usage, and present fields replace earlier ones).
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, Debug)]
 #[serde(default)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
     cache_creation_input_tokens: Option<i64>,
@@ -210,7 +210,7 @@ struct WireUsage {
     output_tokens_details: Option<WireOutputDetails>,
 }
 
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default, Clone, Debug)]
 #[serde(default)]
 struct WireOutputDetails {
     thinking_tokens: Option<i64>,
@@ -730,7 +730,7 @@ fn stop_reason_from_ir(reason: StopReason) -> &'static str {
 
 /// Anthropic's usage counters; its `input_tokens` excludes cache reads and writes.
 #[derive(Debug, Default, Clone, Copy)]
-struct Counters {
+pub(crate) struct Counters {
     input: i64,
     output: i64,
     cache_read: i64,
@@ -740,7 +740,7 @@ struct Counters {
 
 impl Counters {
     /// Fields present in `usage` replace the current ones.
-    fn with(mut self, usage: &WireUsage) -> Self {
+    pub(crate) fn with(mut self, usage: &WireUsage) -> Self {
         self.input = usage.input_tokens.unwrap_or(self.input);
         self.output = usage.output_tokens.unwrap_or(self.output);
         self.cache_read = usage.cache_read_input_tokens.unwrap_or(self.cache_read);
@@ -751,7 +751,7 @@ impl Counters {
         self
     }
 
-    fn to_ir(self) -> Usage {
+    pub(crate) fn to_ir(self) -> Usage {
         Usage {
             input_tokens: self.input + self.cache_read + self.cache_creation,
             output_tokens: self.output,

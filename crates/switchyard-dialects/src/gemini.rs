@@ -309,7 +309,7 @@ struct PromptFeedback {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct UsageMetadata {
+pub(crate) struct UsageMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt_token_count: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -324,7 +324,7 @@ struct UsageMetadata {
 
 impl UsageMetadata {
     /// Vertex sends `usageMetadata` with only `trafficType` on intermediate chunks: that is no usage.
-    fn has_counts(&self) -> bool {
+    pub(crate) fn has_counts(&self) -> bool {
         self.prompt_token_count.is_some() || self.candidates_token_count.is_some() || self.total_token_count.is_some()
     }
 }
@@ -1054,7 +1054,7 @@ fn finish_reason_from_ir(stop: StopReason) -> &'static str {
     }
 }
 
-fn usage_to_ir(usage: &UsageMetadata) -> Usage {
+pub(crate) fn usage_to_ir(usage: &UsageMetadata) -> Usage {
     let thoughts = usage.thoughts_token_count.unwrap_or(0);
     Usage {
         input_tokens: usage.prompt_token_count.unwrap_or(0),

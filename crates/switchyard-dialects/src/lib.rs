@@ -14,6 +14,7 @@ pub mod ir;
 pub mod openai_chat;
 pub mod openai_responses;
 pub mod sse;
+pub mod usage;
 mod wire;
 
 pub use ir::TranslateError;

@@ -207,7 +207,7 @@ impl WireOutMessage {
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(default)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     prompt_tokens: Option<i64>,
     completion_tokens: Option<i64>,
     prompt_tokens_details: Option<WirePromptDetails>,
@@ -229,7 +229,7 @@ struct WireCompletionDetails {
 }
 
 impl WireUsage {
-    fn to_ir(&self) -> Usage {
+    pub(crate) fn to_ir(&self) -> Usage {
         Usage {
             input_tokens: self.prompt_tokens.unwrap_or(0),
             output_tokens: self.completion_tokens.unwrap_or(0),

@@ -139,7 +139,7 @@ struct InResponse {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-struct InUsage {
+pub(crate) struct InUsage {
     input_tokens: Option<i64>,
     input_tokens_details: Option<InInputDetails>,
     output_tokens: Option<i64>,
@@ -937,7 +937,7 @@ fn incomplete_reason(details: Option<&InIncomplete>) -> StopReason {
     }
 }
 
-fn usage_to_ir(usage: &InUsage) -> Usage {
+pub(crate) fn usage_to_ir(usage: &InUsage) -> Usage {
     let input = usage.input_tokens_details.clone().unwrap_or_default();
     Usage {
         input_tokens: usage.input_tokens.unwrap_or(0),

@@ -4,9 +4,13 @@
 //! Every place that could print such a value goes through one of these helpers; the planted-secret
 //! test in the binary crate greps a full run's logs to prove it.
 
+mod summary;
+
 use std::fmt;
 
 use serde_json::Value;
+
+pub use summary::{SUMMARY_MAX_BYTES, failure_summary, mask_emails};
 
 /// A secret that displays as its length only, so log lines stay useful for debugging
 /// ("was a token there at all, and how long was it?") without revealing any of it.
@@ -118,8 +122,11 @@ pub fn header(name: &str, value: &str) -> String {
 /// credential masked: `Bearer <x>`, JSON `"…token…": "<x>"` pairs, `key=<x>` pairs, JWTs and
 /// well-known key prefixes. Conservative by design: it may mask harmless text, never the reverse.
 pub fn text(input: &str) -> String {
+    // JSON pairs first, in one pass over the whole text: only a scan from the start knows which
+    // quotes open strings.
+    let input = json_pairs(input);
     let mut out = String::with_capacity(input.len());
-    let mut rest = input;
+    let mut rest = input.as_str();
     while let Some((start, len)) = next_secret(rest) {
         out.push_str(&rest[..start]);
         out.push_str(&secret(&rest[start..start + len]).to_string());
@@ -142,7 +149,6 @@ fn next_secret(s: &str) -> Option<(usize, usize)> {
     };
     consider(after_marker(s, "Bearer "));
     consider(after_marker(s, "bearer "));
-    consider(json_secret_value(s));
     consider(query_secret_value(s));
     for prefix in ["sk-", "eyJ", "ya29.", "1//", "gho_", "ghu_", "ghp_", "AIza"] {
         consider(token_with_prefix(s, prefix));
@@ -178,27 +184,45 @@ fn token_with_prefix(s: &str, prefix: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// `"<sensitive name>": "<value>"` inside JSON-ish text: returns the span of `<value>`.
-fn json_secret_value(s: &str) -> Option<(usize, usize)> {
-    let mut from = 0;
-    while let Some(open) = s[from..].find('"') {
-        let name_start = from + open + 1;
-        let name_end = name_start + s[name_start..].find('"')?;
-        let name = &s[name_start..name_end];
-        let after = s[name_end + 1..].trim_start();
-        if let Some(value_part) = after.strip_prefix(':') {
-            let value_part = value_part.trim_start();
-            if is_sensitive_name(name)
-                && let Some(inner) = value_part.strip_prefix('"')
-            {
-                let value_start = s.len() - inner.len();
-                let value_len = inner.find('"').unwrap_or(inner.len());
-                return Some((value_start, value_len));
+/// JSON-ish text with the string value of every `"<sensitive name>": "<value>"` pair masked.
+/// Strings are read with their escapes, so a quote inside one never flips the parity.
+fn json_pairs(s: &str) -> String {
+    /// The end (exclusive, after the closing quote) of the string opening at `start`.
+    fn string_end(s: &str, start: usize) -> usize {
+        let bytes = s.as_bytes();
+        let mut i = start + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return i + 1,
+                _ => i += 1,
             }
         }
-        from = name_end + 1;
+        s.len()
     }
-    None
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    while let Some(open) = s[at..].find('"').map(|i| at + i) {
+        let close = string_end(s, open);
+        out.push_str(&s[at..close]);
+        at = close;
+        let name = s[open + 1..close].strip_suffix('"').unwrap_or(&s[open + 1..close]);
+        let after = &s[close..];
+        let Some(value) = after.trim_start().strip_prefix(':').map(str::trim_start) else { continue };
+        if !is_sensitive_name(name) || !value.starts_with('"') {
+            continue;
+        }
+        let value_open = s.len() - value.len();
+        let value_close = string_end(s, value_open);
+        let inner = &s[value_open + 1..value_close];
+        let inner = inner.strip_suffix('"').unwrap_or(inner);
+        out.push_str(&s[close..=value_open]);
+        out.push_str(&secret(inner).to_string());
+        out.push_str(&s[value_open + 1 + inner.len()..value_close]);
+        at = value_close;
+    }
+    out.push_str(&s[at..]);
+    out
 }
 
 /// `name=value` pairs (query strings, form bodies) with a sensitive name.
@@ -311,6 +335,9 @@ mod tests {
             ("POST /token body grant_type=refresh_token&refresh_token=1//0gSECRET&client_id=x", "1//0gSECRET"),
             ("key sk-ant-oat01-ABCDEFGHIJKLMNOP rejected", "sk-ant-oat01-ABCDEFGHIJKLMNOP"),
             ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig in header", "eyJhbGciOiJIUzI1NiJ9"),
+            // A pair after another secret, and after a string holding an escaped quote.
+            (r#"{"message":"Bearer tok-1234567890 x","api_key":"k-SECRET-2"}"#, "k-SECRET-2"),
+            (r#"{"message":"say \"hi\": ok","token":"t-SECRET-3"}"#, "t-SECRET-3"),
         ];
         for (input, planted) in cases {
             let out = text(input);

@@ -1,5 +1,6 @@
-//! HTTP surface of Switchyard: health, the management API (`/v0/management/...`) and, as later
-//! work lands, the public API dialects, OAuth callbacks and the panel.
+//! HTTP surface of Switchyard: health, the public API dialects, the management API
+//! (`/v0/management/...`), Prometheus `/metrics`, OAuth callbacks and, as later work lands, the
+//! panel.
 
 mod access_log;
 mod account_health;
@@ -10,6 +11,7 @@ mod cors;
 mod error;
 mod health;
 mod management;
+mod metrics;
 mod proxy;
 mod usage;
 
@@ -155,6 +157,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(health::routes())
         .merge(callbacks::routes())
         .merge(control_panel::routes())
+        .merge(metrics::routes())
         .merge(proxy::routes(state.clone()))
         .nest("/v0/management", management::routes(state.clone()))
         // Paths no router claims (`/v0/management/` with its trailing slash among them).

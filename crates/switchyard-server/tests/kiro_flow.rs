@@ -1,8 +1,8 @@
 //! Kiro end to end through the real server on loopback, against the Kiro mock: the Builder ID
 //! device login started from the management API, requests in Anthropic and OpenAI dialects
 //! reaching CodeWhisperer with the saved token, a forced refresh that rewrites only the tokens,
-//! the social login finished by pasting the `kiro://` URL, and a rejected token refreshed
-//! mid-request.
+//! the social login finished by pasting the `kiro://` URL, a rejected token refreshed
+//! mid-request, and usage records carrying the tokens Kiro reported.
 
 mod common;
 
@@ -333,4 +333,40 @@ async fn the_kiro_ide_token_file_uploaded_to_auth_files_is_imported_and_serves()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(last_bearer(&mock), format!("Bearer {}", tokens.access_token));
+}
+
+#[tokio::test]
+async fn usage_records_carry_the_tokens_kiro_reported_in_either_dialect() {
+    let mock = MockKiro::start().await;
+    mock.set_jwt_email(Some(EMAIL));
+    let yaml = format!("{}usage-statistics-enabled: true\n", mock.upstream_urls_yaml());
+    let server = start_with(Options { extra_yaml: &yaml, ..Default::default() }).await;
+    builder_id_login(&server, &mock).await;
+    let records = server.state.usage.take_records().unwrap();
+    // The recorded answer reports 42 input and 17 output tokens in its usage event.
+    mock.set_frames(switchyard_testkit::kiro::fixture_frames());
+    let chat =
+        |stream: bool| json!({"model": MODEL, "stream": stream, "messages": [{"role": "user", "content": "Hi"}]});
+    for (path, body) in [
+        ("/v1/messages", message_request(false)),
+        ("/v1/messages", message_request(true)),
+        ("/v1/chat/completions", chat(false)),
+        ("/v1/chat/completions", chat(true)),
+    ] {
+        let response = server.client.post(server.url(path)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        let record = loop {
+            if let Ok(record) = records.try_recv() {
+                break record;
+            }
+            assert!(Instant::now() < deadline, "{path}: no usage record");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let t = &record.tokens;
+        assert_eq!((t.input, t.output, t.estimated), (42, 17, false), "{path} {body}: {record:?}");
+        assert_eq!((record.provider.as_str(), record.account.as_str()), ("kiro", AWS_FILE));
+        assert_eq!(record.dialect_out, "anthropic-messages", "Kiro's executor answers in Anthropic's dialect");
+    }
 }

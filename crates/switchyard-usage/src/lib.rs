@@ -3,11 +3,13 @@
 //! handed to the store without blocking ([`records`]), the in-memory usage queue a
 //! collector pops ([`queue`]), and the log directory: the process log written to rotated files
 //! ([`log_writer`]) and read back page by page ([`log_reader`]), and one file per request
-//! ([`request_files`]). Nothing here knows about HTTP; the server and the binary wire it in.
+//! ([`request_files`]), and the Prometheus metrics of the request path ([`metrics`]). Nothing
+//! here knows about HTTP; the server and the binary wire it in.
 
 pub mod counters;
 pub mod log_reader;
 pub mod log_writer;
+pub mod metrics;
 pub mod queue;
 pub mod records;
 pub mod request_files;
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 use switchyard_config::ConfigHandle;
 
 pub use counters::{AccountCounters, Bucket, CounterSnapshot};
+pub use metrics::Metrics;
 pub use queue::UsageQueue;
 pub use records::{RecordReceiver, Recorder, Tokens, UsageRecord};
 

@@ -26,7 +26,7 @@ pub use jwt::{JwtError, jwt_claims};
 pub use listener::{CallbackListener, bind_callback_listener, deliver_callback_page};
 pub use paste::{CallbackParams, PasteError, parse_callback_fields, parse_callback_input};
 pub use pkce::{InvalidState, new_state, s256_challenge, validate_state};
-pub use refresher::{RefreshObserver, RefreshState, Refresher, RefresherLookup};
+pub use refresher::{RefreshCounts, RefreshObserver, RefreshState, Refresher, RefresherLookup};
 pub use sessions::{
     COMPLETED_TTL, DeliverError, DeviceDisplay, SESSION_TTL, SessionInfo, SessionStatus, SessionStore, SessionWaiter,
 };

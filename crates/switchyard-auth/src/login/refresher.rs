@@ -11,6 +11,7 @@
 //!   back off from 1 min doubling to 30 min; rate limits wait as told (5 s..5 min).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -61,6 +62,55 @@ pub struct RefreshState {
     pub refreshing: bool,
     /// Our last successful refresh, else the file's `last_refresh`.
     pub last_refreshed: Option<DateTime<Utc>>,
+}
+
+/// Finished refresh attempts by outcome, since start (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshCounts {
+    pub ok: u64,
+    /// The refresh token was refused (or missing): the account needs a re-login.
+    pub needs_relogin: u64,
+    pub rate_limited: u64,
+    /// Network errors, 5xx, malformed answers, failed saves.
+    pub failed: u64,
+    /// Nothing to refresh: the file is gone or corrupt, or no refresher handles it.
+    pub unavailable: u64,
+}
+
+impl RefreshCounts {
+    /// `(outcome, count)` pairs, in a fixed order.
+    pub fn by_outcome(&self) -> [(&'static str, u64); 5] {
+        [
+            ("ok", self.ok),
+            ("needs_relogin", self.needs_relogin),
+            ("rate_limited", self.rate_limited),
+            ("failed", self.failed),
+            ("unavailable", self.unavailable),
+        ]
+    }
+}
+
+/// The atomics behind [`RefreshCounts`], in [`RefreshCounts::by_outcome`] order.
+#[derive(Default)]
+struct Outcomes([AtomicU64; 5]);
+
+impl Outcomes {
+    fn count(&self, result: &Result<(), RefreshError>) {
+        let slot = match result {
+            Ok(()) => 0,
+            Err(RefreshError::Revoked(_) | RefreshError::NoRefreshToken) => 1,
+            Err(RefreshError::RateLimited { .. }) => 2,
+            Err(RefreshError::Transient(_)) => 3,
+            Err(RefreshError::Unavailable(_)) => 4,
+        };
+        self.0[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RefreshCounts {
+        let [ok, needs_relogin, rate_limited, failed, unavailable] =
+            self.0.each_ref().map(|c| c.load(Ordering::Relaxed));
+        RefreshCounts { ok, needs_relogin, rate_limited, failed, unavailable }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -127,11 +177,17 @@ struct Trackers {
     /// Bumped whenever a file's needs-re-login mark is set or cleared.
     relogin_generation: Arc<watch::Sender<u64>>,
     observer: Arc<OnceLock<Arc<dyn RefreshObserver>>>,
+    outcomes: Arc<Outcomes>,
 }
 
 impl Default for Trackers {
     fn default() -> Self {
-        Trackers { map: Arc::default(), relogin_generation: Arc::new(watch::Sender::new(0)), observer: Arc::default() }
+        Trackers {
+            map: Arc::default(),
+            relogin_generation: Arc::new(watch::Sender::new(0)),
+            observer: Arc::default(),
+            outcomes: Arc::default(),
+        }
     }
 }
 
@@ -172,6 +228,7 @@ impl Trackers {
     /// Books one finished attempt: success clears every failure; a dead token marks re-login;
     /// transient failures and rate limits set the next allowed attempt.
     fn record(&self, name: &str, content: &[u8; 32], result: &Result<(), RefreshError>, still_due: bool) {
+        self.outcomes.count(result);
         let now = Utc::now();
         self.with(name, |t| {
             t.attempts += 1;
@@ -332,6 +389,11 @@ impl Refresher {
     /// the file ([`Refresher::state`] or the background pass).
     pub fn relogin_changes(&self) -> watch::Receiver<u64> {
         self.trackers.relogin_generation.subscribe()
+    }
+
+    /// Finished refresh attempts by outcome since start (a joined single flight counts once).
+    pub fn outcome_counts(&self) -> RefreshCounts {
+        self.trackers.outcomes.snapshot()
     }
 
     fn background_pass(self: &Arc<Self>) {

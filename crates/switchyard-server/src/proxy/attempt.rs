@@ -28,6 +28,9 @@ use crate::AppState;
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How much of an error body the health classifier reads.
 const MAX_CLASSIFIED_BYTES: usize = 4096;
+/// How much of an upstream error body is kept for the usage record's failure summary (which
+/// keeps 4 KiB of it once redacted).
+const ERROR_BODY_KEPT: usize = 16 * 1024;
 /// An access token must stay valid at least this long to be used for a request.
 const TOKEN_SKEW: Duration = Duration::from_secs(60);
 
@@ -180,16 +183,20 @@ pub(super) struct Answer {
 pub(super) enum AttemptResult {
     Answered(Answer),
     /// The upstream rejected the request itself (400, 413, 422, ...): another account would
-    /// too. Already scrubbed.
-    ClientError(ErrorInfo),
+    /// too. Already scrubbed, like `body`, the upstream's error body.
+    ClientError {
+        error: ErrorInfo,
+        body: String,
+    },
     /// This account failed; the next one may succeed. `failure` (scrubbed) is what the client
-    /// gets if no account answers.
+    /// gets if no account answers; `body` the upstream's error body, if it answered (scrubbed).
     Failed {
         outcome: Outcome,
         failure: Option<ErrorInfo>,
         /// The upstream's error as the health classifier reads it (codes intact: only this
         /// credential's secrets are masked, and only reason codes come out of it).
         read: Option<Box<FailureSignal>>,
+        body: Option<Box<str>>,
     },
     /// The upstream has no such operation (token counting on some backends).
     Unsupported,
@@ -200,6 +207,7 @@ fn failed(status: u16, retry_after: Option<Duration>, message: String, failure: 
         outcome: Outcome::Failure { status, retry_after, credential_wide: false, message },
         failure,
         read: None,
+        body: None,
     }
 }
 
@@ -392,8 +400,9 @@ pub(super) async fn run(
         };
         let body = scrubber.credentials(&raw);
         let failure = scrubber.error_info(&native.error_to_ir(status, &body));
+        let kept = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_KEPT)]).into_owned();
         if !worth_another_account(status) {
-            return AttemptResult::ClientError(failure);
+            return AttemptResult::ClientError { error: failure, body: kept };
         }
         let message = scrubber.error_text(&String::from_utf8_lossy(&body[..body.len().min(512)]));
         let read = FailureSignal::from_body(
@@ -401,11 +410,12 @@ pub(super) async fn run(
             status,
             &String::from_utf8_lossy(&body[..body.len().min(MAX_CLASSIFIED_BYTES)]),
         );
-        return match failed(status, wait, message, Some(failure)) {
-            AttemptResult::Failed { outcome, failure, .. } => {
-                AttemptResult::Failed { outcome, failure, read: Some(Box::new(read)) }
-            }
-            other => other,
+        let outcome = Outcome::Failure { status, retry_after: wait, credential_wide: false, message };
+        return AttemptResult::Failed {
+            outcome,
+            failure: Some(failure),
+            read: Some(Box::new(read)),
+            body: Some(kept.into()),
         };
     }
 }

@@ -53,7 +53,8 @@ fn dialect_of(path: &str) -> Dialect {
 }
 
 /// Checks the client key and records which one it was, as `key-<n>` (its 1-based position in
-/// `api-keys`), for the request log: the key itself is never logged.
+/// `api-keys`) and a hash of it, for the request log and usage records: the key itself is never
+/// logged or kept.
 pub async fn require_client_key(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let config = state.config.get();
     if config.api_keys.is_empty() {
@@ -76,6 +77,7 @@ pub async fn require_client_key(State(state): State<Arc<AppState>>, mut request:
     };
     if let Some(tag) = request.extensions_mut().get_mut::<RequestTag>() {
         tag.client_key = format!("key-{}", index + 1);
+        tag.client_key_hash = crate::usage::record::client_key_hash(&key);
     }
     next.run(request).await
 }

@@ -9,6 +9,7 @@ mod pipeline;
 mod relay;
 mod request_log;
 mod scrub;
+mod stream_watch;
 
 use std::sync::Arc;
 

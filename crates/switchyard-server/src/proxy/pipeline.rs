@@ -11,8 +11,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use switchyard_dialects::ir::{ChatRequest, ErrorInfo, Part};
-use switchyard_dialects::{Dialect, TranslateError};
+use switchyard_dialects::ir::{ChatRequest, ErrorInfo};
+use switchyard_dialects::{Dialect, TranslateError, usage};
 use switchyard_health::FailureSignal;
 use switchyard_providers::executor::{ExecContext, Operation};
 use switchyard_router::{AccountKind, Attempt, Outcome, PinError, Plan, RouteError, RouteSettings};
@@ -122,7 +122,7 @@ pub async fn serve(state: &AppState, mut call: ClientCall, body: Body) -> Respon
     );
     let mut log = RequestLog::new(tag, call.dialect);
     log.generate = call.operation == Operation::Generate;
-    log.sink = sink;
+    log.sink = Some(sink);
     match run_plan(state, &mut call, body, &mut log).await {
         Reply::Answer { native, answer } => relay::respond(&call, native, answer, log).await,
         Reply::Done(response) => relay::finish_whole(response, log).await,
@@ -134,14 +134,21 @@ fn worth_another_round(status: u16) -> bool {
     matches!(status, 403 | 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// Our own refusal of the request, in the client's dialect, with the reason kept for the log.
+fn refuse(call: &ClientCall, log: &mut RequestLog, status: u16, message: &str) -> Reply {
+    log.error = Some(message.to_owned());
+    Reply::Done(call.error(status, "invalid_request", message))
+}
+
 async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut RequestLog) -> Reply {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
-        let message = format!("request body exceeds {MAX_REQUEST_BYTES} bytes");
-        return Reply::Done(call.error(413, "invalid_request", &message));
+        return refuse(call, log, 413, &format!("request body exceeds {MAX_REQUEST_BYTES} bytes"));
     };
     if let Some(sink) = &mut log.sink {
         sink.request_body(&bytes);
     }
+    // Passed through, the request is never parsed: its size stands in for its text.
+    log.tokens.request_chars = bytes.len();
     let peek = match serde_json::from_slice::<Peek>(&bytes) {
         Ok(peek) => peek,
         // The dialect's own parser names the offending field precisely.
@@ -150,11 +157,11 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                 Err(error) => error.to_string(),
                 Ok(_) => "invalid request body".to_owned(),
             };
-            return Reply::Done(call.error(400, "invalid_request", &message));
+            return refuse(call, log, 400, &message);
         }
     };
     let Some(model) = call.model.clone().or(peek.model).filter(|m| !m.trim().is_empty()) else {
-        return Reply::Done(call.error(400, "invalid_request", "invalid request: model: is required"));
+        return refuse(call, log, 400, "invalid request: model: is required");
     };
     call.model = Some(model.clone());
     let stream = call.stream.or(peek.stream).unwrap_or(false) && call.operation == Operation::Generate;
@@ -178,6 +185,8 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
     };
     let mut neutral: Option<ChatRequest> = None;
     let mut last_failure: Option<Failure> = None;
+    // The upstream's error body behind `last_failure`, when it answered one.
+    let mut last_body: Option<Box<str>> = None;
     let mut last_retry_after: Option<Duration> = None;
     let mut round: u32 = 0;
 
@@ -191,24 +200,25 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             let native = if target.executor.accepts(call.dialect) { call.dialect } else { target.executor.dialect() };
             if call.operation == Operation::CountTokens && native != call.dialect {
                 // No cross-dialect token-count endpoint exists; answer with a local estimate.
-                return Reply::Done(match neutral_request(call, &bytes, &mut neutral) {
-                    Ok(request) => count_estimate(call, request),
-                    Err(error) => call.error(400, "invalid_request", &error.to_string()),
-                });
+                return match neutral_request(call, &bytes, &mut neutral) {
+                    Ok(request) => Reply::Done(count_estimate(call, request)),
+                    Err(error) => refuse(call, log, 400, &error.to_string()),
+                };
             }
             let upstream_body = if native == call.dialect {
                 pass_through_body(&bytes, call.dialect, &model, &attempt.upstream_model)
             } else {
                 let request = match neutral_request(call, &bytes, &mut neutral) {
                     Ok(request) => request,
-                    Err(error) => return Reply::Done(call.error(400, "invalid_request", &error.to_string())),
+                    Err(error) => return refuse(call, log, 400, &error.to_string()),
                 };
+                log.tokens.request_chars = usage::request_chars(request);
                 let mut request = request.clone();
                 request.model = attempt.upstream_model.clone();
                 request.stream = stream;
                 match native.request_from_ir(&request) {
                     Ok(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
-                    Err(error) => return Reply::Done(call.error(400, "invalid_request", &error.to_string())),
+                    Err(error) => return refuse(call, log, 400, &error.to_string()),
                 }
             };
 
@@ -235,22 +245,23 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                     feed::attempt_succeeded(state, attempt);
                     return Reply::Answer { native, answer };
                 }
-                AttemptResult::ClientError(error) => {
+                AttemptResult::ClientError { error, body } => {
                     state.usage.attempt_done(&log.auth_index, false);
                     log.error = Some(error.message.clone());
                     if let Some(pin) = &call.pin {
                         pin.note(FailureSignal::from_body(&attempt.provider, error.status, &error.message));
                     }
+                    log.upstream_error = Some(body);
                     return Reply::Done(call.error_info(&error));
                 }
                 AttemptResult::Unsupported if call.operation == Operation::CountTokens => {
-                    return Reply::Done(match neutral_request(call, &bytes, &mut neutral) {
-                        Ok(request) => count_estimate(call, request),
-                        Err(error) => call.error(400, "invalid_request", &error.to_string()),
-                    });
+                    return match neutral_request(call, &bytes, &mut neutral) {
+                        Ok(request) => Reply::Done(count_estimate(call, request)),
+                        Err(error) => refuse(call, log, 400, &error.to_string()),
+                    };
                 }
                 AttemptResult::Unsupported => continue,
-                AttemptResult::Failed { outcome, failure, read } => {
+                AttemptResult::Failed { outcome, failure, read, body } => {
                     state.usage.attempt_done(&log.auth_index, false);
                     tracing::debug!(account = %attempt.account_id, model = %attempt.upstream_model, round, "attempt failed; trying the next account");
                     let mut failed_with = None;
@@ -274,6 +285,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                     }
                     if failure.is_some() {
                         last_failure = failure;
+                        last_body = body;
                     }
                 }
             }
@@ -313,6 +325,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
         return Reply::Done(call.error(503, "overloaded", &message));
     };
     log.error = Some(failure.message.clone());
+    log.upstream_error = last_body.map(String::from);
     let mut response = call.error_info(&failure);
     if failure.status == 429 {
         // When the soonest account is back (its cooldown follows the upstream's Retry-After).
@@ -418,24 +431,7 @@ fn route_error(call: &ClientCall, error: &RouteError) -> Response {
 
 /// A rough count (4 characters per token) for token-count calls that cross dialects.
 fn count_estimate(call: &ClientCall, request: &ChatRequest) -> Response {
-    let mut chars = request.system.iter().map(String::len).sum::<usize>();
-    for message in &request.messages {
-        for part in &message.content {
-            chars += match part {
-                Part::Text(text) => text.len(),
-                Part::Thinking { text, .. } => text.len(),
-                Part::ToolCall { name, arguments, .. } => name.len() + arguments.len(),
-                Part::ToolResult { content, .. } => {
-                    content.iter().map(|p| if let Part::Text(t) = p { t.len() } else { 0 }).sum()
-                }
-                Part::Image(_) => 0,
-            };
-        }
-    }
-    for tool in &request.tools {
-        chars += tool.name.len() + tool.description.as_deref().map_or(0, str::len) + tool.parameters.to_string().len();
-    }
-    let tokens = chars.div_ceil(4);
+    let tokens = usage::estimate_tokens(usage::request_chars(request));
     let body = match call.dialect {
         Dialect::Gemini => serde_json::json!({ "totalTokens": tokens }),
         _ => serde_json::json!({ "input_tokens": tokens }),

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use switchyard_dialects::Dialect;
 
-use crate::usage::{RequestSink, sink::Finished};
+use crate::usage::{RequestSink, TokenTally, sink::Finished};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -23,6 +23,8 @@ pub struct RequestTag {
     /// `key-<n>` (1-based position in `api-keys`), `none` when no keys are configured: never
     /// the key itself.
     pub client_key: String,
+    /// A hash of the key (16 hex chars of its SHA-256), empty without client keys.
+    pub client_key_hash: String,
     pub method: String,
     /// The request path (`/v1/chat/completions`), for usage records and request log names.
     pub endpoint: String,
@@ -36,6 +38,7 @@ impl RequestTag {
         Self {
             id: new_request_id(),
             client_key: "management".into(),
+            client_key_hash: String::new(),
             method: method.to_owned(),
             endpoint: endpoint.to_owned(),
             client_ip: String::new(),
@@ -47,6 +50,7 @@ impl RequestTag {
         Self {
             id: String::new(),
             client_key: "none".into(),
+            client_key_hash: String::new(),
             method: String::new(),
             endpoint: String::new(),
             client_ip: String::new(),
@@ -66,6 +70,7 @@ pub async fn tag_request(mut request: Request, next: Next) -> Response {
     let tag = RequestTag {
         id: id.clone(),
         client_key: "none".into(),
+        client_key_hash: String::new(),
         method: request.method().to_string(),
         endpoint: request.uri().path().to_owned(),
         client_ip: client_ip.unwrap_or_default(),
@@ -111,7 +116,12 @@ pub struct RequestLog {
     pub bytes_out: u64,
     /// Why the request failed (or its stream broke off); already scrubbed.
     pub error: Option<String>,
-    /// Usage record and request log file, when enabled.
+    /// The upstream's error body (or error event) behind `error`, credentials scrubbed; it
+    /// becomes the usage record's failure summary.
+    pub upstream_error: Option<String>,
+    /// Token counts, reported or to be estimated.
+    pub tokens: TokenTally,
+    /// Metrics, usage records, the usage queue and request log files.
     pub(crate) sink: Option<RequestSink>,
 }
 
@@ -135,8 +145,18 @@ impl RequestLog {
             first_byte: None,
             bytes_out: 0,
             error: None,
+            upstream_error: None,
+            tokens: TokenTally::default(),
             sink: None,
         }
+    }
+
+    /// The client went away before the answer ended: status 0 (what it got is not an answer).
+    pub fn client_gone(&mut self) {
+        let after = if self.bytes_out > 0 { format!(" after {} bytes", self.bytes_out) } else { String::new() };
+        self.error = Some(format!("client went away before the answer ended{after}"));
+        self.upstream_error = None;
+        self.status = 0;
     }
 
     /// Counts bytes sent to the client; the first ones set the time to first byte.
@@ -159,6 +179,10 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         let latency = self.started.elapsed();
+        if self.status == 0 && self.error.is_none() {
+            // Dropped before any answer was made: the client went away while we worked.
+            self.client_gone();
+        }
         tracing::info!(
             target: "switchyard::request",
             request_id = %self.tag.id,
@@ -182,6 +206,7 @@ impl Drop for RequestLog {
             sink.finish(Finished {
                 request_id: &self.tag.id,
                 client_key: &self.tag.client_key,
+                client_key_hash: &self.tag.client_key_hash,
                 client_ip: &self.tag.client_ip,
                 requested_model: &self.requested_model,
                 upstream_model: &self.upstream_model,
@@ -192,9 +217,16 @@ impl Drop for RequestLog {
                 attempts: self.attempts,
                 status: self.status,
                 generate: self.generate,
+                dialect_in: dialect_name(self.dialect_in),
+                dialect_out: self.dialect_out.map_or("", dialect_name),
+                stream: self.stream,
+                latency,
                 latency_ms: latency.as_millis() as u64,
-                ttft_ms: self.first_byte.unwrap_or(latency).as_millis() as u64,
+                ttfb: self.first_byte,
+                ttfb_ms: self.first_byte.map(|t| t.as_millis() as u64),
+                tokens: self.tokens.tokens(),
                 error: self.error.as_deref(),
+                upstream_error: self.upstream_error.as_deref(),
             });
         }
     }

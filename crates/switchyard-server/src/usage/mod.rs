@@ -1,7 +1,9 @@
-//! What the server records about the requests it proxies, for the management usage and log
-//! endpoints: per-account counters (one count per attempt), the usage queue and the request /
-//! error log files (one per request, written when its [`RequestLog`](crate::proxy) ends).
+//! What the server records about the requests it proxies: per-account counters (one count per
+//! attempt), the usage queue and the request / error log files for the management endpoints,
+//! one [`UsageRecord`](switchyard_usage::UsageRecord) per request for the store, and the
+//! Prometheus metrics — all written when the request's [`RequestLog`](crate::proxy) ends.
 
+pub(crate) mod record;
 pub(crate) mod sink;
 mod store;
 
@@ -11,8 +13,9 @@ use std::time::SystemTime;
 
 use switchyard_usage::records::DEFAULT_QUEUE_CAPACITY;
 use switchyard_usage::store::RecordStore;
-use switchyard_usage::{AccountCounters, RecordReceiver, Recorder, UsageQueue};
+use switchyard_usage::{AccountCounters, Metrics, RecordReceiver, Recorder, UsageQueue};
 
+pub(crate) use record::TokenTally;
 pub(crate) use sink::RequestSink;
 
 pub struct UsageState {
@@ -26,6 +29,8 @@ pub struct UsageState {
     records: Mutex<Option<RecordReceiver>>,
     /// The records database, once [`AppState::start_usage_store`](crate::AppState) opened it.
     pub store: OnceLock<Arc<RecordStore>>,
+    /// Request counts, latencies, tokens and active streams for `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl UsageState {
@@ -38,6 +43,7 @@ impl UsageState {
             recorder,
             records: Mutex::new(Some(records)),
             store: OnceLock::new(),
+            metrics: Metrics::new(),
         }
     }
 

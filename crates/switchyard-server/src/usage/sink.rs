@@ -1,24 +1,32 @@
-//! The end of one proxied request: its usage-queue record (when management is enabled and
-//! `usage-statistics-enabled: true`) and its request log file (`request-log: true`, or an
-//! `error-*.log` when it failed). Everything here is already scrubbed or redacted: headers through
-//! `switchyard_redact::header`, bodies through the attempt's scrubber (answers) or
-//! `switchyard_redact::json`/`text` (the client's request).
+//! The end of one proxied request: its metrics (always), its [`UsageRecord`] for the store
+//! (`usage-statistics-enabled: true`), its usage-queue record (also only with management
+//! enabled) and its request log file (`request-log: true`, or an `error-*.log` when it failed).
+//! Everything here is already scrubbed or redacted: headers through `switchyard_redact::header`,
+//! bodies through the attempt's scrubber (answers) or `switchyard_redact::json`/`text` (the
+//! client's request), failure summaries through `switchyard_redact::failure_summary`.
+//!
+//! [`UsageRecord`]: switchyard_usage::UsageRecord
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use switchyard_config::Config;
+use switchyard_usage::Tokens;
+use switchyard_usage::metrics::{ActiveStream, RequestSample};
 use switchyard_usage::request_files::{self, RequestRecord, capped_extend};
 
 use super::UsageState;
+use super::record::{failure, queue_tokens, usage_record};
 
 /// What a request log needs beyond the request log line's fields.
 pub(crate) struct RequestSink {
     usage: Arc<UsageState>,
+    /// Hand a [`UsageRecord`](switchyard_usage::UsageRecord) to the store.
+    records: bool,
     /// Push a usage-queue record.
     queue: bool,
     /// Write a request log (`Some(request_log)`), or nothing when neither setting asks for one.
@@ -46,6 +54,7 @@ struct FileSettings {
 pub(crate) struct Finished<'a> {
     pub request_id: &'a str,
     pub client_key: &'a str,
+    pub client_key_hash: &'a str,
     pub client_ip: &'a str,
     pub requested_model: &'a str,
     pub upstream_model: &'a str,
@@ -56,13 +65,29 @@ pub(crate) struct Finished<'a> {
     pub attempts: u32,
     pub status: u16,
     pub generate: bool,
+    pub dialect_in: &'a str,
+    /// Empty when no attempt was made.
+    pub dialect_out: &'a str,
+    pub stream: bool,
+    pub latency: Duration,
     pub latency_ms: u64,
-    pub ttft_ms: u64,
+    /// `None` when nothing reached the client.
+    pub ttfb: Option<Duration>,
+    pub ttfb_ms: Option<u64>,
+    pub tokens: Tokens,
+    /// Why the request failed (our message, already scrubbed).
     pub error: Option<&'a str>,
+    /// The upstream's error body (or error event) behind that failure, credentials scrubbed.
+    pub upstream_error: Option<&'a str>,
+}
+
+impl Finished<'_> {
+    pub fn failed(&self) -> bool {
+        self.status >= 400 || self.status == 0 || self.error.is_some()
+    }
 }
 
 impl RequestSink {
-    /// `None` when nothing would be recorded for this request.
     pub fn new(
         usage: Arc<UsageState>,
         config: &Config,
@@ -70,7 +95,9 @@ impl RequestSink {
         method: &str,
         endpoint: &str,
         headers: &HeaderMap,
-    ) -> Option<Self> {
+    ) -> Self {
+        // Our own records (monitoring) follow `usage-store.enabled`; CPA's key governs its queue.
+        let records = config.usage_store.enabled;
         let queue = management_enabled && config.usage_statistics_enabled;
         let error_logs_max_files = config.error_logs_max_files.max(0) as usize;
         let files = (config.request_log || error_logs_max_files > 0).then_some(FileSettings {
@@ -78,19 +105,23 @@ impl RequestSink {
             error_logs_max_files,
             max_total_bytes: (config.logs_max_total_size_mb.max(0) as u64).saturating_mul(1024 * 1024),
         });
-        if !queue && files.is_none() {
-            return None;
-        }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let redacted = headers
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes());
-                (name.as_str().to_owned(), switchyard_redact::header(name.as_str(), &value))
-            })
-            .collect();
-        Some(Self {
+        // Only what some output needs is copied out of the request.
+        let header = |name: &str| {
+            let value = headers.get(name).and_then(|v| v.to_str().ok()).filter(|_| queue);
+            value.unwrap_or_default().to_owned()
+        };
+        let redacted = files.map_or_else(Vec::new, |_| {
+            headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes());
+                    (name.as_str().to_owned(), switchyard_redact::header(name.as_str(), &value))
+                })
+                .collect()
+        });
+        Self {
             usage,
+            records,
             queue,
             files,
             started_at: Utc::now(),
@@ -101,7 +132,12 @@ impl RequestSink {
             headers: redacted,
             request_body: Bytes::new(),
             response_body: Vec::new(),
-        })
+        }
+    }
+
+    /// Counts a streamed answer as active in the metrics until the guard drops.
+    pub fn stream_started(&self) -> ActiveStream {
+        self.usage.metrics.stream_started()
     }
 
     /// The client's request body, for the request log.
@@ -123,28 +159,35 @@ impl RequestSink {
     }
 
     pub fn finish(self, done: Finished<'_>) {
-        let failed = done.status >= 400 || done.status == 0 || done.error.is_some();
+        let failed = done.failed();
+        self.usage.metrics.request_done(&RequestSample {
+            provider: done.provider,
+            model: done.requested_model,
+            status: done.status,
+            latency: done.latency,
+            ttfb: done.ttfb,
+            tokens: &done.tokens,
+        });
+        let summary = failure(&done);
+        if self.records {
+            self.usage.recorder.record(usage_record(&done, self.started_at, &self.endpoint));
+        }
         if self.queue {
             let record = json!({
                 "timestamp": self.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "latency_ms": done.latency_ms,
-                "ttft_ms": done.ttft_ms,
+                "ttft_ms": done.ttfb_ms.unwrap_or(done.latency_ms),
                 "source": done.account,
                 "auth_index": done.auth_index,
                 "client_ip": done.client_ip,
                 "x_forwarded_for": switchyard_redact::text(&self.forwarded_for),
                 "user_agent": switchyard_redact::text(&self.user_agent),
-                // Token counts are not read from answers yet: zeros, as CPA reports unknown counts.
-                "tokens": {
-                    "input_tokens": 0, "output_tokens": 0, "reasoning_tokens": 0, "cached_tokens": 0,
-                    "cache_read_tokens": 0, "cache_read_tokens_present": false,
-                    "cache_creation_tokens": 0, "total_tokens": 0,
-                },
+                "tokens": queue_tokens(&done.tokens),
                 "failed": failed,
                 "generate": done.generate,
                 "fail": {
                     "status_code": if failed { done.status } else { 0 },
-                    "body": if failed { done.error.unwrap_or_default() } else { "" },
+                    "body": summary.as_deref().unwrap_or_default(),
                 },
                 "accounting_version": 1,
                 "token_breakdown": {},
