@@ -259,7 +259,9 @@ pub(super) fn upstream_broke(message: &str) -> ErrorInfo {
     ErrorInfo { status: 502, kind: "server_error".into(), message: format!("upstream stream broke off: {message}") }
 }
 
-/// The account's auth file, as long as it is still there and readable.
+/// The account's auth file, as long as it is still there and readable. (The error is the
+/// attempt's result itself, returned once per attempt: its size does not matter here.)
+#[allow(clippy::result_large_err)]
 fn stored_auth(state: &AppState, file: &str) -> Result<Arc<StoredAuth>, AttemptResult> {
     let Some(stored) = state.store.get(file) else {
         return Err(failed(0, None, "auth file disappeared".into(), None));
