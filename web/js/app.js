@@ -167,6 +167,10 @@ async function enter() {
     pages.map((page) => h('a.nav', { href: `#/${page.id}`, dataset: { page: page.id } }, t(page.label))),
     h('div.foot', languageSelect(), themeButton(),
       h('button', { type: 'button', id: 'logout', onclick: () => { session.clear(); showLogin(); } }, t('gate.signOut'))));
+  // On a narrow screen the menu closes on any choice, the current page's too.
+  navigation.addEventListener('click', (event) => {
+    if (event.target.closest('a.nav')) navigation.classList.remove('open');
+  });
   const menu = h('button.menu-toggle', { type: 'button', id: 'menu-toggle', 'aria-label': t('nav.menu'), onclick: () => navigation.classList.toggle('open') }, '☰');
   clear(root,
     h('div.topbar', menu, h('strong', '⇄ Switchyard')),

@@ -11,9 +11,10 @@ export function h(spec, attrs = {}, ...children) {
     children.unshift(attrs);
     attrs = {};
   }
-  const [tagAndId, ...classes] = spec.split('.');
-  const [tag, id] = tagAndId.split('#');
-  const element = document.createElement(tag || 'div');
+  const tag = spec.match(/^[a-z0-9-]*/i)[0] || 'div';
+  const id = (spec.match(/#([\w-]+)/) || [])[1];
+  const classes = [...spec.matchAll(/\.([\w-]+)/g)].map((m) => m[1]);
+  const element = document.createElement(tag);
   if (id) element.id = id;
   if (classes.length) element.className = classes.join(' ');
   for (const [name, value] of Object.entries(attrs)) {

@@ -177,7 +177,7 @@ export const zh = {
   'files.uploadFailed': '被拒绝',
   'files.runtime': '配置密钥',
   'files.retry': '{when}重试',
-  'files.before': '{when}之前',
+  'files.before': '令牌{when}过期',
   'files.expiresAt': '令牌于 {when} 过期，会在此之前自动续期。',
 
   'detail.settings': '设置',

@@ -181,7 +181,7 @@ export const en = {
   'files.uploadFailed': 'refused',
   'files.runtime': 'config key',
   'files.retry': 'retry {when}',
-  'files.before': 'before {when}',
+  'files.before': 'token expires {when}',
   'files.expiresAt': 'The token expires {when}; it is renewed ahead of that.',
 
   'detail.settings': 'Settings',

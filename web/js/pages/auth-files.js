@@ -117,6 +117,8 @@ export async function render(root, { params }) {
         failures.push(`${file.name}: ${error.message}`);
       }
     }
+    // A finished batch starts the next selection afresh, so no file rides along unseen.
+    selected.clear();
     await load();
     if (failures.length) toast(failures.join('\n'), 'bad', 12000);
     else toast(t(disabled ? 'files.disabledN' : 'files.enabledN', { n: targets.length }), 'ok');

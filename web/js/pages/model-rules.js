@@ -94,7 +94,7 @@ export async function render(root, { providers }) {
     }));
     return h('div.card.rule', { dataset: { channel } }, picker,
       h('label.field', h('span', t('rules.channel')), name),
-      h('table.grid', h('thead', h('tr', h('th', t('rules.upstream')), h('th', t('rules.alias')), h('th', t('rules.fork')), h('th', ''))), rows),
+      h('div.table-wrap', h('table.grid', h('thead', h('tr', h('th', t('rules.upstream')), h('th', t('rules.alias')), h('th', t('rules.fork')), h('th', ''))), rows)),
       h('div.row', h('button', { type: 'button', onclick: () => addRow() }, t('rules.addAlias')), save));
   }
 
