@@ -462,9 +462,7 @@ mod tests {
 
     #[test]
     fn base_urls_reach_wildcard_binds_on_loopback() {
-        let mut config = Config::default();
-        config.host = "0.0.0.0".into();
-        config.port = 9000;
+        let mut config = Config { host: "0.0.0.0".into(), port: 9000, ..Default::default() };
         assert_eq!(default_base_url(&config), "http://127.0.0.1:9000");
         config.host = "::1".into();
         assert_eq!(default_base_url(&config), "http://[::1]:9000");

@@ -4,7 +4,7 @@
 
 import { api, get, patch } from '../api.js';
 import { accountState, stateClass, stateLabel } from '../accounts.js';
-import { append, busy, clear, drawer, errorBox, h, mask, spinner, toast } from '../dom.js';
+import { busy, clear, drawer, errorBox, h, mask, spinner, toast } from '../dom.js';
 import { t } from '../i18n.js';
 
 // Field names whose values are secrets: shown masked, never in full.
@@ -126,7 +126,6 @@ async function show(file, body, reload) {
     }),
   }, t('detail.showModels')));
 
-  append(body, []);
   clear(body, parts,
     h('h3', t('detail.settings')),
     h('div.form',
