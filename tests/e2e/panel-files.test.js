@@ -131,8 +131,10 @@ e2e('panel: the detail drawer masks secrets and saves user fields into the file'
   assert.deepEqual(saved.headers, { 'X-Team': 'blue' });
   assert.equal(saved.access_token, stored.access_token, 'tokens untouched');
 
-  // A weight past the server's limit: its error, the file as it was.
-  await drawer.locator('.stored-fields').waitFor();
+  // The drawer shows the file again as saved. A weight past the server's limit: its error,
+  // the file as it was.
+  await drawer.locator('.detail-saved').waitFor();
+  assert.equal(await drawer.locator('input[name="prefix"]').inputValue(), 'team');
   h.consoleWatch.allow(/auth-files\/fields/);
   const before = fs.readFileSync(h.authFile(A));
   await drawer.locator('input[name="weight"]').fill('99999999999');

@@ -4,7 +4,7 @@
 
 import { api, get, patch } from '../api.js';
 import { accountState, stateClass, stateLabel } from '../accounts.js';
-import { busy, clear, drawer, errorBox, h, mask, spinner, toast } from '../dom.js';
+import { busy, clear, drawer, errorBox, h, mask, spinner } from '../dom.js';
 import { t } from '../i18n.js';
 
 // Field names whose values are secrets: shown masked, never in full.
@@ -46,7 +46,7 @@ export function openDetail(file, reload) {
   show(file, body, reload);
 }
 
-async function show(file, body, reload) {
+async function show(file, body, reload, notice = null) {
   let stored;
   try {
     const response = await api('GET', `/auth-files/download?name=${encodeURIComponent(file.name)}`, { raw: true });
@@ -76,7 +76,7 @@ async function show(file, body, reload) {
     excluded_models: h('textarea', { name: 'excluded_models', rows: 3, value: (stored.excluded_models || []).join('\n') }),
     headers: h('textarea', { name: 'headers', rows: 3, value: headersText(stored.headers), placeholder: 'X-Header: value' }),
   };
-  const status = h('div');
+  const status = h('div', notice ? h('div.ok-box.detail-saved', notice) : null);
   const save = h('button.primary', { type: 'button', id: 'detail-save' }, t('common.save'));
   save.addEventListener('click', () => busy(save, async () => {
     clear(status);
@@ -113,9 +113,9 @@ async function show(file, body, reload) {
       clear(status, errorBox(error));
       return;
     }
-    toast(t('detail.saved', { name: file.name }), 'ok');
     await reload();
-    show(file, body, reload);
+    // Shown again from the file as saved.
+    show(file, body, reload, t('detail.saved', { name: file.name }));
   }));
 
   const models = h('div.small', h('button', {
