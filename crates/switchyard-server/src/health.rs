@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/healthz", get(healthz)).route("/", get(banner))
+    // `/` (this banner for API clients, the panel for browsers) is `control_panel`'s.
+    Router::new().route("/healthz", get(healthz))
 }
 
 /// GET and HEAD (axum answers HEAD from the GET route without a body).
@@ -15,7 +16,7 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn banner() -> Json<Value> {
+pub(crate) async fn banner() -> Json<Value> {
     Json(json!({
         "message": "Switchyard API server",
         "version": env!("CARGO_PKG_VERSION"),

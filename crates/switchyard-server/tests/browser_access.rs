@@ -115,28 +115,55 @@ async fn unknown_management_paths_and_methods_are_json_404s() {
 }
 
 #[tokio::test]
-async fn management_html_is_a_self_contained_placeholder_that_the_config_can_turn_off() {
+async fn the_embedded_panel_is_served_with_a_strict_csp_and_the_config_can_turn_it_off() {
     let server = start().await;
     let response = server.client.get(server.url("/management.html")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-    assert!(response.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     let page = response.text().await.unwrap();
     assert!(page.starts_with("<!doctype html>"), "{page}");
-    assert!(page.contains("/v0/management/") && page.contains("/v1/models"), "links the API");
-    assert!(page.contains(env!("CARGO_PKG_VERSION")));
-    for outside in ["http://", "https://", "<script", "<link", "<img"] {
-        assert!(!page.contains(outside), "the page loads nothing from outside: found {outside}");
+    assert!(page.contains(r#"<script type="module" src="/panel/js/app.js"></script>"#), "{page}");
+    for outside in ["http://", "https://", "<script>"] {
+        assert!(!page.contains(outside), "the page loads nothing from outside and runs no inline script: {outside}");
     }
     assert!(!page.contains(KEY));
 
-    // Turned off by config, live through the hot reload path.
+    // Its scripts and styles, with their types; unknown assets are JSON 404s.
+    for (path, kind) in [
+        ("/panel/js/app.js", "text/javascript"),
+        ("/panel/app.css", "text/css"),
+        ("/panel/vendor/qr.js", "text/javascript"),
+    ] {
+        let response = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        assert!(response.headers().contains_key("content-security-policy"), "{path}");
+    }
+    let missing = server.client.get(server.url("/panel/js/nope.js")).send().await.unwrap();
+    assert_eq!(json(missing).await, (404, serde_json::json!({"error": "not found"})));
+
+    // `/`: the panel for a browser, CPA's JSON banner for API clients.
+    let browser =
+        server.client.get(server.url("/")).header("accept", "text/html,application/xhtml+xml").send().await.unwrap();
+    assert_eq!(browser.headers()["content-type"], "text/html; charset=utf-8");
+    let (status, banner) = json(server.client.get(server.url("/")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(banner["message"], "Switchyard API server");
+
+    // Turned off by config, live through the hot reload path: page and assets 404, `/` the banner.
     let yaml = std::fs::read_to_string(&server.config_path).unwrap();
     let disabled = yaml.replace("remote-management:\n", "remote-management:\n  disable-control-panel: true\n");
     let response = server.mgmt(Method::PUT, "/config.yaml").body(disabled).send().await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let response = server.client.get(server.url("/management.html")).send().await.unwrap();
     assert_eq!(json(response).await, (404, serde_json::json!({"error": "not found"})));
+    let response = server.client.get(server.url("/panel/js/app.js")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let browser = server.client.get(server.url("/")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(json(browser).await.1["message"], "Switchyard API server");
 }
 
 #[tokio::test]

@@ -80,6 +80,7 @@ pub struct MockClaudeAuth {
 struct AuthState {
     fault: Fault,
     code_carries_state: bool,
+    consent_page: bool,
     account: Account,
     profile_email: Option<String>,
     codes: Codes<PkceGrant>,
@@ -119,6 +120,12 @@ impl MockClaudeAuth {
 
     pub fn set_fault(&self, fault: Fault) {
         self.lock().fault = fault;
+    }
+
+    /// Shows a consent page (Authorize / Decline buttons, plain HTML) before redirecting, as the
+    /// real authorize page does for a browser; off by default (the redirect comes at once).
+    pub fn set_consent_page(&self, on: bool) {
+        self.lock().consent_page = on;
     }
 
     /// Hands out codes as `<code>#<state>`, as Claude's copy-paste page does.
@@ -196,8 +203,11 @@ async fn authorize(State(state): Shared, Query(query): Query<HashMap<String, Str
     }
 
     let mut state = state.lock().expect("mock state lock");
-    if state.fault == Fault::DenyConsent {
+    if state.fault == Fault::DenyConsent || params.get("decision") == "deny" {
         return consent_denied(location, Some("The user denied access"), params.get("state"));
+    }
+    if state.consent_page && params.get("decision") != "allow" {
+        return consent_page(&params, &state.account.email);
     }
     let code = state.next_id("code");
     let handed_out = if state.code_carries_state { format!("{code}#{}", params.get("state")) } else { code.clone() };
@@ -274,6 +284,29 @@ async fn profile(State(state): Shared, headers: HeaderMap) -> Response {
         },
     }))
     .into_response()
+}
+
+/// The consent page: the request's parameters as hidden fields of a GET form back to the
+/// authorize endpoint, with `decision=allow` or `decision=deny`.
+fn consent_page(params: &Params, email: &str) -> Response {
+    let fields: String = params
+        .iter()
+        .filter(|(name, _)| name.as_str() != "decision")
+        .map(|(name, value)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(name), escape(value)))
+        .collect();
+    let page = format!(
+        "<!doctype html><html><head><title>Authorize Claude Code</title></head><body>\
+         <h1>Authorize Claude Code</h1><p>Signed in as {}. Claude Code wants to use your account.</p>\
+         <form method=\"get\" action=\"{AUTHORIZE_PATH}\">{fields}\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Authorize</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Decline</button></form></body></html>",
+        escape(email)
+    );
+    axum::response::Html(page).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The redirect URI as a URL when it is the registered loopback callback.

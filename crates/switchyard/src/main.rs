@@ -4,6 +4,7 @@ mod import;
 mod logging;
 mod login;
 mod providers;
+mod setup;
 mod terminal;
 
 use std::path::PathBuf;
@@ -114,6 +115,30 @@ enum Command {
         #[arg(short = 'o', long = "option", value_name = "NAME=VALUE")]
         option: Vec<String>,
     },
+    /// Point a coding tool at this Switchyard: write its config file (Claude Code
+    /// ~/.claude/settings.json, Codex ~/.codex/config.toml, Gemini CLI ~/.gemini/.env and
+    /// settings.json, OpenCode ~/.config/opencode/opencode.json).
+    ///
+    /// An existing file is merged into (only Switchyard's keys change) and kept as
+    /// `<file>.bak-<stamp>`; a file that cannot be merged is left alone (exit 2).
+    #[command(after_help = "Example: switchyard setup claude --model claude-sonnet-4-5 --dry-run")]
+    Setup {
+        /// The client to set up.
+        #[arg(value_enum)]
+        client: setup::Client,
+        /// Switchyard's URL as the client reaches it (default: http://<host>:<port> of the config).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// The client key (default: the config's first `api-keys` entry).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// Default model for the client.
+        #[arg(long, value_name = "MODEL")]
+        model: Option<String>,
+        /// Print the change instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -153,6 +178,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Setup { client, base_url, key, model, dry_run } => match load_config(cli.config) {
+            Ok((config, _)) => setup::run(&config.get(), setup::SetupArgs { client, base_url, key, model, dry_run }),
+            Err(message) => {
+                eprintln!("switchyard: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::Providers { json } => match load_config(cli.config) {
             Ok((config, _)) => providers::run(&config.get(), json),
             Err(message) => {

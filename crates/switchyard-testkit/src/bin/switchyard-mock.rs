@@ -10,8 +10,13 @@
 //!
 //! ```json
 //! {"base": "http://127.0.0.1:P", "control": "http://127.0.0.1:C", "upstream_urls_yaml": "upstream-urls:\n  ...",
-//!  "login_urls_yaml": "  kimi:\n    device: ...\n  xai:\n    issuer: ...\n"}
+//!  "login_urls_yaml": "  kimi:\n    device: ...\n  xai:\n    issuer: ...\n",
+//!  "claude_login": {"authorize": ..., "token": ..., "profile": ...}}
 //! ```
+//!
+//! `claude_login`: a Claude OAuth server ([`MockClaudeAuth`]) with its consent page on, for
+//! browser-login suites; its URLs go under `upstream-urls.claude` (kept apart from
+//! `login_urls_yaml`, whose suites expect Claude's real authorize URL).
 //!
 //! Control API (JSON bodies; every answer is JSON, errors are 400 `{"error": "..."}`):
 //!
@@ -36,6 +41,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchyard_testkit::claude::{self, MockClaudeAuth};
 use switchyard_testkit::fixtures;
 use switchyard_testkit::kimi::{self, MockKimi};
 use switchyard_testkit::upstream::{Api, Fault, MockUpstream, RequiredAuth};
@@ -68,6 +74,8 @@ async fn main() {
     let control_base = format!("http://{}", control.local_addr().expect("local addr"));
     // Device-login servers for the panel's xAI and Kimi login starts; kept alive until exit.
     let (xai, kimi) = (MockXai::start().await, MockKimi::start().await);
+    let claude_auth = MockClaudeAuth::start().await;
+    claude_auth.set_consent_page(true);
     let login_urls_yaml = format!(
         "  kimi:\n    device: {}\n    token: {}\n  xai:\n    issuer: {}\n",
         kimi.url(kimi::DEVICE_PATH),
@@ -79,6 +87,11 @@ async fn main() {
         "control": control_base,
         "upstream_urls_yaml": mock.upstream_urls_yaml().replace(mock.base(), &base),
         "login_urls_yaml": login_urls_yaml,
+        "claude_login": {
+            "authorize": claude_auth.url(claude::AUTHORIZE_PATH),
+            "token": claude_auth.url(claude::TOKEN_PATH),
+            "profile": claude_auth.url(claude::PROFILE_PATH),
+        },
         "fixtures_dir": fixtures::fixtures_dir().display().to_string(),
     });
     println!("{line}");
