@@ -6,34 +6,12 @@ use std::io::Write;
 
 use super::{Filter, RecordStore, StoreError};
 
-pub const CSV_HEADER: &[&str] = &[
-    "id",
-    "timestamp",
-    "request_id",
-    "client_key",
-    "client_key_hash",
-    "requested_model",
-    "upstream_model",
-    "provider",
-    "auth_index",
-    "account",
-    "endpoint",
-    "dialect_in",
-    "dialect_out",
-    "stream",
-    "status",
-    "failed",
-    "latency_ms",
-    "ttfb_ms",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-    "tokens_estimated",
-    "attempts",
-    "failure",
-];
+/// The export's columns: the row id, then the table's columns with the time as RFC 3339.
+pub fn csv_header() -> Vec<&'static str> {
+    std::iter::once("id")
+        .chain(super::schema::COLUMNS.iter().map(|c| if *c == "ts_ms" { "timestamp" } else { c }))
+        .collect()
+}
 
 impl RecordStore {
     pub fn export_csv(&self, filter: &Filter, out: impl Write) -> Result<(), StoreError> {
@@ -46,7 +24,7 @@ impl RecordStore {
                 failed = Some(error);
             }
         };
-        write(CSV_HEADER.iter().map(|s| (*s).to_owned()).collect());
+        write(csv_header().into_iter().map(str::to_owned).collect());
         self.each(filter, |stored| {
             let r = &stored.record;
             write(vec![
