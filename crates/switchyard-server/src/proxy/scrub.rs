@@ -174,7 +174,7 @@ impl StreamScrubber {
 }
 
 /// The end (exclusive) of the last complete SSE event in `bytes`: after its blank line.
-fn last_event_end(bytes: &[u8]) -> Option<usize> {
+pub(super) fn last_event_end(bytes: &[u8]) -> Option<usize> {
     let lf = memchr::memmem::rfind(bytes, b"\n\n").map(|at| at + 2);
     let crlf = memchr::memmem::rfind(bytes, b"\r\n\r\n").map(|at| at + 4);
     lf.max(crlf)

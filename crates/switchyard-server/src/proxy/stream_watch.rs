@@ -7,6 +7,8 @@ use switchyard_dialects::Dialect;
 use switchyard_dialects::ir::Usage;
 use switchyard_dialects::usage::{StreamUsage, may_carry_usage};
 
+use super::scrub::last_event_end;
+
 /// An event split over relayed chunks is kept for the watch up to this size, then given up.
 const MAX_CARRY: usize = 4 * 1024 * 1024;
 
@@ -154,13 +156,6 @@ fn first_event_end(bytes: &[u8]) -> Option<usize> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// The end (exclusive) of the last complete event.
-fn last_event_end(bytes: &[u8]) -> Option<usize> {
-    let lf = memchr::memmem::rfind(bytes, b"\n\n").map(|at| at + 2);
-    let crlf = memchr::memmem::rfind(bytes, b"\r\n\r\n").map(|at| at + 4);
-    lf.max(crlf)
 }
 
 #[cfg(test)]
