@@ -7,22 +7,12 @@ mod proxy_support;
 
 use std::time::{Duration, Instant};
 
-use proxy_support::{MODEL, claude_file, gateway};
+use proxy_support::{MODEL, bearers, claude_file, gateway};
 use serde_json::{Value, json};
 use switchyard_testkit::upstream::{Fault, MockUpstream};
 
 fn chat() -> Value {
     json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]})
-}
-
-fn bearers(upstream: &MockUpstream) -> Vec<String> {
-    upstream
-        .requests()
-        .iter()
-        .filter_map(|r| {
-            r.headers.get("authorization").map(|v| v.to_str().unwrap().trim_start_matches("Bearer ").to_owned())
-        })
-        .collect()
 }
 
 /// Gaps between the upstream's requests.

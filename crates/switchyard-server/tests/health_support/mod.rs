@@ -22,11 +22,7 @@ pub async fn gateway(upstream: &MockUpstream, files: &[(String, Value)], extra: 
     let with_token = format!("{claude}    token: {}\n", upstream.url("/v1/oauth/token"));
     let yaml = format!("{}{extra}", urls.replacen(&claude, &with_token, 1));
     let server = start_with(Options { extra_yaml: &yaml, ..Default::default() }).await;
-    for (name, body) in files {
-        std::fs::write(server.file(name), serde_json::to_vec(body).unwrap()).unwrap();
-    }
-    server.state.store.rescan().await.unwrap();
-    server.state.sync_accounts();
+    crate::proxy_support::add_files(&server, files).await;
     server
 }
 
@@ -70,13 +66,4 @@ pub async fn until<F: std::future::Future<Output = bool>>(what: &str, mut condit
     }
 }
 
-/// The bearer tokens the upstream saw, in order.
-pub fn bearers(upstream: &MockUpstream) -> Vec<String> {
-    upstream
-        .requests()
-        .iter()
-        .filter_map(|r| {
-            r.headers.get("authorization").map(|v| v.to_str().unwrap().trim_start_matches("Bearer ").to_owned())
-        })
-        .collect()
-}
+pub use crate::proxy_support::bearers;

@@ -25,12 +25,28 @@ pub fn claude_file(name: &str, token: &str, extra: Value) -> (String, Value) {
 pub async fn gateway(upstream: &MockUpstream, files: &[(String, Value)], extra: &str) -> TestServer {
     let yaml = format!("{}{extra}", upstream.upstream_urls_yaml());
     let server = start_with(Options { extra_yaml: &yaml, ..Default::default() }).await;
+    add_files(&server, files).await;
+    server
+}
+
+/// Writes `files` into the auth dir and makes the gateway route them at once.
+pub async fn add_files(server: &TestServer, files: &[(String, Value)]) {
     for (name, body) in files {
         std::fs::write(server.file(name), serde_json::to_vec(body).unwrap()).unwrap();
     }
     server.state.store.rescan().await.unwrap();
     server.state.sync_accounts();
-    server
+}
+
+/// The bearer tokens the upstream saw, in order.
+pub fn bearers(upstream: &MockUpstream) -> Vec<String> {
+    upstream
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.headers.get("authorization").map(|v| v.to_str().unwrap().trim_start_matches("Bearer ").to_owned())
+        })
+        .collect()
 }
 
 /// The four client dialects, each as (name, path, body) for a non-stream or stream call of `MODEL`.
