@@ -192,3 +192,19 @@ export function mask(value) {
 export function isLoopbackHost(hostname = location.hostname) {
   return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\./.test(hostname);
 }
+
+// A headers map as the `Name: value` lines of a textarea, and back; a line without a name
+// before its colon is refused with the line in the message.
+export function headersText(headers) {
+  return Object.entries(headers || {}).map(([name, value]) => `${name}: ${value}`).join('\n');
+}
+
+export function parseHeaders(text) {
+  const out = {};
+  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const at = line.indexOf(':');
+    if (at <= 0) throw new Error(t('detail.badHeader', { line }));
+    out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
 // key never leaves the server.
 
 import { del, get, patch, post, put } from '../api.js';
-import { busy, clear, confirmDialog, errorBox, h, mask, modal, spinner, toast } from '../dom.js';
+import { busy, clear, confirmDialog, errorBox, h, headersText, mask, modal, parseHeaders, spinner, toast } from '../dom.js';
 import { t } from '../i18n.js';
 
 // Per section: its default base URL, where its model list is, and how the key is sent.
@@ -23,16 +23,6 @@ function parseModels(text) {
     const [name, alias] = line.split('=').map((s) => s.trim());
     return alias ? { name, alias } : { name };
   });
-}
-const headersText = (headers) => Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
-function parseHeaders(text) {
-  const out = {};
-  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
-    const at = line.indexOf(':');
-    if (at <= 0) throw new Error(t('detail.badHeader', { line }));
-    out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-  }
-  return out;
 }
 
 export async function render(root, { params }) {

@@ -4,7 +4,7 @@
 
 import { api, get, patch } from '../api.js';
 import { accountState, stateClass, stateLabel } from '../accounts.js';
-import { busy, clear, drawer, errorBox, h, mask, spinner } from '../dom.js';
+import { busy, clear, drawer, errorBox, h, headersText, mask, parseHeaders, spinner } from '../dom.js';
 import { t } from '../i18n.js';
 
 // Field names whose values are secrets: shown masked, never in full.
@@ -26,19 +26,6 @@ function shown(path, value) {
 
 const linesOf = (text) => text.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
 
-function headersText(headers) {
-  return Object.entries(headers || {}).map(([name, value]) => `${name}: ${value}`).join('\n');
-}
-
-function parseHeaders(text) {
-  const out = {};
-  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
-    const at = line.indexOf(':');
-    if (at <= 0) throw new Error(t('detail.badHeader', { line }));
-    out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-  }
-  return out;
-}
 
 export function openDetail(file, reload) {
   const body = h('div.stack', h('div.progress', spinner(), t('common.loading')));
