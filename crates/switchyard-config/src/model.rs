@@ -74,6 +74,8 @@ pub struct Config {
     pub usage_store: UsageStore,
     /// Switchyard only: the Prometheus `/metrics` endpoint.
     pub metrics: MetricsSettings,
+    /// Switchyard only: reading the providers' quota endpoints.
+    pub quota: QuotaSettings,
     /// Top-level keys Switchyard does not model (CPA-only sections such as `tls`, `payload`,
     /// `plugins`, and unknown keys), in document order. Filled by [`crate::parse`] so they
     /// survive serialization; never read from serde input (see the crate docs).
@@ -125,6 +127,7 @@ impl Default for Config {
             health: HealthSettings::default(),
             usage_store: UsageStore::default(),
             metrics: MetricsSettings::default(),
+            quota: QuotaSettings::default(),
             other: serde_json::Map::new(),
         }
     }
@@ -263,6 +266,14 @@ impl Default for HealthSettings {
             inspection_quota_threshold: 100.0,
         }
     }
+}
+
+/// When Switchyard asks the providers' quota endpoints by itself (never passively per request).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct QuotaSettings {
+    /// Seconds between readings of every account that has a quota source; 0 = only on request.
+    pub refresh_interval_seconds: u64,
 }
 
 /// Where the per-request records (monitoring) are kept and for how long.

@@ -243,6 +243,11 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         return Err(Invalid::new("health.inspection-quota-threshold", "must be a percent above 0 and at most 100"));
     }
 
+    let quota_interval = config.quota.refresh_interval_seconds;
+    if quota_interval != 0 && quota_interval < 60 {
+        return Err(Invalid::new("quota.refresh-interval-seconds", "must be 0 (off) or at least 60"));
+    }
+
     if config.usage_store.enabled && config.usage_store.path.trim().is_empty() {
         return Err(Invalid::new("usage-store.path", "must name a file when usage-store.enabled is true"));
     }

@@ -54,6 +54,7 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "usage-store.max-size-mb",
     "metrics.enabled",
     "metrics.public",
+    "quota.refresh-interval-seconds",
 ];
 
 /// CPA keys Switchyard parses (and keeps in the file) but does not act on, with the default

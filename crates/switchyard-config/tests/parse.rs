@@ -702,6 +702,13 @@ fn log_and_usage_queue_limits_are_typed_with_cpa_defaults_and_checked() {
 }
 
 #[test]
+fn quota_refresh_is_off_by_default_and_never_faster_than_a_minute() {
+    assert_eq!(parse("").unwrap().config.quota.refresh_interval_seconds, 0);
+    assert_eq!(parse("quota:\n  refresh-interval-seconds: 900\n").unwrap().config.quota.refresh_interval_seconds, 900);
+    assert_err("quota:\n  refresh-interval-seconds: 5\n", 2, "quota.refresh-interval-seconds", "at least 60");
+}
+
+#[test]
 fn health_settings_parse_and_are_bounded() {
     let loaded = parse(
         "health:\n  auto-disable: true\n  inspection-interval-minutes: 30\n  inspection-workers: 2\n  inspection-timeout-seconds: 5\n  inspection-quota-threshold: 95.5\n",

@@ -35,6 +35,8 @@ pub enum WindowKind {
     Long,
     /// One model's own window (`model:<name>`).
     Model,
+    /// One feature's or model family's window (code review, premium requests, paid extras).
+    Feature,
     Credits,
     Other,
 }
@@ -118,7 +120,8 @@ impl QuotaEvidence {
         }
     }
 
-    /// Whether the report shows an account-wide window full (per-model windows do not count).
+    /// Whether the report shows an account-wide window full (per-model and per-feature windows
+    /// do not count).
     pub fn account_exhausted(&self, threshold_percent: f64) -> Option<bool> {
         match self {
             QuotaEvidence::Report(report) => {
@@ -129,8 +132,9 @@ impl QuotaEvidence {
     }
 }
 
+/// Windows whose exhaustion stops the whole account.
 fn account_windows(report: &QuotaReading) -> impl Iterator<Item = &QuotaWindowReading> {
-    report.windows.iter().filter(|w| w.kind != WindowKind::Model)
+    report.windows.iter().filter(|w| !matches!(w.kind, WindowKind::Model | WindowKind::Feature))
 }
 
 fn percent(used: Option<f64>) -> String {
@@ -150,7 +154,7 @@ fn reading_evidence(report: &QuotaReading) -> Evidence {
     let low: Vec<String> = report
         .windows
         .iter()
-        // Account-wide windows are below 100 % here; a full per-model window lands here too.
+        // Account-wide windows are below 100 % here; a full per-model or feature window lands here too.
         .filter(|w| w.is_full(LOW_QUOTA_PERCENT))
         .map(|w| {
             if w.exhausted {
@@ -231,6 +235,9 @@ mod tests {
         let model = report(vec![window("model:gemini-2.5-pro", WindowKind::Model, Some(100.0))]);
         assert_eq!(signal(&model), Some(Signal::Trouble));
         assert_eq!(model.account_exhausted(100.0), Some(false));
+        let premium = report(vec![window("premium", WindowKind::Feature, Some(100.0))]);
+        assert_eq!(signal(&premium), Some(Signal::Trouble));
+        assert_eq!(premium.account_exhausted(100.0), Some(false));
     }
 
     #[test]

@@ -55,6 +55,10 @@ impl Provider for Antigravity {
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::AntigravityExecutor))
     }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::AntigravityQuota))
+    }
 }
 
 const PROVIDER: &str = "antigravity";
@@ -89,6 +93,7 @@ const ENDPOINTS: &[crate::Endpoint] = &[
     crate::Endpoint { name: "onboard", default: ONBOARD_URL },
     crate::Endpoint { name: "daily", default: "https://daily-cloudcode-pa.sandbox.googleapis.com" },
     crate::Endpoint { name: "prod", default: "https://cloudcode-pa.googleapis.com" },
+    crate::Endpoint { name: "quota", default: "https://cloudcode-pa.googleapis.com" },
 ];
 
 const REFRESH_LEAD: Duration = Duration::from_secs(5 * 60);

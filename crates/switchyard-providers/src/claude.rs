@@ -27,6 +27,7 @@ const ENDPOINTS: &[crate::Endpoint] = &[
     crate::Endpoint { name: "token", default: TOKEN_URL },
     crate::Endpoint { name: "profile", default: PROFILE_URL },
     crate::Endpoint { name: "api", default: "https://api.anthropic.com" },
+    crate::Endpoint { name: "usage", default: crate::quota::claude::USAGE_URL },
 ];
 
 /// Headers of the axios client Claude Code uses; the token endpoint sits behind bot detection.
@@ -71,6 +72,10 @@ impl Provider for Claude {
 
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::ClaudeExecutor))
+    }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::ClaudeQuota))
     }
 }
 

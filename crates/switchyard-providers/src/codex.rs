@@ -43,6 +43,7 @@ static ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "api", default: API_URL },
     Endpoint { name: "device", default: DEVICE_URL },
     Endpoint { name: "device-token", default: DEVICE_TOKEN_URL },
+    Endpoint { name: "usage", default: crate::quota::codex::USAGE_URL },
 ];
 /// id_token claim object holding the ChatGPT account and plan.
 const AUTH_CLAIM: &str = "https://api.openai.com/auth";
@@ -103,6 +104,10 @@ impl Provider for Codex {
 
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::CodexExecutor))
+    }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::CodexQuota))
     }
 }
 

@@ -41,6 +41,7 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "user", default: USER_URL },
     Endpoint { name: "copilot-token", default: COPILOT_TOKEN_URL },
     Endpoint { name: "api", default: api::API_URL },
+    Endpoint { name: "quota", default: crate::quota::copilot::QUOTA_URL },
 ];
 
 pub struct GithubCopilot;
@@ -83,6 +84,10 @@ impl Provider for GithubCopilot {
 
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(api::CopilotExecutor))
+    }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::CopilotQuota))
     }
 }
 
@@ -250,6 +255,7 @@ mod tests {
                 ("user", "https://api.github.com/user"),
                 ("copilot-token", "https://api.github.com/copilot_internal/v2/token"),
                 ("api", "https://api.githubcopilot.com"),
+                ("quota", "https://api.github.com/copilot_internal/user"),
             ]
         );
     }

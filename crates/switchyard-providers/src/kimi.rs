@@ -46,6 +46,7 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "device", default: DEVICE_URL },
     Endpoint { name: "token", default: TOKEN_URL },
     Endpoint { name: "api", default: API_BASE },
+    Endpoint { name: "usage", default: crate::quota::kimi::USAGE_URL },
 ];
 
 pub struct Kimi;
@@ -88,6 +89,10 @@ impl Provider for Kimi {
 
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::kimi::KimiExecutor))
+    }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::KimiQuota))
     }
 }
 

@@ -61,6 +61,7 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint { name: "social", default: SOCIAL_URL },
     Endpoint { name: "api", default: API_URL },
     Endpoint { name: "q-api", default: Q_API_URL },
+    Endpoint { name: "quota", default: API_URL },
 ];
 
 const IDC_ASKS: &[Ask] = &[
@@ -156,6 +157,10 @@ impl Provider for Kiro {
 
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::kiro::KiroExecutor))
+    }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::KiroQuota))
     }
 }
 
@@ -403,6 +408,7 @@ mod tests {
                 ("social", "https://prod.us-east-1.auth.desktop.kiro.dev"),
                 ("api", "https://codewhisperer.us-east-1.amazonaws.com"),
                 ("q-api", "https://q.us-east-1.amazonaws.com"),
+                ("quota", "https://codewhisperer.us-east-1.amazonaws.com"),
             ]
         );
         let methods: Vec<_> = Kiro.login_methods().iter().map(|m| (m.id, m.kind, m.login.name().to_owned())).collect();

@@ -22,13 +22,14 @@ pub mod iflow;
 pub mod kimi;
 pub mod kiro;
 mod oauth_http;
+pub mod quota;
 pub mod qwen;
 mod registry;
 pub mod vertex;
 pub mod xai;
 
-/// What a provider is. Login, refresh, executor and quota will arrive as further methods; new
-/// methods get default bodies or are implemented by every module here, so callers never change.
+/// What a provider is: identity, catalogue, logins, refresh, executor and quota. New methods get
+/// default bodies or are implemented by every module here, so callers never change.
 pub trait Provider: Send + Sync + 'static {
     /// Provider key used in routing and listings, e.g. `"claude"`, `"gemini-cli"`.
     fn id(&self) -> &'static str;
@@ -85,6 +86,11 @@ pub trait Provider: Send + Sync + 'static {
 
     /// How requests reach this provider's upstream, if Switchyard can serve it yet.
     fn executor(&self) -> Option<Arc<dyn executor::Executor>> {
+        None
+    }
+
+    /// Where this provider's accounts tell how much quota they have left, if anywhere.
+    fn quota(&self) -> Option<Arc<dyn quota::QuotaFetcher>> {
         None
     }
 }

@@ -59,6 +59,7 @@ const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint { name: "token", default: "https://auth.x.ai/.well-known/openid-configuration#token_endpoint" },
     Endpoint { name: "api", default: CLI_CHAT_BASE },
+    Endpoint { name: "billing", default: crate::quota::xai::BILLING_URL },
 ];
 
 pub struct Xai;
@@ -101,6 +102,10 @@ impl Provider for Xai {
 
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::xai::XaiExecutor))
+    }
+
+    fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
+        Some(Arc::new(crate::quota::XaiQuota))
     }
 }
 

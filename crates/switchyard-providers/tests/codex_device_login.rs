@@ -70,6 +70,7 @@ async fn codex_lists_every_endpoint_with_its_default() {
             ("api", "https://chatgpt.com/backend-api/codex"),
             ("device", "https://auth.openai.com/api/accounts/deviceauth/usercode"),
             ("device-token", "https://auth.openai.com/api/accounts/deviceauth/token"),
+            ("usage", "https://chatgpt.com/backend-api/wham/usage"),
         ]
     );
     let login = device_login();

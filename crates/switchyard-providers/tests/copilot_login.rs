@@ -345,7 +345,7 @@ fn the_provider_declares_one_device_login_and_its_endpoints() {
     assert_eq!((methods[0].id, methods[0].login.name()), ("device", "github-copilot"));
     assert!(methods[0].login.answers_to("copilot") && methods[0].login.answers_to("github"));
     let names: Vec<&str> = GithubCopilot.endpoints().iter().map(|e| e.name).collect();
-    assert_eq!(names, ["device", "token", "user", "copilot-token", "api"]);
+    assert_eq!(names, ["device", "token", "user", "copilot-token", "api", "quota"]);
     assert!(GithubCopilot.models().iter().any(|m| m.id == "claude-sonnet-4.5" && m.owned_by == "github-copilot"));
 }
 

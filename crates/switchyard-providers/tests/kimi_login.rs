@@ -79,6 +79,7 @@ fn provider_offers_one_device_login_and_names_its_endpoints() {
             ("device", "https://auth.kimi.com/api/oauth/device_authorization"),
             ("token", "https://auth.kimi.com/api/oauth/token"),
             ("api", "https://api.kimi.com/coding"),
+            ("usage", "https://api.kimi.com/coding/v1/usages"),
         ]
     );
     assert_eq!(Kimi.refresher().unwrap().refresh_lead(), Some(Duration::from_secs(5 * 60)));

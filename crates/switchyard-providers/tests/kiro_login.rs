@@ -664,7 +664,7 @@ async fn every_method_is_found_by_name_and_alias() {
     assert_eq!(registry.login_for_callback_route("kiro").as_deref(), Some("kiro"));
     let capability = registry.capabilities().into_iter().find(|c| c.id == "kiro").unwrap();
     assert!(capability.serves);
-    assert_eq!(capability.endpoints.len(), 4);
+    assert_eq!(capability.endpoints.len(), 5);
     let idc = capability.logins.iter().find(|l| l.method == "idc").unwrap();
     assert_eq!(
         idc.asks.iter().map(|a| (a.name, a.required)).collect::<Vec<_>>(),

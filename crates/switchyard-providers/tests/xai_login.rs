@@ -93,6 +93,7 @@ fn provider_offers_one_device_login_and_names_every_endpoint() {
             ("device", "https://auth.x.ai/.well-known/openid-configuration#device_authorization_endpoint"),
             ("token", "https://auth.x.ai/.well-known/openid-configuration#token_endpoint"),
             ("api", "https://cli-chat-proxy.grok.com/v1"),
+            ("billing", "https://cli-chat-proxy.grok.com/v1/billing"),
         ]
     );
     assert_eq!(xai::API_BASE, "https://api.x.ai/v1");

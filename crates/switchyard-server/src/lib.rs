@@ -13,6 +13,7 @@ mod health;
 mod management;
 mod metrics;
 mod proxy;
+mod quota;
 mod usage;
 
 use std::sync::Arc;
@@ -25,10 +26,11 @@ use switchyard_http::{ClientError, HttpClients};
 use switchyard_providers::ConfigLookup;
 use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
 
-pub use account_health::{HealthService, QuotaFetch, QuotaTarget};
+pub use account_health::HealthService;
 pub use connections::serve;
 pub use error::ApiError;
 pub use management::{capabilities_json, secret_key_notice};
+pub use quota::QuotaService;
 pub use usage::UsageState;
 
 /// Everything the routes share. Cheap to clone behind an `Arc`.
@@ -45,8 +47,10 @@ pub struct AppState {
     pub router: Arc<AccountRouter>,
     /// Request counters per account, the usage queue and the log directory.
     pub usage: Arc<UsageState>,
-    /// Evidence about every account, inspection runs, the quota fetcher inspections call.
+    /// Evidence about every account and inspection runs.
     pub health: Arc<HealthService>,
+    /// The providers' quota fetchers and every account's last reading.
+    pub quota: Arc<QuotaService>,
     management: management::Guard,
 }
 
@@ -78,6 +82,7 @@ impl AppState {
             router: Arc::new(AccountRouter::new()),
             usage,
             health,
+            quota: Arc::new(QuotaService::default()),
             management: management::Guard::new(management_password),
         });
         state.sync_accounts();
@@ -141,12 +146,14 @@ impl AppState {
 
 impl AppState {
     /// The health machinery's background work: following re-logins (old evidence dropped,
-    /// accounts an auth issue disabled enabled again) and the inspection schedule
-    /// (`health.inspection-interval-minutes`). Abort the handles to stop it.
+    /// accounts an auth issue disabled enabled again), the inspection schedule
+    /// (`health.inspection-interval-minutes`) and the quota schedule
+    /// (`quota.refresh-interval-seconds`). Abort the handles to stop it.
     pub fn spawn_health_tasks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
             account_health::actions::spawn_relogin_watch(self.store.clone(), self.health.book.clone()),
             account_health::inspection::spawn_schedule(self.clone()),
+            quota::spawn_schedule(self.clone()),
         ]
     }
 }

@@ -70,6 +70,7 @@ async fn lists_every_provider_with_its_logins_how_to_start_them_and_its_endpoint
             {"name": "device", "default": "https://auth.kimi.com/api/oauth/device_authorization"},
             {"name": "token", "default": "https://auth.kimi.com/api/oauth/token"},
             {"name": "api", "default": "https://api.kimi.com/coding"},
+            {"name": "usage", "default": "https://api.kimi.com/coding/v1/usages"},
         ])
     );
     let gemini = provider(providers, "gemini-cli");

@@ -16,6 +16,7 @@ pub mod kiro;
 pub mod oauth;
 pub mod openai;
 pub mod proxy;
+pub mod quota;
 pub mod qwen;
 mod server;
 pub mod upstream;

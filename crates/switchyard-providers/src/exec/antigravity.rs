@@ -18,7 +18,7 @@ use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth,
 const DEFAULT_BASES: [(&str, &str); 2] =
     [("daily", "https://daily-cloudcode-pa.sandbox.googleapis.com"), ("prod", "https://cloudcode-pa.googleapis.com")];
 /// The Antigravity hub's user agent (spec §1.3); a credential's `user_agent` replaces it.
-const USER_AGENT: &str = "antigravity/hub/2.9.1 darwin/arm64";
+pub(crate) const USER_AGENT: &str = "antigravity/hub/2.9.1 darwin/arm64";
 const RATE_LIMITED: u16 = 429;
 
 pub struct AntigravityExecutor;
@@ -72,7 +72,7 @@ impl Executor for AntigravityExecutor {
 }
 
 /// Base URLs in the order to try them.
-fn bases(ctx: &ExecContext, credential: &Credential) -> Vec<String> {
+pub(crate) fn bases(ctx: &ExecContext, credential: &Credential) -> Vec<String> {
     let single = credential.str_field("base_url").or_else(|| ctx.config.upstream_url("antigravity", "api"));
     match single {
         Some(base) => vec![base.to_owned()],

@@ -42,7 +42,7 @@ pub(crate) const EDITOR_PLUGIN_VERSION: &str = "copilot-chat/0.35.0";
 pub(crate) const USER_AGENT: &str = "GitHubCopilotChat/0.35.0";
 const INTEGRATION_ID: &str = "vscode-chat";
 const OPENAI_INTENT: &str = "conversation-edits";
-const GITHUB_API_VERSION: &str = "2025-04-01";
+pub(crate) const GITHUB_API_VERSION: &str = "2025-04-01";
 /// A cached token is renewed once it has less than this left.
 pub(crate) const RENEW_BEFORE_SECS: i64 = 5 * 60;
 /// The lifetime assumed when an exchange answer has no `expires_at`.

@@ -41,8 +41,8 @@ use super::{Body, Headers, body_of, join, send, uuid_v4};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 use crate::kiro::{API_URL, ID, KiroAccount, Q_API_URL};
 
-const USER_AGENT: &str = "aws-sdk-rust/1.3.9 os/macos lang/rust/1.87.0";
-const AMZ_USER_AGENT: &str =
+pub(crate) const USER_AGENT: &str = "aws-sdk-rust/1.3.9 os/macos lang/rust/1.87.0";
+pub(crate) const AMZ_USER_AGENT: &str =
     "aws-sdk-rust/1.3.9 ua/2.1 api/ssooidc/1.88.0 os/macos lang/rust/1.87.0 m/E app/AmazonQ-For-CLI";
 /// Waits before the retries of a 5xx on the same endpoint.
 const SERVER_ERROR_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];

@@ -35,7 +35,7 @@
 //! An API key's own `base-url` wins over both; `openai-compatibility` entries must have one.
 //! Upstream HTTP errors are answers, not [`ExecError`]s: the router reads their status.
 
-mod antigravity;
+pub(crate) mod antigravity;
 mod claude;
 mod codex;
 pub mod copilot;

@@ -161,39 +161,73 @@ impl RefreshObserver for RefreshFeed {
 
 impl AppState {
     /// Feeds one quota reading of `account_id` (router id: auth file name or config key id)
-    /// into its health — the adapter from the quota book calls this. With `health.auto-disable`
-    /// an exhausted account-wide window disables an auth file (owner `quota`); a reading with
-    /// room again enables a file the quota had disabled (whatever the setting: it undoes its
-    /// own action). Returns the evidence it recorded, if the reading said anything.
+    /// into its health. With `health.auto-disable` an exhausted account-wide window disables an
+    /// auth file (owner `quota`); a reading with room again enables a file the quota had
+    /// disabled (whatever the setting: it undoes its own action). Returns the evidence it
+    /// recorded, if the reading said anything.
     pub async fn record_quota(&self, account_id: &str, quota: QuotaEvidence) -> Option<Evidence> {
+        let (evidence, follow_up) = self.note_quota(account_id, quota);
+        if let Some(follow_up) = follow_up {
+            follow_up.run().await;
+        }
+        evidence
+    }
+
+    /// The in-memory half of [`AppState::record_quota`]: the evidence, and the file switch it
+    /// calls for (to run where waiting is fine — request paths spawn it).
+    pub(crate) fn note_quota(
+        &self,
+        account_id: &str,
+        quota: QuotaEvidence,
+    ) -> (Option<Evidence>, Option<QuotaFollowUp>) {
         let config = self.config.get();
-        let account = self.router.account(account_id)?;
+        let Some(account) = self.router.account(account_id) else { return (None, None) };
         let fingerprint = fingerprint_of(self, &config, &account);
         let exhausted = quota.account_exhausted(100.0);
         let evidence =
             self.health.book.record_quota(account_id, fingerprint.as_deref(), &account.provider, quota, Utc::now());
-        let AccountKind::OAuth { file } = &account.kind else { return evidence };
-        let book = &self.health.book;
-        match exhausted {
-            Some(true) => {
-                actions::auto_disable(&self.config, &self.store, book, file, Actor::Quota, "quota_exhausted").await
-            }
-            Some(false) => {
-                let owned = self
-                    .store
-                    .get(file)
-                    .and_then(|s| s.credential().map(|c| c.disabled() && disabled_by(c) == Some(Actor::Quota)))
-                    .unwrap_or(false);
-                if owned
-                    && let Err(error) =
-                        actions::set_disabled(&self.store, book, file, false, Actor::Quota, "quota available again")
-                            .await
-                {
-                    tracing::warn!(file, error = %switchyard_redact::text(&error.to_string()), "re-enable after quota reset failed");
-                }
-            }
-            None => {}
+        let AccountKind::OAuth { file } = &account.kind else { return (evidence, None) };
+        let quota_disabled = || {
+            self.store
+                .get(file)
+                .and_then(|s| s.credential().map(|c| c.disabled() && disabled_by(c) == Some(Actor::Quota)))
+                .unwrap_or(false)
+        };
+        let follow_up = match exhausted {
+            Some(true) if config.health.auto_disable => Some(true),
+            Some(false) if quota_disabled() => Some(false),
+            _ => None,
         }
-        evidence
+        .map(|exhausted| QuotaFollowUp {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            book: self.health.book.clone(),
+            file: file.clone(),
+            exhausted,
+        });
+        (evidence, follow_up)
+    }
+}
+
+/// The auth-file switch a quota reading calls for.
+pub(crate) struct QuotaFollowUp {
+    config: Arc<ConfigHandle>,
+    store: Arc<CredentialStore>,
+    book: Arc<HealthBook>,
+    file: String,
+    /// Disable (exhausted) or enable again (room again).
+    exhausted: bool,
+}
+
+impl QuotaFollowUp {
+    pub(crate) async fn run(self) {
+        let Self { config, store, book, file, exhausted } = self;
+        if exhausted {
+            actions::auto_disable(&config, &store, &book, &file, Actor::Quota, "quota_exhausted").await;
+        } else if let Err(error) =
+            actions::set_disabled(&store, &book, &file, false, Actor::Quota, "quota available again").await
+        {
+            tracing::warn!(file, error = %switchyard_redact::text(&error.to_string()), "re-enable after quota reset failed");
+        }
     }
 }

@@ -19,7 +19,7 @@ use switchyard_health::inspection::{
 use switchyard_health::{Action, Actor, Evidence, FailureSignal, HealthState, Signal, Source};
 use switchyard_router::{Account, AccountKind};
 
-use super::{QuotaTarget, actions, fingerprint_of, probe, standing};
+use super::{actions, fingerprint_of, probe, standing};
 use crate::AppState;
 
 /// Providers whose accounts are judged by their quota windows when a reading is available.
@@ -385,20 +385,12 @@ async fn probe_and_decide(
     (summary, decision)
 }
 
-/// A fresh reading from the quota fetcher (also recorded as evidence), else the last recorded one.
+/// A fresh reading from the provider's quota endpoint; one that says nothing (unreachable, an
+/// odd answer) leaves the last recorded reading standing.
 async fn quota_reading(state: &AppState, target: &Target) -> Option<switchyard_health::quota::QuotaEvidence> {
-    let Some(fetch) = state.health.quota_fetch() else {
-        return state.health.book.latest_quota(&target.account.id).map(|(_, quota)| quota);
-    };
-    let quota = fetch
-        .fetch(QuotaTarget {
-            account_id: target.account.id.clone(),
-            auth_index: target.auth_index.clone(),
-            provider: target.account.provider.clone(),
-        })
-        .await?;
-    state.record_quota(&target.account.id, quota.clone()).await;
-    Some(quota)
+    // `fetch_account` records what the reading says as evidence.
+    let _ = crate::quota::fetch_account(state, &target.account.id).await;
+    state.health.book.latest_quota(&target.account.id).map(|(_, quota)| quota)
 }
 
 /// One chosen recommendation.

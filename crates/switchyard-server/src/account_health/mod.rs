@@ -2,64 +2,29 @@
 //! refresher, router cooldowns, manual switches, inspections, quota readings through
 //! [`AppState::record_quota`]), the actions taken on it with their ownership rule, the pinned
 //! probe request, and inspection runs. The rules themselves are `switchyard_health`'s.
+//! Inspections of Codex and xAI accounts read quota through [`crate::quota`].
 
 pub(crate) mod actions;
 pub(crate) mod feed;
 pub(crate) mod inspection;
 pub(crate) mod probe;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchyard_auth::{Credential, StoredAuth};
 use switchyard_config::Config;
-use switchyard_health::quota::QuotaEvidence;
 use switchyard_health::{Actor, DISABLED_BY_KEY, Evidence, Facts, Health, HealthBook};
 use switchyard_router::{Account, AccountKind};
 
 use crate::AppState;
 
-/// Who the integrator's quota fetcher is asked about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuotaTarget {
-    /// Router account id (auth file name or config key id).
-    pub account_id: String,
-    pub auth_index: String,
-    pub provider: String,
-}
-
-/// A fresh quota reading for an account (Codex `wham/usage`, xAI billing, ...), for
-/// inspections of Codex and xAI accounts; `None` when the provider has no quota source. Set
-/// with [`HealthService::set_quota_fetch`]; without one, inspections use the last reading
-/// recorded through [`AppState::record_quota`].
-pub trait QuotaFetch: Send + Sync {
-    fn fetch(&self, target: QuotaTarget) -> BoxFuture<'static, Option<QuotaEvidence>>;
-}
-
 /// Shared through [`AppState::health`].
+#[derive(Default)]
 pub struct HealthService {
     pub book: Arc<HealthBook>,
     pub(crate) runs: inspection::Runs,
-    quota_fetch: OnceLock<Arc<dyn QuotaFetch>>,
-}
-
-impl Default for HealthService {
-    fn default() -> Self {
-        Self { book: Arc::new(HealthBook::new()), runs: inspection::Runs::default(), quota_fetch: OnceLock::new() }
-    }
-}
-
-impl HealthService {
-    /// Sets the quota fetcher inspections call; only the first call counts.
-    pub fn set_quota_fetch(&self, fetch: Arc<dyn QuotaFetch>) {
-        let _ = self.quota_fetch.set(fetch);
-    }
-
-    pub(crate) fn quota_fetch(&self) -> Option<Arc<dyn QuotaFetch>> {
-        self.quota_fetch.get().cloned()
-    }
 }
 
 /// Names the credential inside an auth file without holding it: a truncated SHA-256 of the

@@ -54,6 +54,9 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // calls (issue 8): model catalogues, cooldown reset, server-side API calls, release check.
         .route("/model-definitions/{channel}", get(model_definitions::list))
         .route("/reset-quota", post(quota::reset))
+        // quota (issue 10): the providers' quota endpoints, read on demand or on a schedule.
+        .route("/quota", get(quota::list))
+        .route("/quota/refresh", post(quota::refresh))
         .route("/api-call", post(api_call::call))
         .route("/latest-version", get(latest_version::latest))
         // health (issue 10): account health from evidence, inspection, pinned test requests.

@@ -372,7 +372,14 @@ pub(super) async fn run(
             Err(ExecError::Unsupported(_)) => return AttemptResult::Unsupported,
         };
         let status = response.status;
+        let oauth_file = match &target.auth {
+            AuthMaterial::OAuth { file, base_url: None } => Some(file.as_str()),
+            _ => None,
+        };
         if (200..300).contains(&status) {
+            if let Some(file) = oauth_file {
+                let _ = crate::quota::observe(state, file, &attempt.provider, status, &response.headers, None);
+            }
             return if stream {
                 first_chunk(response, head, limits.stream_idle, scrubber).await
             } else {
@@ -392,7 +399,6 @@ pub(super) async fn run(
             refreshed = true;
             continue;
         }
-        let wait = retry_after(&response.headers);
         // An error body is small; a stalled one is cut at the stage's limit and the status stands.
         let error_deadline =
             if stream { Deadline::after(Instant::now(), Stage::StreamIdle, limits.stream_idle) } else { total };
@@ -400,6 +406,11 @@ pub(super) async fn run(
             Ok(Ok(raw)) => raw,
             _ => Bytes::new(),
         };
+        // A limit the answer names a reset for (Codex's 429 body) cools the account until then.
+        let quota_wait = oauth_file.and_then(|file| {
+            crate::quota::observe(state, file, &attempt.provider, status, &response.headers, Some(&raw))
+        });
+        let wait = retry_after(&response.headers).or(quota_wait);
         let body = scrubber.credentials(&raw);
         let failure = scrubber.error_info(&native.error_to_ir(status, &body));
         let kept = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_KEPT)]).into_owned();

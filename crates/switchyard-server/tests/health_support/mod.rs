@@ -17,10 +17,19 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A gateway whose Claude accounts call `upstream`, with `files` in its auth dir.
 pub async fn gateway(upstream: &MockUpstream, files: &[(String, Value)], extra: &str) -> TestServer {
-    let urls = upstream.upstream_urls_yaml();
+    gateway_with_urls(upstream, files, extra, |urls| urls).await
+}
+
+/// [`gateway`], with its `upstream-urls` block passed through `urls` first (to add entries).
+pub async fn gateway_with_urls(
+    upstream: &MockUpstream,
+    files: &[(String, Value)],
+    extra: &str,
+    urls: impl FnOnce(String) -> String,
+) -> TestServer {
     let claude = format!("  claude:\n    api: {}\n", upstream.base());
     let with_token = format!("{claude}    token: {}\n", upstream.url("/v1/oauth/token"));
-    let yaml = format!("{}{extra}", urls.replacen(&claude, &with_token, 1));
+    let yaml = format!("{}{extra}", urls(upstream.upstream_urls_yaml().replacen(&claude, &with_token, 1)));
     let server = start_with(Options { extra_yaml: &yaml, ..Default::default() }).await;
     crate::proxy_support::add_files(&server, files).await;
     server
@@ -66,4 +75,5 @@ pub async fn until<F: std::future::Future<Output = bool>>(what: &str, mut condit
     }
 }
 
+#[allow(unused_imports)] // not every suite reads bearers
 pub use crate::proxy_support::bearers;

@@ -118,6 +118,8 @@ struct State {
     project: Option<String>,
     faults: VecDeque<Fault>,
     pacing: Pacing,
+    /// Added to every reply (quota headers such as `x-codex-primary-used-percent`).
+    reply_headers: Vec<(String, String)>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -131,6 +133,7 @@ impl Default for State {
             project: None,
             faults: VecDeque::new(),
             pacing: Pacing::default(),
+            reply_headers: Vec::new(),
             requests: Vec::new(),
         }
     }
@@ -234,6 +237,11 @@ impl MockUpstream {
         self.lock().pacing.event_delay = delay;
     }
 
+    /// Headers every reply carries from now on (replacing earlier ones).
+    pub fn set_reply_headers(&self, headers: &[(&str, &str)]) {
+        self.lock().reply_headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+    }
+
     /// Pause before the status line of every response.
     pub fn set_header_delay(&self, delay: Duration) {
         self.lock().pacing.header_delay = delay;
@@ -266,7 +274,11 @@ async fn serve_connection(mut socket: TcpStream, state: Arc<Mutex<State>>) {
     let (reply, pacing) = {
         let mut state = state.lock().expect("mock state lock");
         state.requests.push(request.clone());
-        (routes::respond(&mut state, &request), state.pacing)
+        let mut reply = routes::respond(&mut state, &request);
+        if let http::Reply::Full { headers, .. } | http::Reply::Stream { headers, .. } = &mut reply {
+            headers.extend(state.reply_headers.iter().cloned());
+        }
+        (reply, state.pacing)
     };
     let _ = http::write_reply(&mut socket, reply, pacing).await;
 }
