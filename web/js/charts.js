@@ -41,24 +41,31 @@ function niceMax(value) {
   return step * power;
 }
 
-function axisLabel(at, bucketMs) {
+// Days for day buckets; hours within a day; both when the buckets span more than a day (24 hourly
+// buckets start and end at the same hour).
+function axisLabel(at, bucketMs, span = 0) {
   const date = new Date(at);
-  return bucketMs >= 86_400_000
-    ? date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })
-    : date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  if (bucketMs >= 86_400_000) return date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+  if (span >= 12 * 3_600_000) return date.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 
 function frame(maxValue, format, buckets, bucketMs) {
   const bottom = HEIGHT - PAD.bottom;
   const last = buckets[buckets.length - 1];
+  const span = last ? last.at - buckets[0].at : 0;
   return [
     svg('line', { class: 'axis', x1: PAD.left, y1: bottom, x2: WIDTH - PAD.right, y2: bottom }),
     svg('line', { class: 'grid-line', x1: PAD.left, y1: PAD.top, x2: WIDTH - PAD.right, y2: PAD.top }),
     svg('text', { class: 'tick', x: PAD.left - 4, y: PAD.top + 4, 'text-anchor': 'end' }, format(maxValue)),
     svg('text', { class: 'tick', x: PAD.left - 4, y: bottom, 'text-anchor': 'end' }, '0'),
-    buckets.length ? svg('text', { class: 'tick', x: PAD.left, y: HEIGHT - 6 }, axisLabel(buckets[0].at, bucketMs)) : null,
-    buckets.length > 1 ? svg('text', { class: 'tick', x: WIDTH - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end' }, axisLabel(last.at, bucketMs)) : null,
+    buckets.length ? svg('text', { class: 'tick', x: PAD.left, y: HEIGHT - 6 }, axisLabel(buckets[0].at, bucketMs, span)) : null,
+    buckets.length > 1 ? svg('text', { class: 'tick', x: WIDTH - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end' }, axisLabel(last.at, bucketMs, span)) : null,
   ];
+}
+
+function spanOf(buckets) {
+  return buckets.length ? buckets[buckets.length - 1].at - buckets[0].at : 0;
 }
 
 function legend(series) {
@@ -82,7 +89,7 @@ export function barChart(buckets, bucketMs, series, { format = String, title = (
       y -= height;
       return height > 0 ? svg('rect', { class: `bar ${s.cls}`, x: x.toFixed(1), y: y.toFixed(1), width: barW.toFixed(1), height: height.toFixed(1) }) : null;
     });
-    return svg('g', {}, svg('title', {}, `${axisLabel(bucket.at, bucketMs)} · ${title(bucket.group)}`), parts);
+    return svg('g', {}, svg('title', {}, `${axisLabel(bucket.at, bucketMs, spanOf(buckets))} · ${title(bucket.group)}`), parts);
   });
   return h('figure.chart',
     svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img' }, frame(max, format, buckets, bucketMs), bars),
@@ -107,7 +114,7 @@ export function lineChart(buckets, bucketMs, series, { format = String, title = 
     return runs.filter((r) => r.length > 1).map((points) => svg('polyline', { class: `line ${s.cls}`, points: points.join(' ') }));
   });
   const dots = buckets.map((bucket, i) => (bucket.group
-    ? svg('g', {}, svg('title', {}, `${axisLabel(bucket.at, bucketMs)} · ${title(bucket.group)}`),
+    ? svg('g', {}, svg('title', {}, `${axisLabel(bucket.at, bucketMs, spanOf(buckets))} · ${title(bucket.group)}`),
       series.map((s) => svg('circle', { class: `dot ${s.cls}`, cx: xOf(i).toFixed(1), cy: yOf(s.value(bucket.group)).toFixed(1), r: 2.5 })))
     : null));
   return h('figure.chart',

@@ -336,7 +336,6 @@ export const zh = {
   'mon.exportCsv': '导出 CSV',
   'mon.exportJson': '导出 JSON',
   'mon.exportHint': '导出筛选条件下的全部记录。',
-  'mon.p50p95': '延迟 p50 / p95',
   'mon.noChart': '此时间范围内没有请求。',
   'mon.chartVolume': '请求与错误',
   'mon.chartLatency': '延迟',

@@ -340,7 +340,6 @@ export const en = {
   'mon.exportCsv': 'Export CSV',
   'mon.exportJson': 'Export JSON',
   'mon.exportHint': 'Every record the filters cover.',
-  'mon.p50p95': 'Latency p50 / p95',
   'mon.noChart': 'No requests in this range.',
   'mon.chartVolume': 'Requests and errors',
   'mon.chartLatency': 'Latency',

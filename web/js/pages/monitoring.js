@@ -131,12 +131,14 @@ export async function render(root, { params, providers }) {
   }
 
   function renderSummary(totals) {
-    const cell = (id, label, value) => h('div.stat.card', { dataset: { stat: id } }, h('div.stat-label', label), h('div.stat-value', value));
+    const cell = (id, label, value, detail) => h('div.stat.card', { dataset: { stat: id } },
+      h('div.stat-label', label), h('div.stat-value', value), detail ? h('div.small.muted', detail) : null);
     clear(summary,
       cell('requests', t('dash.requests'), formatCount(totals.requests)),
       cell('failures', t('dash.failures'), formatCount(totals.failures)),
       cell('success', t('dash.successRate'), formatRate(totals.success_rate, totals.requests)),
-      cell('latency', t('mon.p50p95'), totals.requests ? `${formatMs(totals.latency_p50_ms)} / ${formatMs(totals.latency_p95_ms)}` : '—'),
+      cell('latency', t('dash.latencyP50'), totals.requests ? formatMs(totals.latency_p50_ms) : '—',
+        totals.requests ? t('dash.p95', { value: formatMs(totals.latency_p95_ms) }) : null),
       cell('tokens', t('dash.tokens'), formatCount(totals.input_tokens + totals.output_tokens)));
   }
 
@@ -158,7 +160,7 @@ export async function render(root, { params, providers }) {
       ], { format: formatMs, title: (g) => `p50 ${formatMs(g.latency_p50_ms)} · p95 ${formatMs(g.latency_p95_ms)}` })),
       card('tokens', t('mon.chartTokens'), barChart(buckets, r.bucketMs, [
         { label: t('mon.input'), cls: 'accent', value: (g) => g.input_tokens },
-        { label: t('mon.output'), cls: 'info', value: (g) => g.output_tokens },
+        { label: t('mon.output'), cls: 'warn', value: (g) => g.output_tokens },
       ], { format: formatCount, title: (g) => t('mon.tipTokens', { input: g.input_tokens, output: g.output_tokens }) })));
   }
 
@@ -180,10 +182,10 @@ export async function render(root, { params, providers }) {
     };
     const open = expanded.has(record.id);
     return h('tr', { dataset: { id: String(record.id), requestId: record.request_id, failed: String(record.failed) } },
-      h('td.nowrap', { title: record.timestamp }, formatTime(record.timestamp)),
+      h('td.nowrap', { title: formatTime(record.timestamp) }, shortTime(record.timestamp)),
       h('td.account-cell', h('div', record.account || '—'), h('div.small.muted', record.auth_index)),
       h('td.hide-narrow', record.provider),
-      h('td', record.requested_model, record.upstream_model && record.upstream_model !== record.requested_model ? h('div.small.muted', `→ ${record.upstream_model}`) : null),
+      h('td.nowrap', record.requested_model, record.upstream_model && record.upstream_model !== record.requested_model ? h('div.small.muted', `→ ${record.upstream_model}`) : null),
       h('td', statusBadge(record.status, record.failed)),
       h('td.nowrap', formatMs(record.latency_ms)),
       h('td.nowrap.hide-narrow', formatMs(record.ttfb_ms)),
@@ -252,4 +254,12 @@ export async function render(root, { params, providers }) {
     clearInterval(timer);
     clearTimeout(typing);
   };
+}
+
+// Today's records by their time of day (the title has the full date), older ones with the date.
+function shortTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  const today = date.toDateString() === new Date().toDateString();
+  return today ? date.toLocaleTimeString() : date.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
