@@ -176,14 +176,28 @@ e2e('panel: a test request per account, then Monitoring, the Dashboard and an In
   assert.equal(await goodResult.locator('button.apply').count(), 0, 'nothing to apply for keep');
   await shot(page, 'inspection');
 
-  // Apply one (a delete would ask first; none is recommended here).
-  await badResult.locator('button.apply').click();
-  if (action === 'delete') await page.locator('dialog button[data-confirm]').click();
+  // Apply selected: only actionable rows can be chosen (a keep has nothing to apply).
+  assert.equal(await goodResult.locator('input.select').isDisabled(), true);
+  assert.equal(await page.locator('#inspection-apply-selected').isDisabled(), true);
+  await badResult.locator('input.select').check();
+  assert.equal(await page.locator('#inspection-selected').innerText(), '1 selected');
+  await page.locator('#inspection-apply-selected').click();
   await eventually('applied', async () => (await badResult.locator('.applied').count()) === 1);
   assert.equal(await badResult.locator('.applied').getAttribute('data-status'), 'executed');
+  assert.equal(await badResult.locator('button.apply').count(), 0, 'an executed recommendation is done');
   const { body: last } = await h.mgmt('GET', '/inspection');
   assert.equal(last.results.find((r) => r.auth_index === badIndex).applied.status, 'executed');
   await shot(page, 'inspection-applied');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'inspection-narrow');
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // A second run starts afresh; its recommendation is applied with the row's own button.
+  await page.locator('#inspection-run').click();
+  await eventually('run #2 done', async () => /Run #2/.test(await page.locator('#inspection-status').innerText()), { timeoutMs: 60_000 });
+  assert.equal(await badResult.locator('.applied').count(), 0);
+  await badResult.locator('button.apply').click();
+  await eventually('applied again', async () => (await badResult.locator('.applied[data-status="executed"]').count()) === 1);
 
   // 简体中文: the new pages' texts come from the Chinese table.
   await page.locator('#language').selectOption('zh');

@@ -63,12 +63,12 @@ function attention(accounts, fileNames, navigate) {
     h('h3', t('dash.attention')),
     needy.length
       ? h('div.table-wrap', h('table.grid',
-        h('thead', h('tr', h('th', t('dash.account')), h('th', t('files.provider')), h('th', t('dash.health')), h('th', t('dash.reason')))),
+        h('thead', h('tr', h('th', t('dash.account')), h('th.hide-narrow', t('files.provider')), h('th', t('dash.health')), h('th', t('dash.reason')))),
         h('tbody', needy.map((a) => h('tr', { dataset: { account: a.name } },
           h('td', fileNames.has(a.name)
             ? h('button.link', { type: 'button', class: 'open-file', onclick: () => navigate('auth-files', { file: a.name }) }, a.name)
             : a.name),
-          h('td', a.provider),
+          h('td.hide-narrow', a.provider),
           h('td', healthBadge(a.health), a.health_until ? h('div.msg', t('state.until', { when: relativeTime(a.health_until) })) : null),
           h('td.msg', a.health_reason || ''))))))
       : h('p.muted.small', t('dash.allHealthy')));
