@@ -209,3 +209,37 @@ e2e('panel: a test request per account, then Monitoring, the Dashboard and an In
   await page.locator('#language').selectOption('en');
   h.consoleWatch.check();
 }, { timeout: 180_000 });
+
+e2e('panel: an Inspection that recommends deleting a deactivated account asks first, and deletes only once confirmed', async (h) => {
+  const mock = await startStack(h);
+  const GONE = 'claude-gone@example.com.json';
+  writeAuthFile(h, GONE, claudeCredential('gone@example.com'));
+  await listed(h, [GONE]);
+  // The upstream says the account is deactivated (queued for the probe and any retry of it).
+  for (let i = 0; i < 3; i += 1) {
+    const response = await fetch(`${mock.control}/__ctl/fault`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ status: 403, body: { type: 'error', error: { type: 'permission_error', message: 'account_deactivated: this account was deactivated' } } }),
+    });
+    assert.equal(response.status, 200, await response.text());
+  }
+  const page = await signIn(h, await panelPage(h), { hash: '#/inspection' });
+  await openPage(page, 'inspection');
+  await page.locator('#inspection-run').click();
+  await page.locator('#inspection-done').waitFor({ timeout: 60_000 });
+  const row = page.locator(`#inspection-table tr[data-name="${GONE}"]`);
+  assert.equal(await row.getAttribute('data-action'), 'delete');
+  assert.match(await row.locator('.reason').innerText(), /account_deactivated/);
+
+  // Cancel keeps the file; confirming (the dialog names it) deletes it.
+  await row.locator('button.apply').click();
+  assert.match(await page.locator('dialog').innerText(), new RegExp(GONE.replace(/\./g, '\\.')));
+  await shot(page, 'inspection-confirm-delete');
+  await page.locator('dialog button', { hasText: 'Cancel' }).click();
+  assert.ok(fs.existsSync(h.authFile(GONE)), 'a cancelled delete leaves the file');
+  await row.locator('button.apply').click();
+  await page.locator('dialog button[data-confirm]').click();
+  await eventually('the file deleted', () => !fs.existsSync(h.authFile(GONE)));
+  await eventually('the row says so', async () => (await row.locator('.applied[data-status="executed"]').count()) === 1);
+  h.consoleWatch.check();
+}, { timeout: 120_000 });
