@@ -117,6 +117,17 @@ e2e('panel: a test request per account, then Monitoring, the Dashboard and an In
   const csv = fs.readFileSync(await file.path(), 'utf8');
   assert.ok(csv.includes(GOOD) && csv.includes(BAD), csv);
   assert.ok(!file.url().includes(h.managementKey));
+  // JSON export of what the filters cover: failed only → the refused account's record.
+  await page.locator('#mon-status').selectOption('failed');
+  await eventually('failed only again', async () => (await page.locator('#requests-table tbody tr[data-id]').count()) === 1);
+  const downloadedJson = page.waitForEvent('download');
+  await page.locator('#export-json').click();
+  const jsonFile = await downloadedJson;
+  assert.equal(jsonFile.suggestedFilename(), 'switchyard-requests.json');
+  const exported = JSON.parse(fs.readFileSync(await jsonFile.path(), 'utf8'));
+  assert.deepEqual(exported.map((r) => [r.account, r.status]), [[BAD, 401]]);
+  await page.locator('#mon-status').selectOption('');
+  await eventually('all again', async () => (await page.locator('#requests-table tbody tr[data-id]').count()) === 2);
 
   // Auto-refresh picks up a new request without a click.
   await page.locator('#mon-refresh').selectOption('5s');
