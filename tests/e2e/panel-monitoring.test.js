@@ -167,6 +167,18 @@ e2e('panel: a test request per account, then Monitoring, the Dashboard and an In
   await page.locator('.drawer').waitFor();
   assert.match(page.url(), new RegExp(`#/auth-files\\?file=${BAD.replace(/[.@]/g, (c) => `(\\${c}|%40)`)}`));
   await page.keyboard.press('Escape');
+  // A failure source opens Monitoring filtered to that account's failures.
+  await page.locator('#nav a.nav[data-page="dashboard"]').click();
+  await page.locator('#dashboard-failures button.link').first().click();
+  await page.locator('#page-monitoring #requests-table').waitFor();
+  await eventually('filtered to the failures', async () => (await page.locator('#mon-account').inputValue()) === badIndex
+    && (await page.locator('#mon-status').inputValue()) === 'failed'
+    && (await page.locator('#requests-table tbody tr[data-id]').count()) === 1 && (await requestRows(page, BAD).count()) === 1);
+  // "All accounts" chosen afterwards stays chosen across a range change.
+  await page.locator('#mon-account').selectOption('');
+  await page.locator('#mon-range').selectOption('1h');
+  await eventually('all accounts kept', async () => (await page.locator('#mon-account').inputValue()) === ''
+    && (await page.locator('#mon-account option').count()) === 3);
 
   // Inspection: a run, followed until done; the refused account gets a re-login recommendation
   // with the reason, the good one keep.

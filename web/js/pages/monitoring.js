@@ -44,7 +44,7 @@ export async function render(root, { params, providers }) {
   let nextBefore = null;
 
   // Filters given in the route (from the Dashboard) win over the defaults.
-  const wantedAccount = params.get('auth_index') || '';
+  let wantedAccount = params.get('auth_index') || '';
   if (params.get('status')) status.value = params.get('status');
   if (params.get('provider')) provider.dataset.wanted = params.get('provider');
   if (params.get('model')) model.value = params.get('model');
@@ -92,6 +92,8 @@ export async function render(root, { params, providers }) {
       providers(),
     ]);
     const keepAccount = account.value || wantedAccount;
+    // The route's account is a first choice only: "All accounts" picked later stays picked.
+    wantedAccount = '';
     const accounts = (byAccount.groups || []).filter((g) => g.key).map((g) => [g.key, g.account || g.key]);
     if (keepAccount && !accounts.some(([key]) => key === keepAccount)) accounts.push([keepAccount, keepAccount]);
     clear(account, h('option', { value: '' }, t('mon.allAccounts')),
