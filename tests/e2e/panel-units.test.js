@@ -86,3 +86,22 @@ test('panel account states come from the /auth-files fields', async () => {
   assert.equal(isInvalid(base), false);
   assert.equal(isInvalid({ ...corrupt, runtime_only: true }), false, 'config keys are never deleted as files');
 });
+
+test('panel monitoring helpers: chart buckets fill quiet times with zeros; who needs attention', async () => {
+  const { fillBuckets } = await import(path.join(WEB, 'js', 'charts.js'));
+  const { needsAttention, formatRate } = await import(path.join(WEB, 'js', 'monitor.js'));
+  const hour = 3_600_000;
+  const start = Date.UTC(2026, 0, 1, 10);
+  const groups = [{ key: new Date(start).toISOString(), requests: 2 }, { key: new Date(start + 2 * hour).toISOString(), requests: 1 }];
+  const buckets = fillBuckets(groups, hour, start + 10 * 60_000, start + 2 * hour + 5);
+  assert.deepEqual(buckets.map((b) => [b.at - start, b.group?.requests ?? null]), [[0, 2], [hour, null], [2 * hour, 1]]);
+  assert.equal(needsAttention({ health: 'healthy' }), false);
+  assert.equal(needsAttention({ health: 'unknown' }), false);
+  assert.equal(needsAttention({ health: 'needs_relogin' }), true);
+  assert.equal(needsAttention({ health: 'cooling_down' }), true);
+  // A person's own disable is a choice; Switchyard's is something to look at.
+  assert.equal(needsAttention({ health: 'disabled', disabled_by: 'manual' }), false);
+  assert.equal(needsAttention({ health: 'disabled', disabled_by: 'quota' }), true);
+  assert.equal(formatRate(0, 0), '—');
+  assert.equal(formatRate(0.6667, 3), '66.7 %');
+});

@@ -8,9 +8,13 @@ import { LANGUAGES, getLanguage, setLanguage, t } from './i18n.js';
 
 // The page registry. A page shows in the navigation when its module exists and, if it names
 // `requires` (a GET of the management API it is built on), when the server answers that call
-// with anything but 404 — checked once after login. The monitoring pages (Dashboard,
-// Monitoring, Quota, Inspection) register here with their `requires` once their APIs exist.
+// with anything but 404 — checked once after login. The Dashboard comes first (the page a
+// sign-in opens); a Quota page registers here with its `requires` once `/quota` exists.
 export const PAGES = [
+  // `/requests?limit=1`: the cheapest call of the records API (an aggregate reads every row).
+  { id: 'dashboard', label: 'nav.dashboard', requires: '/requests?limit=1', load: () => import('./pages/dashboard.js') },
+  { id: 'monitoring', label: 'nav.monitoring', requires: '/requests?limit=1', load: () => import('./pages/monitoring.js') },
+  { id: 'inspection', label: 'nav.inspection', requires: '/inspection', load: () => import('./pages/inspection.js') },
   { id: 'providers', label: 'nav.providers', load: () => import('./pages/providers.js') },
   { id: 'oauth', label: 'nav.oauth', load: () => import('./pages/oauth.js') },
   { id: 'auth-files', label: 'nav.authFiles', load: () => import('./pages/auth-files.js') },

@@ -173,7 +173,8 @@ export function relativeTime(iso, now = Date.now()) {
   const seconds = Math.round((at - now) / 1000);
   const abs = Math.abs(seconds);
   const [value, unit] = abs < 90 ? [abs, 's'] : abs < 5400 ? [Math.round(abs / 60), 'min'] : abs < 172800 ? [Math.round(abs / 3600), 'h'] : [Math.round(abs / 86400), 'd'];
-  return t(seconds >= 0 ? 'time.in' : 'time.ago', { n: value, unit: t(`time.${unit}`) });
+  // Just now (0 s, or -0 from rounding) reads "0 s ago", not "in 0 s".
+  return t(seconds > 0 ? 'time.in' : 'time.ago', { n: value, unit: t(`time.${unit}`) });
 }
 
 export function duration(seconds) {

@@ -1,6 +1,7 @@
 // Providers: every provider of `/providers` with its accounts (`/auth-files`) and each
-// account's state, with Re-login, Refresh token and Enable/Disable per account. Login buttons
-// only for logins the server offers.
+// account's state, with Re-login, Refresh token, Enable/Disable and "Send test request" (one
+// real request pinned to the account, answered inline) per account. Login buttons only for
+// logins the server offers.
 
 import { get, patch, post } from '../api.js';
 import { accountState, providerOf, reloginMethod, stateClass, stateLabel } from '../accounts.js';
@@ -78,6 +79,10 @@ function accountRow(file, provider, reload, navigate) {
       }),
     }, file.disabled ? t('providers.enable') : t('providers.disable')));
   }
+  const tested = h('div.test-result', { 'aria-live': 'polite' });
+  if (state.kind !== 'invalid' && file.auth_index) {
+    actions.append(h('button', { type: 'button', class: 'test-request', onclick: (e) => testRequest(e.currentTarget, file, tested) }, t('providers.testRequest')));
+  }
   if (!file.runtime_only) {
     actions.append(h('button.link', { type: 'button', onclick: () => navigate('auth-files', { file: file.name }) }, t('providers.details')));
   }
@@ -88,7 +93,24 @@ function accountRow(file, provider, reload, navigate) {
       state.detail && state.kind !== 'relogin' ? h('div.msg', state.detail) : null,
       file.last_refresh ? h('div.small.muted', t('providers.lastRefresh', { when: relativeTime(file.last_refresh) })) : null),
     h('span.badge.account-state', { class: stateClass(state) }, stateLabel(state)),
-    actions);
+    actions,
+    tested);
+}
+
+// `POST /test-request`: the status the upstream gave, the latency, and the answer text or the
+// server's sanitized error; a refusal before sending (disabled, unservable) shows its message.
+function testRequest(button, file, out) {
+  clear(out);
+  return busy(button, async () => {
+    const answer = await post('/test-request', { auth_index: file.auth_index });
+    const ok = answer.status >= 200 && answer.status < 300 && !answer.error;
+    clear(out, h(ok ? 'div.ok-box' : 'div.error-box', { dataset: { status: String(answer.status) } },
+      h('div.row',
+        h('span.badge.test-status', { class: ok ? 'ok' : 'bad' }, answer.status ? String(answer.status) : '—'),
+        h('span.small', t('providers.testLatency', { ms: answer.latency_ms ?? '—' })),
+        answer.model ? h('span.small.muted', answer.model) : null),
+      h('div.test-text', ok ? (answer.answer || t('providers.testEmpty')) : (answer.error || t('providers.testFailed')))));
+  }, { onError: (error) => clear(out, errorBox(error)) });
 }
 
 // Re-login: the provider's login again; the old file stays until the new one is saved (the

@@ -1,7 +1,9 @@
 //! Inspection over the management API:
 //! - `POST /inspection[?auth_index=][&provider=][&wait=true]` starts a run now (202 with its id,
 //!   or with `wait` the finished run); 409 while one runs.
-//! - `GET /inspection` → the last run (state, counts, per-account results), 404 before any.
+//! - `GET /inspection` → the last run (state, counts, per-account results); before any run
+//!   `{"state": "none", "results": []}` (200, so the panel can tell the feature exists from a
+//!   server without it, and its probe leaves no failed request in the browser console).
 //! - `POST /inspection/apply` `{"items": [{"auth_index", "action"?}]}` (or one item as the
 //!   body) applies chosen recommendations of the last run: `action` defaults to the run's.
 
@@ -38,9 +40,11 @@ pub async fn start(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery
     Ok((StatusCode::ACCEPTED, Json(json!({"status": "running", "id": id}))).into_response())
 }
 
-pub async fn last(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let run = state.health.runs.last().ok_or_else(|| ApiError::not_found("no inspection has run yet"))?;
-    Ok(Json(serde_json::to_value(run).unwrap_or_default()))
+pub async fn last(State(state): State<Arc<AppState>>) -> Json<Value> {
+    match state.health.runs.last() {
+        Some(run) => Json(serde_json::to_value(run).unwrap_or_default()),
+        None => Json(json!({"state": "none", "results": []})),
+    }
 }
 
 fn choice(item: &Map<String, Value>, at: &str) -> Result<Choice, ApiError> {
