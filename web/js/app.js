@@ -14,6 +14,7 @@ export const PAGES = [
   // `/requests?limit=1`: the cheapest call of the records API (an aggregate reads every row).
   { id: 'dashboard', label: 'nav.dashboard', requires: '/requests?limit=1', load: () => import('./pages/dashboard.js') },
   { id: 'monitoring', label: 'nav.monitoring', requires: '/requests?limit=1', load: () => import('./pages/monitoring.js') },
+  { id: 'quota', label: 'nav.quota', requires: '/quota', load: () => import('./pages/quota.js') },
   { id: 'inspection', label: 'nav.inspection', requires: '/inspection', load: () => import('./pages/inspection.js') },
   { id: 'providers', label: 'nav.providers', load: () => import('./pages/providers.js') },
   { id: 'oauth', label: 'nav.oauth', load: () => import('./pages/oauth.js') },

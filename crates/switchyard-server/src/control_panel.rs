@@ -54,6 +54,7 @@ static ASSETS: &[Asset] = assets![
     ("js/pages/monitoring.js", JS),
     ("js/pages/inspection.js", JS),
     ("js/pages/providers.js", JS),
+    ("js/pages/quota.js", JS),
     ("js/pages/oauth.js", JS),
     ("js/pages/auth-files.js", JS),
     ("js/pages/auth-detail.js", JS),

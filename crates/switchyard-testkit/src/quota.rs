@@ -122,8 +122,17 @@ impl MockQuota {
     /// two-space provider keys, four-space endpoints) with this mock's entries added under
     /// their providers.
     pub fn merged_into(&self, yaml: &str) -> String {
+        self.merged_into_except(yaml, &[])
+    }
+
+    /// [`Self::merged_into`] without the `(provider, endpoint)` entries of `skip` (one another
+    /// mock answers).
+    pub fn merged_into_except(&self, yaml: &str, skip: &[(&str, &str)]) -> String {
         let mut yaml = yaml.to_owned();
         for (provider, endpoint, url) in self.upstream_urls() {
+            if skip.contains(&(provider, endpoint)) {
+                continue;
+            }
             let key = format!("  {provider}:\n");
             let line = format!("    {endpoint}: {url}\n");
             match yaml.find(&key) {

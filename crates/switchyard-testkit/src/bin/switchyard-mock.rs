@@ -30,6 +30,7 @@
 //! | `POST /__ctl/project {"project"}` | the only Code Assist project accepted (`null`: any) |
 //! | `POST /__ctl/reset` | default fixtures, no auth, no project, no drop, no delay (queued faults and the request log stay) |
 //! | `GET /__ctl/requests` | every request received: `[{"method", "path", "query", "headers", "body"}]`, oldest first |
+//! | `POST /__ctl/quota {"provider"?, "status"?, "answer"?, "file"?}` | the quota mock ([`MockQuota`], its URLs already in `upstream_urls_yaml`): `provider` answers `status` until cleared; `file` (e.g. `codex.json`) is answered as `answer`; `{}` clears both |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ use serde_json::{Value, json};
 use switchyard_testkit::claude::{self, MockClaudeAuth};
 use switchyard_testkit::fixtures;
 use switchyard_testkit::kimi::{self, MockKimi};
+use switchyard_testkit::quota::{self, MockQuota};
 use switchyard_testkit::upstream::{Api, Fault, MockUpstream, RequiredAuth};
 use switchyard_testkit::xai::MockXai;
 use tokio::net::TcpListener;
@@ -74,18 +76,27 @@ async fn main() {
     let control_base = format!("http://{}", control.local_addr().expect("local addr"));
     // Device-login servers for the panel's xAI and Kimi login starts; kept alive until exit.
     let (xai, kimi) = (MockXai::start().await, MockKimi::start().await);
+    // Quota endpoints of every provider; Claude's profile stays the login mock's.
+    let quota = Arc::new(MockQuota::start().await);
     let claude_auth = MockClaudeAuth::start().await;
     claude_auth.set_consent_page(true);
+    // Kimi's and xAI's quota URLs go with their login URLs (one YAML key per provider).
     let login_urls_yaml = format!(
-        "  kimi:\n    device: {}\n    token: {}\n  xai:\n    issuer: {}\n",
+        "  kimi:\n    device: {}\n    token: {}\n    usage: {}\n  xai:\n    issuer: {}\n    billing: {}\n",
         kimi.url(kimi::DEVICE_PATH),
         kimi.url(kimi::TOKEN_PATH),
-        xai.base
+        quota.url(quota::KIMI_PATH),
+        xai.base,
+        quota.url(quota::XAI_PATH),
     );
     let line = json!({
         "base": base,
         "control": control_base,
-        "upstream_urls_yaml": mock.upstream_urls_yaml().replace(mock.base(), &base),
+        "upstream_urls_yaml": quota
+            .merged_into_except(
+                &mock.upstream_urls_yaml().replace(mock.base(), &base),
+                &[("claude", "profile"), ("kimi", "usage"), ("xai", "billing")],
+            ),
         "login_urls_yaml": login_urls_yaml,
         "claude_login": {
             "authorize": claude_auth.url(claude::AUTHORIZE_PATH),
@@ -108,7 +119,8 @@ async fn main() {
         .route("/__ctl/project", post(project))
         .route("/__ctl/reset", post(reset))
         .route("/__ctl/requests", get(requests))
-        .with_state(mock);
+        .with_state(mock)
+        .merge(Router::new().route("/__ctl/quota", post(quota_control)).with_state(quota));
     if let Err(error) = axum::serve(control, app).await {
         eprintln!("switchyard-mock: control endpoint failed: {error}");
         std::process::exit(1);
@@ -165,6 +177,30 @@ async fn start_mock(port: u16) -> (MockUpstream, String) {
         }
     });
     (mock, format!("http://127.0.0.1:{port}"))
+}
+
+#[derive(Deserialize)]
+struct QuotaBody {
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    answer: Option<Value>,
+}
+
+async fn quota_control(State(quota): State<Arc<MockQuota>>, Json(body): Json<QuotaBody>) -> Response {
+    match (body.provider, body.status, body.file, body.answer) {
+        (None, None, None, None) => quota.clear(),
+        (Some(provider), Some(status), None, None) if (100..=999).contains(&status) => {
+            quota.fail(&provider, status, None)
+        }
+        (None, None, Some(file), Some(answer)) => quota.set_answer(&file, answer),
+        _ => return bad("give {\"provider\", \"status\"}, {\"file\", \"answer\"} or {} to clear"),
+    }
+    ok()
 }
 
 fn bad(message: impl Into<String>) -> Response {
