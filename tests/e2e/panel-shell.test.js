@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { e2e, eventually, freePort } from './harness.js';
 import { ConsoleWatch, claudeCredential, listed, openPage, panelPage, shot, signIn, startStack, writeAuthFile } from './panel-harness.js';
 
-const PAGES = ['dashboard', 'monitoring', 'inspection', 'providers', 'oauth', 'auth-files', 'ai-providers', 'model-rules', 'config', 'clients'];
+const PAGES = ['dashboard', 'monitoring', 'quota', 'inspection', 'providers', 'oauth', 'auth-files', 'ai-providers', 'model-rules', 'config', 'clients'];
 
 e2e('panel: a wrong key shows the server\'s message; the right one opens every page, at 1280 px and 390 px', async (h) => {
   await startStack(h, ['api-keys:', '  - client-key-1']);
