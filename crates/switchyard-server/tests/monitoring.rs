@@ -159,3 +159,40 @@ async fn without_a_store_the_monitoring_routes_say_so() {
     assert_eq!(status, 503, "{body}");
     assert!(body["error"].as_str().unwrap().contains("usage-store.enabled"), "{body}");
 }
+
+/// Not timed (the latency side is `cargo run --release -p switchyard-bench`): a burst of 5,000
+/// requests, 32 at a time, leaves exactly one stored record per request id and no drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_five_thousand_requests_loses_no_record() {
+    use futures::StreamExt;
+    const BURST: usize = 5_000;
+    let upstream = MockUpstream::start().await;
+    let server = recording_gateway(&upstream).await;
+    let body = json!({"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
+    let (server_ref, body_ref) = (&server, &body);
+    let ids: Vec<String> = futures::stream::iter(0..BURST)
+        .map(|_| async move {
+            let response = server_ref
+                .client
+                .post(server_ref.url("/v1/messages"))
+                .bearer_auth(CLIENT_KEY)
+                .json(body_ref)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let _ = response.bytes().await;
+            id
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    wait_written(&server.state, BURST as u64).await;
+    let store = server.state.usage.store.get().unwrap().clone();
+    let mut stored = std::collections::HashMap::<String, usize>::new();
+    store.each(&Default::default(), |r| *stored.entry(r.record.request_id).or_default() += 1).unwrap();
+    assert_eq!(stored.len(), BURST, "one record per request");
+    assert!(ids.iter().all(|id| stored.get(id) == Some(&1)), "every request id recorded exactly once");
+    assert_eq!(server.state.usage.recorder.dropped(), 0);
+}
