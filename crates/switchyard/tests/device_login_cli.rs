@@ -274,7 +274,7 @@ async fn providers_json_lists_every_builtin_provider_with_its_logins_and_endpoin
     let kimi = providers.iter().find(|p| p["id"] == "kimi").unwrap();
     assert_eq!(kimi["logins"][0]["cli"], "switchyard login kimi --method device");
     let names: Vec<&str> = kimi["endpoints"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["device", "token", "api"]);
+    assert_eq!(names, ["device", "token", "api", "usage"]);
 
     let table = home.run(&["providers"]).await;
     assert_eq!(table.code(), Some(0));
