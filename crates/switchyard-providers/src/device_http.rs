@@ -178,7 +178,7 @@ mod tests {
     use super::*;
 
     fn reply(status: u16, body: Value) -> Reply {
-        Reply { status: StatusCode::from_u16(status).unwrap(), retry_after: None, body: body.to_string().into_bytes() }
+        Reply::new(StatusCode::from_u16(status).unwrap(), body.to_string().into_bytes())
     }
 
     fn kind(result: Result<DevicePoll, LoginError>) -> String {

@@ -58,17 +58,16 @@ impl Tokens {
 pub(crate) fn error_text(reply: &Reply) -> String {
     let status = reply.status.as_u16();
     match reply.json().as_ref().and_then(describe_error) {
-        Some(detail) => format!("HTTP {status}: {}", oauth_http::truncate(&detail, MAX_MESSAGE_CHARS)),
+        Some(detail) => format!("HTTP {status}: {}", oauth_http::truncate(&reply.scrub(&detail), MAX_MESSAGE_CHARS)),
         None => format!("HTTP {status}"),
     }
 }
 
-/// Google's texts for token-endpoint failures, with the code or refresh token of the call masked.
-struct GoogleWording<'a> {
-    secret: &'a str,
-}
+/// Google's texts for token-endpoint failures (the code or refresh token of the call is masked
+/// by [`Reply::scrub`], like every server text).
+struct GoogleWording;
 
-impl Wording for GoogleWording<'_> {
+impl Wording for GoogleWording {
     fn error_answer(&self, reply: &Reply) -> String {
         error_text(reply)
     }
@@ -79,10 +78,6 @@ impl Wording for GoogleWording<'_> {
 
     fn malformed(&self, _why: String) -> String {
         "the token endpoint sent a malformed answer".into()
-    }
-
-    fn finish(&self, text: String) -> String {
-        scrub(&text, &[self.secret])
     }
 }
 
@@ -119,7 +114,7 @@ pub(crate) async fn exchange_code(
         ("client_secret", client.secret),
         ("redirect_uri", redirect_uri),
     ];
-    let tokens = oauth_http::exchange(http.post(token_url).form(&form), &GoogleWording { secret: code }).await?;
+    let tokens = oauth_http::exchange(http.post(token_url).form(&form), &GoogleWording).await?;
     Ok(Tokens::from_answer(&tokens))
 }
 
@@ -136,8 +131,7 @@ pub(crate) async fn refresh(
         ("client_id", client.id),
         ("client_secret", client.secret),
     ];
-    let wording = GoogleWording { secret: refresh_token };
-    let tokens = oauth_http::refresh(http.post(token_url).form(&form), &wording).await?;
+    let tokens = oauth_http::refresh(http.post(token_url).form(&form), &GoogleWording).await?;
     Ok(Tokens::from_answer(&tokens))
 }
 
@@ -147,7 +141,7 @@ pub(crate) async fn fetch_email(
     userinfo_url: &str,
     access_token: &str,
 ) -> Result<String, LoginError> {
-    let failed = |message: String| LoginError::Identity(scrub(&message, &[access_token]));
+    let failed = LoginError::Identity;
     let answer = oauth_http::send(http.get(userinfo_url).bearer_auth(access_token)).await.map_err(failed)?;
     if !answer.status.is_success() {
         return Err(failed(error_text(&answer)));
@@ -226,11 +220,6 @@ fn describe_error(body: &Value) -> Option<String> {
     }
 }
 
-/// Removes the secrets of the call in progress from a message, should Google ever echo one.
-fn scrub(message: &str, secrets: &[&str]) -> String {
-    secrets.iter().filter(|s| !s.is_empty()).fold(message.to_owned(), |m, secret| m.replace(secret, "[redacted]"))
-}
-
 fn non_blank(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
@@ -243,7 +232,7 @@ mod tests {
     use serde_json::json;
 
     fn answer(status: u16, body: &str) -> Reply {
-        Reply { status: StatusCode::from_u16(status).unwrap(), body: body.as_bytes().to_vec(), retry_after: None }
+        Reply::new(StatusCode::from_u16(status).unwrap(), body.as_bytes().to_vec())
     }
 
     fn parse_tokens(answer: &Reply) -> Option<Tokens> {
@@ -263,10 +252,10 @@ mod tests {
     }
 
     #[test]
-    fn token_endpoint_failures_keep_google_texts_and_mask_the_secret() {
-        let wording = GoogleWording { secret: "4/0A-code" };
-        let revoked = answer(400, r#"{"error":"invalid_grant","error_description":"Bad code 4/0A-code"}"#);
-        assert_eq!(wording.finish(wording.error_answer(&revoked)), "HTTP 400: invalid_grant: Bad code [redacted]");
+    fn token_endpoint_failures_keep_google_texts() {
+        let wording = GoogleWording;
+        let revoked = answer(400, r#"{"error":"invalid_grant","error_description":"Bad code"}"#);
+        assert_eq!(wording.error_answer(&revoked), "HTTP 400: invalid_grant: Bad code");
         assert_eq!(wording.failed(&revoked), wording.error_answer(&revoked), "no `token endpoint answered` prefix");
         let malformed = wording.malformed("token endpoint answer has no access_token".into());
         assert_eq!(malformed, "the token endpoint sent a malformed answer");
@@ -300,7 +289,6 @@ mod tests {
 
     #[test]
     fn scrub_and_poll_option() {
-        assert_eq!(scrub("bad code abc", &["abc", ""]), "bad code [redacted]");
         let options = LoginOptions::from([(POLL_OPTION.to_owned(), "25".to_owned())]);
         assert_eq!(poll_interval(&options, Duration::from_secs(5)), Duration::from_millis(25));
         assert_eq!(poll_interval(&LoginOptions::new(), Duration::from_secs(5)), Duration::from_secs(5));

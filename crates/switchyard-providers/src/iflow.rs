@@ -22,7 +22,7 @@ use switchyard_auth::login::{
     TokenRefresher,
 };
 
-use crate::oauth_http::{self, Reply, Standard, Wording, str_at};
+use crate::oauth_http::{self, Reply, Standard, str_at};
 use crate::{Ask, AskKind, Endpoint, LoginKind, LoginMethod, ModelInfo, Provider, dialect};
 
 pub use cookie::{IflowCookie, normalise_cookie, sanitise_file_part};
@@ -154,7 +154,7 @@ impl BrowserLogin for Iflow {
             ("client_id", CLIENT_ID),
             ("client_secret", secret.as_str()),
         ];
-        let tokens = oauth_http::exchange(token_request(ctx, &secret, &form), &Masking(code)).await?;
+        let tokens = oauth_http::exchange(token_request(ctx, &secret, &form), &Standard).await?;
         let info = user_info(ctx, tokens.access_token()).await.map_err(LoginError::Identity)?;
         let api_key = info.api_key.ok_or_else(|| {
             LoginError::Identity("iFlow returned no API key for this account (empty apiKey in getUserInfo)".into())
@@ -199,7 +199,7 @@ impl TokenRefresher for Iflow {
             ("client_id", CLIENT_ID),
             ("client_secret", secret.as_str()),
         ];
-        let tokens = oauth_http::refresh(token_request(ctx, &secret, &form), &Masking(refresh_token)).await?;
+        let tokens = oauth_http::refresh(token_request(ctx, &secret, &form), &Standard).await?;
 
         let mut fields = Map::new();
         fields.insert("access_token".into(), tokens.access_token().into());
@@ -242,20 +242,6 @@ fn token_request(ctx: &LoginContext, secret: &str, form: &[(&str, &str)]) -> Req
         .form(form)
 }
 
-/// Standard token-endpoint texts, with the code or refresh token of the call masked wherever
-/// the server echoed it ("Invalid refresh token: <token>").
-struct Masking<'a>(&'a str);
-
-impl Wording for Masking<'_> {
-    fn error_answer(&self, reply: &Reply) -> String {
-        Standard.error_answer(reply)
-    }
-
-    fn finish(&self, text: String) -> String {
-        if self.0.is_empty() { text } else { text.replace(self.0, "[redacted]") }
-    }
-}
-
 /// What getUserInfo says about the account; blank fields are `None`.
 struct UserInfo {
     api_key: Option<String>,
@@ -291,7 +277,7 @@ async fn send_without_url(request: RequestBuilder) -> Result<Reply, String> {
     let response = request.timeout(oauth_http::TIMEOUT).send().await.map_err(describe)?;
     let status = response.status();
     let body = response.bytes().await.map_err(describe)?.to_vec();
-    Ok(Reply { status, retry_after: None, body })
+    Ok(Reply::new(status, body))
 }
 
 /// The `message` (or `code`) of an iFlow `{"success": false, ...}` envelope, shortened, with
@@ -349,12 +335,6 @@ mod tests {
         assert_eq!(envelope_message(&long, "").chars().count(), 201);
         let leaky = json!({"message": "bad key sk-0123456789abcdef0123"});
         assert!(!envelope_message(&leaky, "").contains("0123456789abcdef"));
-    }
-
-    #[test]
-    fn masking_hides_the_presented_secret_only() {
-        assert_eq!(Masking("rt-1").finish("Invalid refresh token: rt-1".into()), "Invalid refresh token: [redacted]");
-        assert_eq!(Masking("").finish("unchanged".into()), "unchanged");
     }
 
     #[test]

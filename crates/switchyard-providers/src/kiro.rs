@@ -171,7 +171,7 @@ pub(crate) struct KiroWording;
 impl oauth_http::Wording for KiroWording {
     fn error_answer(&self, reply: &oauth_http::Reply) -> String {
         let standard = oauth_http::Standard.error_answer(reply);
-        let message = reply.json().and_then(|body| str_at(&body, &["message"]).map(oauth_http::scrub));
+        let message = reply.json().and_then(|body| str_at(&body, &["message"]).map(|m| reply.scrub(m)));
         match message {
             Some(message) if !standard.ends_with(')') => format!("{standard} ({message})"),
             _ => standard,

@@ -74,11 +74,6 @@ pub(crate) trait Wording {
     fn malformed(&self, why: String) -> String {
         why
     }
-
-    /// The last pass over every text, e.g. masking the code or token of the call.
-    fn finish(&self, text: String) -> String {
-        text
-    }
 }
 
 /// Status, error code and scrubbed description of RFC 6749 and OpenAI error answers.
@@ -92,7 +87,7 @@ impl Wording for Standard {
 
 /// Authorization-code exchange: the token answer, or why it failed.
 pub(crate) async fn exchange(request: RequestBuilder, wording: &impl Wording) -> Result<TokenResponse, LoginError> {
-    let failed = |text: String| LoginError::TokenExchange(wording.finish(text));
+    let failed = |text: String| LoginError::TokenExchange(text);
     let reply = send(request).await.map_err(failed)?;
     if !reply.status.is_success() {
         return Err(failed(wording.failed(&reply)));
@@ -112,13 +107,13 @@ pub(crate) async fn refresh_where_dead(
     wording: &impl Wording,
     dead_statuses: &[StatusCode],
 ) -> Result<TokenResponse, RefreshError> {
-    let transient = |text: String| RefreshError::Transient(wording.finish(text));
+    let transient = |text: String| RefreshError::Transient(text);
     let reply = send(request).await.map_err(transient)?;
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
         return Err(RefreshError::RateLimited { retry_after: reply.retry_after });
     }
     if reply.is_dead_token() || dead_statuses.contains(&reply.status) {
-        return Err(RefreshError::Revoked(wording.finish(wording.error_answer(&reply))));
+        return Err(RefreshError::Revoked(wording.error_answer(&reply)));
     }
     if !reply.status.is_success() {
         return Err(transient(wording.failed(&reply)));
@@ -180,26 +175,97 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) body: Vec<u8>,
+    /// The credential values the request carried (codes, verifiers, tokens, client secrets):
+    /// masked by value in every text made from this answer, since servers echo what they got.
+    sent_secrets: Vec<String>,
 }
 
 /// Sends a request (with [`TIMEOUT`]) and reads the whole answer. Transport failures come back
 /// as text ([`describe`]).
 pub(crate) async fn send(request: RequestBuilder) -> Result<Reply, String> {
-    let response = request.timeout(TIMEOUT).send().await.map_err(|e| describe(&e))?;
+    let (client, request) = request.timeout(TIMEOUT).build_split();
+    let request = request.map_err(|e| describe(&e))?;
+    let sent_secrets = secrets_of(&request);
+    // A transport error names the URL, whose query may hold a token.
+    let failed = |e: reqwest::Error| switchyard_redact::values(&describe(&e), &sent_secrets);
+    let response = client.execute(request).await.map_err(failed)?;
     let status = response.status();
     let retry_after = response.headers().get(header::RETRY_AFTER).and_then(parse_retry_after);
-    let body = response.bytes().await.map_err(|e| describe(&e))?.to_vec();
-    Ok(Reply { status, retry_after, body })
+    let body = response.bytes().await.map_err(failed)?.to_vec();
+    Ok(Reply { status, retry_after, body, sent_secrets })
+}
+
+/// The values of credential-named fields of a request (form or JSON body, query), and the
+/// secret of its `Authorization` header (a Basic password, a Bearer token).
+fn secrets_of(request: &reqwest::Request) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut named = |name: &str, value: &str| {
+        if switchyard_redact::is_sensitive_name(name) && !value.is_empty() {
+            found.push(value.to_owned());
+        }
+    };
+    for (name, value) in request.url().query_pairs() {
+        named(&name, &value);
+    }
+    if let Some(body) = request.body().and_then(|b| b.as_bytes()) {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value) => json_secrets(&value, &mut named),
+            Err(_) => url::form_urlencoded::parse(body).for_each(|(name, value)| named(&name, &value)),
+        }
+    }
+    if let Some(value) = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        match value.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
+                use base64::Engine as _;
+                let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).unwrap_or_default();
+                if let Some((_, password)) = String::from_utf8_lossy(&decoded).split_once(':') {
+                    found.push(password.to_owned());
+                }
+            }
+            Some((_, rest)) => found.push(rest.trim().to_owned()),
+            None => found.push(value.to_owned()),
+        }
+    }
+    found
+}
+
+fn json_secrets(value: &Value, named: &mut impl FnMut(&str, &str)) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match inner {
+                    Value::String(text) => named(key, text),
+                    other => json_secrets(other, named),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| json_secrets(item, named)),
+        _ => {}
+    }
 }
 
 impl Reply {
+    /// An answer that did not come from [`send`] (nothing to mask by value).
+    pub(crate) fn new(status: StatusCode, body: Vec<u8>) -> Reply {
+        Reply { status, retry_after: None, body, sent_secrets: Vec::new() }
+    }
+
     /// The body as JSON, if it is.
     pub(crate) fn json(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
     }
 
+    /// The error the server reported, its description masked ([`Reply::scrub`]).
     pub(crate) fn oauth_error(&self) -> OAuthError {
-        OAuthError::parse(&self.body)
+        let mut error = OAuthError::parse(&self.body);
+        error.description = error.description.map(|d| self.scrub(&d));
+        error
+    }
+
+    /// Server text fit for a message: the values this request sent masked wherever they appear,
+    /// then every token-shaped word ([`scrub`]).
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        scrub(&switchyard_redact::values(text, &self.sent_secrets))
     }
 
     /// A dead refresh token: a client error that is a 401 or names a dead-token code or a
@@ -246,7 +312,7 @@ impl OAuthError {
         OAuthError {
             // Codes are identifiers; anything else is not trusted into a message.
             code: code.filter(|c| c.len() <= 64 && c.chars().all(is_code_char)).map(str::to_owned),
-            description: description.map(scrub),
+            description: description.map(str::to_owned),
         }
     }
 
@@ -319,12 +385,39 @@ mod tests {
     }
 
     #[test]
-    fn only_client_errors_are_dead_tokens() {
-        let reply = |status: u16, body: &str| Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            retry_after: None,
-            body: body.as_bytes().to_vec(),
+    fn the_secrets_a_request_carries_are_found_in_forms_json_queries_and_auth_headers() {
+        let client = reqwest::Client::new();
+        let secrets = |request: RequestBuilder| {
+            let mut found = secrets_of(&request.build().unwrap());
+            found.sort();
+            found
         };
+        let form = client
+            .post("http://127.0.0.1:1/token?accessToken=q-tok")
+            .basic_auth("client", Some("c-secret"))
+            .form(&[("grant_type", "authorization_code"), ("code", "ab1"), ("code_verifier", "v-1"), ("x", "kept")]);
+        assert_eq!(secrets(form), ["ab1", "c-secret", "q-tok", "v-1"]);
+        let json = client
+            .post("http://127.0.0.1:1/token")
+            .bearer_auth("b-tok")
+            .json(&serde_json::json!({"refreshToken": "rt-1", "nested": {"clientSecret": "cs-1"}, "grant_type": "x"}));
+        assert_eq!(secrets(json), ["b-tok", "cs-1", "rt-1"]);
+    }
+
+    #[test]
+    fn an_echoed_secret_is_masked_by_value_in_server_texts() {
+        let body = br#"{"error":"invalid_grant","error_description":"Invalid code ab1 (verifier v-1)"}"#;
+        let mut reply = Reply::new(StatusCode::BAD_REQUEST, body.to_vec());
+        reply.sent_secrets = vec!["ab1".into(), "v-1".into()];
+        let text = Standard.error_answer(&reply);
+        assert!(text.starts_with("HTTP 400: invalid_grant (Invalid code ["), "{text}");
+        assert!(!text.contains("ab1") && !text.contains("v-1"), "{text}");
+    }
+
+    #[test]
+    fn only_client_errors_are_dead_tokens() {
+        let reply =
+            |status: u16, body: &str| Reply::new(StatusCode::from_u16(status).unwrap(), body.as_bytes().to_vec());
         let invalid_grant = r#"{"error":"invalid_grant"}"#;
         assert!(reply(400, invalid_grant).is_dead_token());
         assert!(reply(401, "").is_dead_token());
@@ -336,7 +429,7 @@ mod tests {
     #[test]
     fn descriptions_lose_token_shaped_words_and_codes_must_be_identifiers() {
         let body = br#"{"error":"bad code: abcdefghijklmnopqrstuvwxyz","error_description":"token sk-ant-ort01-abcdefghijklmnopqrstuv is unknown"}"#;
-        let error = OAuthError::parse(body);
+        let error = Reply::new(StatusCode::BAD_REQUEST, body.to_vec()).oauth_error();
         assert_eq!(error.code, None);
         assert_eq!(error.description.as_deref(), Some("token [redacted] is unknown"));
         assert_eq!(scrub(&"word ".repeat(100)).chars().count(), MAX_DESCRIPTION_CHARS + 1);
@@ -368,7 +461,7 @@ mod tests {
 
     #[test]
     fn token_answers_may_name_the_access_token_in_camel_case() {
-        let reply = |body: &str| Reply { status: StatusCode::OK, retry_after: None, body: body.as_bytes().to_vec() };
+        let reply = |body: &str| Reply::new(StatusCode::OK, body.as_bytes().to_vec());
         assert_eq!(reply(r#"{"accessToken":"aoa-1","expiresIn":3600}"#).tokens().unwrap().access_token(), "aoa-1");
         assert_eq!(reply(r#"{"access_token":"at","accessToken":"other"}"#).tokens().unwrap().access_token(), "at");
         let error = reply(r#"{"accessToken":"  "}"#).tokens().err().unwrap();

@@ -177,8 +177,7 @@ impl DeviceLogin for Qwen {
     ) -> Result<LoginOutcome, LoginError> {
         // The grant was classified as a token answer already; read it with the shared reader.
         let body = serde_json::to_vec(&grant).unwrap_or_default();
-        let tokens =
-            Reply { status: StatusCode::OK, retry_after: None, body }.tokens().map_err(LoginError::TokenExchange)?;
+        let tokens = Reply::new(StatusCode::OK, body).tokens().map_err(LoginError::TokenExchange)?;
         // Without an alias the file stem doubles as the label, so panels show which file it is.
         let (file_name, label) = match alias(options)? {
             Some(alias) => (format!("{PROVIDER}-{alias}.json"), alias.to_owned()),

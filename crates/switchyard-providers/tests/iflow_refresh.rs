@@ -104,7 +104,7 @@ async fn oauth_refresh_failures_are_classified() {
     let file = oauth_file(&mock);
     mock.set_fault(Fault::RevokeRefreshTokens);
     let error = refresh(&ctx, &file).await.unwrap_err();
-    assert!(matches!(&error, RefreshError::Revoked(r) if r.contains("Invalid refresh token: [redacted]")), "{error:?}");
+    assert!(matches!(&error, RefreshError::Revoked(r) if r.contains("Invalid refresh token: [redacted ")), "{error:?}");
     assert_no_leak(&error.to_string(), &[file.refresh_token().unwrap()], &["mock-iflow-rt-"]);
 
     mock.set_fault(Fault::RateLimit { retry_after: 90 });

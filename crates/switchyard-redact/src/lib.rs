@@ -136,6 +136,52 @@ pub fn text(input: &str) -> String {
     out
 }
 
+/// Values shorter than this are not masked by [`values`]: a one- or two-character "secret"
+/// would blank ordinary words. No code, state, verifier or token is this short.
+pub const MIN_MASKED_VALUE_CHARS: usize = 3;
+
+/// `text` with every occurrence of each of `secrets` masked, whatever its length or shape: the
+/// values a caller knows it sent or received (an authorization code, a state, a token), which a
+/// server may echo back. The form-encoded spelling of a value (`a%2Fb`, `a+b`) is masked too,
+/// since servers echo what they were sent. Longer values go first, so a secret that contains
+/// another is masked whole.
+pub fn values<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut spellings: Vec<String> = Vec::new();
+    for secret in secrets {
+        let secret = secret.as_ref();
+        if secret.chars().count() < MIN_MASKED_VALUE_CHARS {
+            continue;
+        }
+        let encoded: String = url_form_encode(secret);
+        spellings.push(secret.to_owned());
+        if encoded != secret {
+            spellings.push(encoded);
+        }
+    }
+    spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    spellings.dedup();
+    let mut out = text.to_owned();
+    for spelling in &spellings {
+        if out.contains(spelling.as_str()) {
+            out = out.replace(spelling.as_str(), &secret(spelling).to_string());
+        }
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` spelling of `value` (space as `+`).
+fn url_form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(byte as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// Finds the next credential-looking span in `s`: (byte offset, byte length).
 fn next_secret(s: &str) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize)> = None;
@@ -251,6 +297,16 @@ fn query_secret_value(s: &str) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_masks_known_secrets_by_value_whatever_their_length() {
+        let text = "invalid code ab12 (state x/y z, again ab12); code x%2Fy+z; note ok";
+        let masked = values(text, &["ab12", "x/y z", "ok", ""]);
+        assert!(!masked.contains("ab12") && !masked.contains("x/y z") && !masked.contains("x%2Fy+z"), "{masked}");
+        // Below the minimum length a value is left alone (it would blank ordinary words).
+        assert!(masked.contains("note ok"), "{masked}");
+        assert_eq!(values("abcdef abc", &["abc", "abcdef"]), "[redacted 6 chars] [redacted 3 chars]");
+    }
 
     #[test]
     fn secret_shows_only_length() {

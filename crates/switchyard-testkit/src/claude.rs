@@ -48,6 +48,9 @@ pub enum Fault {
     RateLimit { retry_after: u64 },
     /// The profile endpoint answers `500`.
     ProfileServerError,
+    /// Every grant is refused with `400 invalid_grant` whose description echoes what it was
+    /// sent (the code and verifier, or the refresh token), as some servers do.
+    EchoRejectedGrant,
 }
 
 /// The account behind every login.
@@ -232,6 +235,13 @@ async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Respons
         Fault::MalformedTokenJson => return oauth::truncated_token_answer("mock-claude-at-trunc"),
         Fault::RateLimit { retry_after } => return oauth::rate_limited("Too many requests", retry_after),
         _ => {}
+    }
+    if state.fault == Fault::EchoRejectedGrant {
+        let echoed = match field("grant_type") {
+            "refresh_token" => format!("Unknown refresh token {}", field("refresh_token")),
+            _ => format!("Invalid code {} for verifier {}", field("code"), field("code_verifier")),
+        };
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &echoed);
     }
     if field("client_id") != CLIENT_ID {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unknown client_id");

@@ -373,6 +373,32 @@ async fn a_failed_token_exchange_exits_3_and_keeps_the_existing_file() {
     assert_eq!(home.auth_files(), [CLAUDE_FILE]);
 }
 
+/// Masking goes by value: a short code the token endpoint echoes back is no token-shaped word,
+/// yet it never reaches the terminal, and neither does the PKCE verifier the server echoes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_short_code_and_verifier_are_never_printed() {
+    let mock = MockClaudeAuth::start().await;
+    mock.set_fault(claude_mock::Fault::EchoRejectedGrant);
+    let home = Home::new(&mock.upstream_urls_yaml());
+    let mut login = home.spawn(&["anthropic", "--no-browser", "--callback-port", "0"]);
+
+    let location = location_after_login(&login.url().await).await;
+    let issued = param(&location, "code").unwrap();
+    let short = "k3Q9x";
+    login.type_line(&location.replace(&issued, short)).await;
+    let finished = login.finish().await;
+    assert_exit(&finished, 3);
+    let printed = format!("{}{}", finished.stdout, finished.stderr);
+    assert!(printed.contains("invalid_grant") && printed.contains("Invalid code"), "{printed}");
+    assert!(!printed.contains(short), "the short code was printed:\n{printed}");
+    let sent = mock.requests_to(claude_mock::TOKEN_PATH);
+    let body: serde_json::Value = serde_json::from_slice(&sent.last().expect("a token request").body).unwrap();
+    let verifier = body["code_verifier"].as_str().unwrap();
+    assert_eq!(body["code"], short, "the pasted code went to the token endpoint");
+    assert!(!printed.contains(verifier), "the verifier was printed:\n{printed}");
+    assert!(home.auth_files().is_empty());
+}
+
 #[test]
 fn login_help_documents_flags_and_exit_codes() {
     let output = std::process::Command::new(BIN).args(["login", "--help"]).output().unwrap();

@@ -85,7 +85,9 @@ impl LoginEngine {
         let deadline = Instant::now() + lifetime;
         tokio::spawn(async move {
             let poll = DevicePollRun { login: login.clone(), ctx, device, options, state, deadline, interval };
-            let result = engine.poll_device(&poll, waiter).await;
+            // The device code is the grant's secret; a server may echo it in an error.
+            let result =
+                engine.poll_device(&poll, waiter).await.map_err(|error| error.masking(&[&poll.device.device_code]));
             engine.settle(login.spec().name, &poll.state, result);
         });
         Ok(started)

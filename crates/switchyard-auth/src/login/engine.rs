@@ -152,14 +152,21 @@ impl LoginEngine {
 
     async fn run(&self, flow: &Flow, waiter: SessionWaiter, timeout: Duration) -> Result<String, LoginError> {
         let params = waiter.wait(timeout).await?;
+        let verifier = flow.pkce.as_ref().map_or("", |pkce| pkce.verifier.as_str());
         if let Some(error) = params.error {
-            return Err(LoginError::Denied(error));
+            let code = params.code.as_deref().unwrap_or_default();
+            return Err(LoginError::Denied(error).masking(&[code, &flow.state, verifier]));
         }
         if params.state.as_deref() != Some(flow.state.as_str()) {
             return Err(LoginError::StateMismatch);
         }
         let code = params.code.ok_or_else(|| LoginError::Provider("callback URL missing code".into()))?;
-        let outcome = flow.login.finish(&flow.ctx, &code, &flow.request()).await?;
+        // Whatever the provider's own masking missed, the values of this login never show.
+        let outcome = flow
+            .login
+            .finish(&flow.ctx, &code, &flow.request())
+            .await
+            .map_err(|error| error.masking(&[&code, &flow.state, verifier]))?;
         // Cancel race guard: from here on the session cannot be cancelled; if it already was,
         // nothing is written.
         if !self.sessions.start_saving(&flow.state) {

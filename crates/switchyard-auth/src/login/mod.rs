@@ -113,6 +113,29 @@ pub enum LoginError {
     Duplicate { existing_file: String },
 }
 
+impl LoginError {
+    /// The same error with every one of `secrets` (the login's code, state, verifier, device
+    /// code) masked in its text wherever it appears: a server may echo what it was sent, and a
+    /// short code escapes the shape-based masks.
+    pub fn masking(self, secrets: &[&str]) -> LoginError {
+        let mask = |text: String| switchyard_redact::values(&text, secrets);
+        match self {
+            LoginError::Denied(text) => LoginError::Denied(mask(text)),
+            LoginError::PortInUse { port, reason } => LoginError::PortInUse { port, reason: mask(reason) },
+            LoginError::TokenExchange(text) => LoginError::TokenExchange(mask(text)),
+            LoginError::Identity(text) => LoginError::Identity(mask(text)),
+            LoginError::Provider(text) => LoginError::Provider(mask(text)),
+            LoginError::Save(text) => LoginError::Save(mask(text)),
+            LoginError::InvalidInput(text) => LoginError::InvalidInput(mask(text)),
+            other @ (LoginError::StateMismatch
+            | LoginError::Timeout
+            | LoginError::Cancelled
+            | LoginError::DeviceCodeExpired
+            | LoginError::Duplicate { .. }) => other,
+        }
+    }
+}
+
 /// What a browser login is called, where its callback arrives and whether it uses PKCE: the
 /// part of a login that is data, not behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

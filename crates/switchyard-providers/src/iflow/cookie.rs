@@ -336,7 +336,7 @@ mod tests {
     }
 
     fn reply(status: u16, body: Value) -> Reply {
-        Reply { status: StatusCode::from_u16(status).unwrap(), retry_after: None, body: body.to_string().into_bytes() }
+        Reply::new(StatusCode::from_u16(status).unwrap(), body.to_string().into_bytes())
     }
 
     #[test]
