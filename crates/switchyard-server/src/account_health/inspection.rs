@@ -212,13 +212,7 @@ fn targets(state: &AppState, filter: &Filter) -> Vec<Target> {
         .accounts()
         .into_iter()
         .filter_map(|account| {
-            let auth_index = match &account.kind {
-                AccountKind::OAuth { file } => state.store.get(file)?.auth_index.clone(),
-                kind => {
-                    let key = kind.config_key(&config)?;
-                    crate::management::api_key_auth_index(key.section, key.base_url, key.key)
-                }
-            };
+            let auth_index = crate::management::account_auth_index(state, &config, &account.kind)?;
             Some(Target { account, auth_index })
         })
         .filter(|t| filter.auth_index.as_deref().is_none_or(|i| i == t.auth_index))

@@ -14,7 +14,7 @@ use switchyard_auth::login::RefreshState;
 use switchyard_auth::{AuthContent, Credential, StoredAuth};
 use switchyard_config::Config;
 use switchyard_providers::Registry;
-use switchyard_router::{Account, AccountHealth, ConfigKey, HealthStatus, cannot_serve};
+use switchyard_router::{Account, AccountHealth, AccountKind, ConfigKey, HealthStatus, cannot_serve};
 use switchyard_usage::CounterSnapshot;
 
 use super::auth_files::query_value;
@@ -218,6 +218,15 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
 pub(crate) fn api_key_auth_index(section: &str, base_url: &str, key: &str) -> String {
     let digest = Sha256::digest(format!("{section}:{base_url}+{key}").as_bytes());
     hex::encode(&digest[..8])
+}
+
+/// The `auth_index` of a router account: its auth file's, or its config key's; `None` when the
+/// file or the config entry is gone.
+pub(crate) fn account_auth_index(state: &AppState, config: &Config, kind: &AccountKind) -> Option<String> {
+    match kind {
+        AccountKind::OAuth { file } => Some(state.store.get(file)?.auth_index.clone()),
+        kind => kind.config_key(config).map(|key| api_key_auth_index(key.section, key.base_url, key.key)),
+    }
 }
 
 /// A config API key (or openai-compatibility key) as a runtime-only listing entry.

@@ -32,7 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 
-pub(crate) use auth_listing::api_key_auth_index;
+pub(crate) use auth_listing::{account_auth_index, api_key_auth_index};
 pub use guard::{Guard, secret_key_notice};
 pub use providers::capabilities_json;
 

@@ -498,11 +498,5 @@ pub(super) async fn collect(
 
 /// CPA's `auth_index` of the account: the auth file's, or the config key's.
 pub(super) fn auth_index(state: &AppState, config: &Config, attempt: &Attempt) -> String {
-    match &attempt.kind {
-        AccountKind::OAuth { file } => state.store.get(file).map(|s| s.auth_index.clone()).unwrap_or_default(),
-        kind => kind
-            .config_key(config)
-            .map(|key| crate::management::api_key_auth_index(key.section, key.base_url, key.key))
-            .unwrap_or_default(),
-    }
+    crate::management::account_auth_index(state, config, &attempt.kind).unwrap_or_default()
 }

@@ -27,16 +27,12 @@ pub(crate) fn accounts(state: &AppState, auth_index: Option<&str>) -> Vec<Listed
         .accounts()
         .into_iter()
         .filter_map(|account| {
-            let (auth_index, label) = match &account.kind {
+            let auth_index = crate::management::account_auth_index(state, &config, &account.kind)?;
+            let label = match &account.kind {
                 AccountKind::OAuth { file } => {
-                    let stored = state.store.get(file)?;
-                    let label = stored.credential().and_then(|c| c.label());
-                    (stored.auth_index.clone(), label)
+                    state.store.get(file).and_then(|s| s.credential().and_then(|c| c.label()))
                 }
-                kind => {
-                    let key = kind.config_key(&config)?;
-                    (crate::management::api_key_auth_index(key.section, key.base_url, key.key), None)
-                }
+                _ => None,
             };
             Some((account, auth_index, label))
         })
