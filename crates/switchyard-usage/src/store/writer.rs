@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
@@ -15,6 +15,8 @@ use crate::records::{RecordReceiver, UsageRecord};
 
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
 const BATCH_MAX: usize = 1_000;
+/// How often a batch being filled takes what arrived.
+const POLL_STEP: Duration = Duration::from_millis(20);
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 pub fn run(conn: Connection, records: RecordReceiver, stats: Arc<WriterStats>, settings: impl Fn() -> StoreSettings) {
@@ -28,17 +30,26 @@ pub fn run(conn: Connection, records: RecordReceiver, stats: Arc<WriterStats>, s
             Err(RecvTimeoutError::Disconnected) => open = false,
         }
         if !batch.is_empty() {
+            // Drain what is queued every POLL_STEP instead of blocking on each record: waking this
+            // thread once per record cost more CPU than the insert itself (and a request thread's
+            // wake-up call each time).
             let deadline = Instant::now() + BATCH_WINDOW;
-            while batch.len() < BATCH_MAX {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match records.recv_timeout(left) {
-                    Ok(record) => batch.push(record),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        open = false;
-                        break;
+            'fill: loop {
+                while batch.len() < BATCH_MAX {
+                    match records.try_recv() {
+                        Ok(record) => batch.push(record),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            open = false;
+                            break 'fill;
+                        }
                     }
                 }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if batch.len() >= BATCH_MAX || left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(POLL_STEP));
             }
             match insert(&conn, &batch) {
                 Ok(()) => stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed),
