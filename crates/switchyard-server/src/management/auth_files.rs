@@ -19,8 +19,7 @@ use switchyard_router::{AccountKind, AccountModelRules, ModelAlias, account_mode
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
 
-/// Auth files are a few KiB; anything past this is not one.
-pub const MAX_AUTH_FILE_BYTES: usize = 1024 * 1024;
+pub use switchyard_auth::MAX_AUTH_FILE_BYTES;
 /// Whole multipart upload (many files at once).
 const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 /// Small JSON bodies of PATCH/DELETE.
@@ -32,6 +31,9 @@ fn store_error(error: StoreError) -> ApiError {
         StoreError::NotFound(_) => ApiError::not_found("auth file not found"),
         StoreError::Corrupt(message) => {
             ApiError::conflict(format!("auth file cannot be parsed and is left untouched: {message}"))
+        }
+        StoreError::Refused(message) => {
+            ApiError::conflict(format!("auth file refused, never read or followed: {message}"))
         }
         StoreError::Invalid(message) => ApiError::bad_request(format!("invalid auth file: {message}")),
         StoreError::Io(error) => {
@@ -71,7 +73,8 @@ fn required_name(query: &Option<String>) -> Result<String, ApiError> {
 }
 
 /// `GET /auth-files/download?name=x.json` → the file's bytes as an attachment (corrupt ones too:
-/// downloading is how a user inspects and repairs them).
+/// downloading is how a user inspects and repairs them). Refused entries (symlink, FIFO, device,
+/// directory, over 1 MiB) answer 409 at once: the link is never followed, the FIFO never waited on.
 pub async fn download(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let name = required_name(&query)?;
     let bytes = state.store.read_raw(&name).await.map_err(|error| match error {
