@@ -122,6 +122,7 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
         if let Some(imported) = import_upload(&state, &bytes).await {
             return Ok(ok_with(json!({"file": imported?, "imported": true})).into_response());
         }
+        let bytes = checked_upload(&state, &name, &bytes)?;
         state.store.put_raw(&name, &bytes).await.map_err(store_error)?;
         tracing::info!(file = %name, "auth file uploaded");
         return Ok(ok_with(json!({})).into_response());
@@ -156,8 +157,11 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
         match import_upload(&state, &bytes).await {
             Some(Ok(saved)) => uploaded.push(saved),
             Some(Err(error)) => failed.push(Failure { name, error }),
-            None => match validate_file_name(&name).map_err(store_error) {
-                Ok(()) => match state.store.put_raw(&name, &bytes).await {
+            None => match validate_file_name(&name)
+                .map_err(store_error)
+                .and_then(|()| checked_upload(&state, &name, &bytes))
+            {
+                Ok(bytes) => match state.store.put_raw(&name, &bytes).await {
                     Ok(_) => {
                         tracing::info!(file = %name, "auth file uploaded");
                         uploaded.push(name);
@@ -200,6 +204,28 @@ async fn import_upload(state: &AppState, bytes: &[u8]) -> Option<Result<String, 
     let options = switchyard_auth::login::LoginOptions::new();
     let imported = state.engine.import(&*import, Some(bytes), &options).await;
     Some(imported.map(|imported| imported.file_name).map_err(super::imports::import_error))
+}
+
+/// An upload checked against the provider registry (see `Registry::check_upload`): a known or
+/// derivable `type` and the fields that provider needs. The bytes to store: as uploaded, or with
+/// the derived `type` added. Not JSON / not an object: left to the store's own check (its error).
+fn checked_upload<'a>(state: &AppState, name: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+    let Ok(Value::Object(mut document)) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(bytes.into());
+    };
+    let registry = switchyard_providers::Registry::new(&state.config.get());
+    match registry.check_upload(name, &document) {
+        Ok(None) => Ok(bytes.into()),
+        Ok(Some(derived)) => {
+            document.insert("type".into(), Value::String(derived));
+            let mut out = serde_json::to_vec_pretty(&document).map_err(|e| ApiError::internal(e.to_string()))?;
+            out.push(b'\n');
+            Ok(out.into())
+        }
+        Err(problem) => Err(ApiError::bad_request(format!("invalid auth file: {}", problem.message))
+            .with("field", problem.field)
+            .with("valid_types", problem.valid_types)),
+    }
 }
 
 /// Caps the whole multipart stream; multer reports the overrun as a 413 field error.
