@@ -153,3 +153,51 @@ fn an_unreadable_config_exits_2() {
     let output = Command::new(BIN).args(["--config", "/nonexistent/config.yaml", "doctor"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// The server itself warns once at start about loose modes, and says it removed stale temps.
+#[test]
+fn serve_warns_about_a_world_writable_dir_and_removes_stale_temps() {
+    let home = Home::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(&home.config, format!("port: {port}\nauth-dir: {}\n", home.auths().display())).unwrap();
+    home.file("claude-a.json", VALID, 0o600);
+    let stale = home.file(".switchyard-crash.tmp", b"{", 0o600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(300))
+        .unwrap();
+    set_mode(&home.auths(), 0o777);
+    let log = home.dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&home.config)
+        .env("HOME", home.dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the start-up lines: a broken build fails instead of hanging.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("switchyard is serving")
+            || std::time::Instant::now() > deadline
+            || child.try_wait().unwrap().is_some()
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("group/world-accessible")).collect();
+    assert_eq!(warnings.len(), 1, "one warning line expected:\n{text}");
+    assert!(warnings[0].contains("WARN") && warnings[0].contains("<auth dir> (777)"), "{}", warnings[0]);
+    assert!(warnings[0].contains("switchyard doctor --fix"), "{}", warnings[0]);
+    assert!(text.contains("removed stale temp files"), "{text}");
+    assert!(!stale.exists());
+    assert_eq!(mode(&home.auths()), 0o777, "the server only warns; it does not chmod by itself");
+}
