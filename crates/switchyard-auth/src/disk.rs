@@ -155,8 +155,12 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
     Ok((meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
 }
 
-/// Removes `dir/name` and makes the removal durable.
+/// Removes `dir/name` (a symlink as the link itself) and makes the removal durable. A directory
+/// named `*.json` is not ours to remove: `IsADirectory`.
 pub(crate) fn remove(dir: &Path, name: &str) -> io::Result<()> {
+    if fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.is_dir()) {
+        return Err(io::Error::from(io::ErrorKind::IsADirectory));
+    }
     fs::remove_file(dir.join(name))?;
     sync_dir(dir)
 }

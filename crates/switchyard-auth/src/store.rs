@@ -254,6 +254,9 @@ impl CredentialStore {
                 self.remove(name);
                 Ok(())
             }
+            Err(err) if err.kind() == io::ErrorKind::IsADirectory => {
+                Err(StoreError::Refused(format!("{name}: not a regular file (directory); remove it yourself")))
+            }
             Err(err) => {
                 if err.kind() == io::ErrorKind::NotFound {
                     self.remove(name);

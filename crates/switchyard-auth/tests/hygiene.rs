@@ -93,6 +93,17 @@ async fn a_directory_named_json_is_refused() {
     let store = CredentialStore::open(dir.clone()).await.unwrap();
     assert_eq!(refused_reason(&store, "claude-dir.json"), "not a regular file (directory)");
     assert!(matches!(store.read_raw("claude-dir.json").await, Err(StoreError::Refused(_))));
+    // Deleting it is refused too (not ours to remove); deleting a symlink removes only the link.
+    assert!(matches!(store.delete("claude-dir.json").await, Err(StoreError::Refused(_))));
+    assert!(dir.join("claude-dir.json").is_dir());
+    let target = dir.parent().unwrap().join("target.json");
+    write_private(&target, VALID);
+    std::os::unix::fs::symlink(&target, dir.join("claude-link.json")).unwrap();
+    store.rescan().await.unwrap();
+    store.delete("claude-link.json").await.unwrap();
+    assert!(target.exists() && store.get("claude-link.json").is_none());
+    assert_eq!(store.delete_all().await.unwrap(), 0, "delete-all leaves the directory alone");
+    assert!(dir.join("claude-dir.json").is_dir());
 }
 
 #[tokio::test]
