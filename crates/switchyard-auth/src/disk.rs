@@ -5,7 +5,9 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::MAX_AUTH_FILE_BYTES;
 use crate::credential::Credential;
+use crate::hygiene::{TEMP_PREFIX, TEMP_SUFFIX};
 use crate::paths::validate_file_name;
 use crate::store::{AuthContent, StoredAuth};
 
@@ -18,8 +20,8 @@ pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// Names of the auth files directly in `dir` (see [`validate_file_name`]); subdirs and other
-/// non-regular entries are skipped.
+/// Names of the auth files directly in `dir` (see [`validate_file_name`]), whatever their kind:
+/// symlinks, FIFOs and directories named `*.json` are listed too, so they show up as refused.
 pub(crate) fn auth_file_names(dir: &Path) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -27,57 +29,122 @@ pub(crate) fn auth_file_names(dir: &Path) -> io::Result<Vec<String>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if validate_file_name(&name).is_ok() && fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+        if validate_file_name(&name).is_ok() {
             names.push(name);
         }
     }
     Ok(names)
 }
 
-/// Reads one auth file. `None` when it does not exist (or is not a regular file); a file we
-/// cannot read or parse comes back as [`AuthContent::Corrupt`] with the reason.
+/// Why an auth file could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    NotFound,
+    /// Not something we read: not a regular file, or over [`MAX_AUTH_FILE_BYTES`].
+    Refused(String),
+    Io(io::Error),
+}
+
+/// Reads one auth file safely: opened with `O_NOFOLLOW | O_NONBLOCK` (a symlink fails to open,
+/// a FIFO opens without waiting for a writer), then the *opened* fd is checked to be a regular
+/// file (so a swap between a stat and the open cannot fool us) and at most cap + 1 bytes are read.
+pub(crate) fn read_auth_file(path: &Path) -> Result<(Vec<u8>, fs::Metadata), ReadError> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(ReadError::NotFound),
+        #[cfg(unix)]
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(ReadError::Refused("not a regular file (symlink)".into()));
+        }
+        Err(err) => return Err(ReadError::Io(err)),
+    };
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::Refused(format!("not a regular file ({})", kind_name(&meta.file_type()))));
+    }
+    if meta.len() > MAX_AUTH_FILE_BYTES as u64 {
+        return Err(ReadError::Refused(too_large()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_AUTH_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    // The file may have grown since the fstat.
+    if bytes.len() > MAX_AUTH_FILE_BYTES {
+        return Err(ReadError::Refused(too_large()));
+    }
+    Ok((bytes, meta))
+}
+
+fn too_large() -> String {
+    format!("larger than the {} MiB cap", MAX_AUTH_FILE_BYTES / (1024 * 1024))
+}
+
+/// A short name of a non-regular file kind, for status messages.
+pub(crate) fn kind_name(kind: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "FIFO";
+        }
+        if kind.is_socket() {
+            return "socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "device";
+        }
+    }
+    if kind.is_symlink() {
+        "symlink"
+    } else if kind.is_dir() {
+        "directory"
+    } else if kind.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
+/// Reads one auth file. `None` when it does not exist; a file we cannot read or parse comes
+/// back as [`AuthContent::Corrupt`] with the reason, one we refuse to read (symlink, FIFO,
+/// device, directory, oversized) as [`AuthContent::Refused`].
 pub(crate) fn load(dir: &Path, name: &str) -> Option<StoredAuth> {
     let path = dir.join(name);
-    // Stat first: opening a FIFO that happens to be called `x.json` would block forever.
-    let meta = match fs::metadata(&path) {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return None,
-        Err(err) => {
-            if err.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(file = name, error = %err, "cannot stat auth file");
-            }
-            return None;
-        }
-    };
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let (size, content) = match read_file(&path) {
-        Ok(bytes) => {
+    match read_auth_file(&path) {
+        Ok((bytes, meta)) => {
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             let content = match Credential::from_json(&bytes) {
                 Ok(credential) => AuthContent::Valid(credential),
                 Err(err) => AuthContent::Corrupt { message: err.to_string() },
             };
-            (bytes.len() as u64, content)
+            Some(StoredAuth::new(dir, name, bytes.len() as u64, modified, content))
         }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(err) => {
+        Err(ReadError::NotFound) => None,
+        Err(ReadError::Refused(reason)) => {
+            // lstat: describes the entry itself, never a symlink's target.
+            let meta = fs::symlink_metadata(&path).ok();
+            let size = meta.as_ref().map_or(0, fs::Metadata::len);
+            let modified = meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
+            Some(StoredAuth::new(dir, name, size, modified, AuthContent::Refused { reason }))
+        }
+        Err(ReadError::Io(err)) => {
+            let meta = fs::symlink_metadata(&path).ok();
+            let size = meta.as_ref().map_or(0, fs::Metadata::len);
+            let modified = meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
             let message = format!("unreadable: {}", describe_io_error(&err));
-            (meta.len(), AuthContent::Corrupt { message })
+            Some(StoredAuth::new(dir, name, size, modified, AuthContent::Corrupt { message }))
         }
-    };
-    Some(StoredAuth::new(dir, name, size, modified, content))
-}
-
-fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    File::open(path)?.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    }
 }
 
 /// Replaces `dir/name` atomically: temp file in the same dir, mode 0600 before it gets its
 /// name, fsync, rename, fsync of the dir. Returns the new file's size and mtime.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(u64, SystemTime)> {
     // A dotfile ending in `.tmp` is ignored by our scanner and by CPA's.
-    let mut tmp = tempfile::Builder::new().prefix(".switchyard-").suffix(".tmp").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
     #[cfg(unix)]
     tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     tmp.write_all(bytes)?;
@@ -88,16 +155,24 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
     Ok((meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
 }
 
-/// Removes `dir/name` and makes the removal durable.
+/// Removes `dir/name` (a symlink as the link itself) and makes the removal durable. A directory
+/// named `*.json` is not ours to remove: `IsADirectory`.
 pub(crate) fn remove(dir: &Path, name: &str) -> io::Result<()> {
+    if fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.is_dir()) {
+        return Err(io::Error::from(io::ErrorKind::IsADirectory));
+    }
     fs::remove_file(dir.join(name))?;
     sync_dir(dir)
 }
 
-/// Removes every auth file in `dir`; returns the names removed.
+/// Removes every auth file in `dir` (symlinks as links; directories named `*.json` are left);
+/// returns the names removed.
 pub(crate) fn remove_all(dir: &Path) -> io::Result<Vec<String>> {
     let mut removed = Vec::new();
     for name in auth_file_names(dir)? {
+        if fs::symlink_metadata(dir.join(&name)).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
         match fs::remove_file(dir.join(&name)) {
             Ok(()) => removed.push(name),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -119,7 +194,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// "Permission denied (os error 13)" → "permission denied": short, stable, user-facing.
-fn describe_io_error(err: &io::Error) -> String {
+pub(crate) fn describe_io_error(err: &io::Error) -> String {
     let text = err.to_string();
     let text = match text.rfind(" (os error ") {
         Some(at) => &text[..at],

@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, broadcast};
 
 use crate::credential::Credential;
 use crate::disk;
+use crate::hygiene;
 use crate::paths::{auth_index, clean_path, validate_file_name};
 
 /// Events are small; a slow subscriber that falls this far behind gets `Lagged` and should
@@ -27,6 +28,10 @@ pub enum StoreError {
     /// Refusing to modify a file we cannot parse: it is the user's to fix or delete.
     #[error("refusing to modify corrupt auth file {0}")]
     Corrupt(String),
+    /// Not a file we read at all (symlink, FIFO, device, directory, over the size cap); the
+    /// message is `<name>: <reason>`.
+    #[error("refused auth file {0}")]
+    Refused(String),
     /// Content rejected before anything was written.
     #[error("invalid auth file content: {0}")]
     Invalid(String),
@@ -41,6 +46,12 @@ pub enum AuthContent {
     /// Unreadable or unparsable; `message` says why (never quoting the file's content).
     Corrupt {
         message: String,
+    },
+    /// Never opened or read past the cap: not a regular file (symlink, FIFO, socket, device,
+    /// directory) or larger than [`crate::MAX_AUTH_FILE_BYTES`]. `reason` says which, e.g.
+    /// `not a regular file (symlink)`.
+    Refused {
+        reason: String,
     },
 }
 
@@ -63,17 +74,26 @@ impl StoredAuth {
         let path = dir.join(name);
         let index_type = match &content {
             AuthContent::Valid(c) => c.file_type().map(str::to_owned).or_else(|| c.provider()),
-            AuthContent::Corrupt { .. } => None,
+            AuthContent::Corrupt { .. } | AuthContent::Refused { .. } => None,
         };
         let auth_index = auth_index(index_type.as_deref().unwrap_or("unknown"), &path);
         StoredAuth { name: name.to_owned(), path, size, modified, auth_index, content }
     }
 
-    /// The credential, unless the file is corrupt.
+    /// The credential, unless the file is corrupt or refused.
     pub fn credential(&self) -> Option<&Credential> {
         match &self.content {
             AuthContent::Valid(c) => Some(c),
-            AuthContent::Corrupt { .. } => None,
+            AuthContent::Corrupt { .. } | AuthContent::Refused { .. } => None,
+        }
+    }
+
+    /// Why this file is not an account, if it is not: the corrupt or refused reason.
+    pub fn problem(&self) -> Option<&str> {
+        match &self.content {
+            AuthContent::Valid(_) => None,
+            AuthContent::Corrupt { message } => Some(message),
+            AuthContent::Refused { reason } => Some(reason),
         }
     }
 }
@@ -105,12 +125,19 @@ impl fmt::Debug for CredentialStore {
 
 impl CredentialStore {
     /// Opens `dir` (created with parents, mode 0700, if missing) and indexes every auth file
-    /// directly in it (`*.json`, not dotfiles; `.oauth`/`.cds`/`.tmp` files and subdirs are
-    /// ignored).
+    /// directly in it (`*.json`, not dotfiles; `.oauth`/`.cds`/`.tmp` files are ignored;
+    /// non-regular `*.json` entries are listed as [`AuthContent::Refused`]). Removes the store's
+    /// temp files older than [`hygiene::STALE_TEMP_AGE`] and warns (one line) when the dir or a
+    /// file in it is group/world-accessible.
     pub async fn open(dir: PathBuf) -> Result<Arc<Self>, StoreError> {
         let dir = clean_path(&std::path::absolute(&dir)?);
         let create = dir.clone();
-        blocking(move || disk::create_dir(&create)).await??;
+        blocking(move || -> io::Result<()> {
+            disk::create_dir(&create)?;
+            start_up_hygiene(&create);
+            Ok(())
+        })
+        .await??;
         let store = Arc::new(CredentialStore {
             dir,
             entries: RwLock::default(),
@@ -137,11 +164,17 @@ impl CredentialStore {
         self.read_entries().get(name).cloned()
     }
 
-    /// The file's bytes as they are on disk (for download).
+    /// The file's bytes as they are on disk (for download). Never follows a symlink nor waits
+    /// on a FIFO: anything but a regular file within the size cap is [`StoreError::Refused`].
     pub async fn read_raw(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         validate_file_name(name)?;
         let path = self.dir.join(name);
-        blocking(move || std::fs::read(path)).await?.map_err(|err| not_found_or(err, name))
+        match blocking(move || disk::read_auth_file(&path)).await? {
+            Ok((bytes, _)) => Ok(bytes),
+            Err(disk::ReadError::NotFound) => Err(StoreError::NotFound(name.to_owned())),
+            Err(disk::ReadError::Refused(reason)) => Err(StoreError::Refused(format!("{name}: {reason}"))),
+            Err(disk::ReadError::Io(err)) => Err(StoreError::Io(err)),
+        }
     }
 
     /// Writes `credential` (as [`Credential::to_json_pretty`]) atomically with mode 0600, for a
@@ -150,12 +183,16 @@ impl CredentialStore {
         validate_file_name(name)?;
         let (bytes, credential) = checked_bytes(credential)?;
         let _guard = self.disk_lock.lock().await;
-        if let Some(current) = self.load(name).await?
-            && let AuthContent::Corrupt { message } = &current.content
-        {
-            let message = format!("{name}: {message}");
-            self.upsert(current);
-            return Err(StoreError::Corrupt(message));
+        if let Some(current) = self.load(name).await? {
+            let refusal = match &current.content {
+                AuthContent::Valid(_) => None,
+                AuthContent::Corrupt { message } => Some(StoreError::Corrupt(format!("{name}: {message}"))),
+                AuthContent::Refused { reason } => Some(StoreError::Refused(format!("{name}: {reason}"))),
+            };
+            if let Some(error) = refusal {
+                self.upsert(current);
+                return Err(error);
+            }
         }
         self.write(name, bytes, credential).await
     }
@@ -190,6 +227,11 @@ impl CredentialStore {
                 self.upsert(current);
                 return Err(StoreError::Corrupt(message));
             }
+            AuthContent::Refused { reason } => {
+                let message = format!("{name}: {reason}");
+                self.upsert(current);
+                return Err(StoreError::Refused(message));
+            }
         };
         let mut edited = original.clone();
         edit(&mut edited)?;
@@ -211,6 +253,9 @@ impl CredentialStore {
                 tracing::info!(file = name, "auth file deleted");
                 self.remove(name);
                 Ok(())
+            }
+            Err(err) if err.kind() == io::ErrorKind::IsADirectory => {
+                Err(StoreError::Refused(format!("{name}: not a regular file (directory); remove it yourself")))
             }
             Err(err) => {
                 if err.kind() == io::ErrorKind::NotFound {
@@ -314,6 +359,31 @@ impl CredentialStore {
 
     fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<StoredAuth>>> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Start-up housekeeping of the auth dir: stale temp files go (one info line), loose modes are
+/// warned about (one line). Failures are logged: they must not stop the server.
+fn start_up_hygiene(dir: &Path) {
+    match hygiene::remove_stale_temps(dir, SystemTime::now()) {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::info!(count = removed.len(), dir = %dir.display(), "removed stale temp files of interrupted auth-file writes");
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, dir = %dir.display(), "cannot remove stale temp files"),
+    }
+    match hygiene::loose_modes(dir) {
+        Ok(loose) if !loose.is_empty() => {
+            let names: Vec<String> =
+                loose.iter().map(|l| format!("{} ({:o})", l.name.as_deref().unwrap_or("<auth dir>"), l.mode)).collect();
+            tracing::warn!(
+                dir = %dir.display(),
+                entries = %names.join(", "),
+                "auth dir or files are group/world-accessible; run `switchyard doctor --fix` (dir 0700, files 0600)"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, dir = %dir.display(), "cannot check auth dir permissions"),
     }
 }
 

@@ -53,7 +53,7 @@ fn cred(value: Value) -> Credential {
 fn corrupt_message(store: &CredentialStore, name: &str) -> String {
     match &store.get(name).unwrap_or_else(|| panic!("{name} not listed")).content {
         AuthContent::Corrupt { message } => message.clone(),
-        AuthContent::Valid(_) => panic!("{name} should be corrupt"),
+        other => panic!("{name} should be corrupt, is {other:?}"),
     }
 }
 
@@ -117,7 +117,11 @@ async fn open_creates_the_dir_0700_and_ignores_non_auth_entries() {
     fs::write(dir.join("kimi-1.json"), valid).unwrap();
     store.rescan().await.unwrap();
     let names: Vec<String> = store.list().iter().map(|e| e.name.clone()).collect();
-    assert_eq!(names, ["kimi-1.json"]);
+    // A directory named `*.json` is listed, but as refused: never loaded as an account.
+    assert_eq!(names, ["kimi-1.json", "sub.json"]);
+    assert!(
+        matches!(&store.get("sub.json").unwrap().content, AuthContent::Refused { reason } if reason == "not a regular file (directory)")
+    );
 }
 
 #[tokio::test]

@@ -89,6 +89,11 @@ impl Provider for GithubCopilot {
     fn quota(&self) -> Option<Arc<dyn crate::quota::QuotaFetcher>> {
         Some(Arc::new(crate::quota::CopilotQuota))
     }
+
+    /// The GitHub token in `access_token` is what the Copilot API token is minted from.
+    fn required_fields(&self) -> &'static [crate::RequiredField] {
+        &[crate::RequiredField { name: "access_token", present: |c| c.access_token().is_some() }]
+    }
 }
 
 fn endpoint(ctx: &LoginContext, name: &str, default: &str) -> String {

@@ -109,6 +109,16 @@ impl Provider for Iflow {
         Some(Arc::new(Iflow))
     }
 
+    /// Requests sign with `api_key`; the refresher gets a new one from a refresh token or a cookie.
+    fn required_fields(&self) -> &'static [crate::RequiredField] {
+        &[crate::RequiredField {
+            name: "api_key, refresh_token or cookie",
+            present: |c| {
+                c.str_field("api_key").is_some() || c.refresh_token().is_some() || c.str_field("cookie").is_some()
+            },
+        }]
+    }
+
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::iflow::IflowExecutor))
     }

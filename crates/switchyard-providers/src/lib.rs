@@ -25,6 +25,7 @@ mod oauth_http;
 pub mod quota;
 pub mod qwen;
 mod registry;
+mod upload_check;
 pub mod vertex;
 pub mod xai;
 
@@ -93,6 +94,37 @@ pub trait Provider: Send + Sync + 'static {
     fn quota(&self) -> Option<Arc<dyn quota::QuotaFetcher>> {
         None
     }
+
+    /// What an auth file of this provider must hold to be usable (what its refresher and
+    /// executor read); an upload missing one is refused, naming it. By default: a token.
+    fn required_fields(&self) -> &'static [RequiredField] {
+        &[required::ANY_TOKEN]
+    }
+}
+
+/// One thing an auth file must hold: `name` is what errors call it (a key, or "a or b").
+#[derive(Clone, Copy)]
+pub struct RequiredField {
+    pub name: &'static str,
+    pub present: fn(&switchyard_auth::Credential) -> bool,
+}
+
+impl std::fmt::Debug for RequiredField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequiredField").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Requirements several providers share.
+pub mod required {
+    use super::RequiredField;
+
+    /// An access token (the executor's) or a refresh token (the refresher gets one from it),
+    /// top level or nested under `token`, as [`switchyard_auth::Credential`] reads them.
+    pub const ANY_TOKEN: RequiredField = RequiredField {
+        name: "access_token or refresh_token",
+        present: |c| c.access_token().is_some() || c.refresh_token().is_some(),
+    };
 }
 
 /// Values of [`ModelInfo::kind`]: the dialect family the upstream speaks for that model.
@@ -120,6 +152,7 @@ impl ModelInfo {
 }
 
 pub use registry::{Capability, ConfigLookup, LoginCapability, Registry};
+pub use upload_check::UploadProblem;
 
 /// How a login method works, as panels present it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -54,6 +54,11 @@ impl Registry {
         Self { custom: config.oauth_providers.clone() }
     }
 
+    /// Names of the config-declared providers.
+    pub(crate) fn custom_names(&self) -> impl Iterator<Item = &str> {
+        self.custom.iter().map(|p| p.name.as_str())
+    }
+
     fn custom(&self, name: &str) -> Option<&CustomOAuthProvider> {
         self.custom.iter().find(|p| p.name.eq_ignore_ascii_case(name))
     }

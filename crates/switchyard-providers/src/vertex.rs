@@ -76,6 +76,20 @@ impl Provider for Vertex {
     fn executor(&self) -> Option<Arc<dyn crate::executor::Executor>> {
         Some(Arc::new(crate::exec::VertexExecutor))
     }
+
+    /// The executor signs with the stored key: `service_account.client_email` and `.private_key`.
+    fn required_fields(&self) -> &'static [crate::RequiredField] {
+        &[crate::RequiredField {
+            name: "service_account (with client_email and private_key)",
+            present: |c| {
+                c.fields().get("service_account").and_then(serde_json::Value::as_object).is_some_and(|key| {
+                    ["client_email", "private_key"]
+                        .iter()
+                        .all(|k| key.get(*k).and_then(serde_json::Value::as_str).is_some_and(|v| !v.trim().is_empty()))
+                })
+            },
+        }]
+    }
 }
 
 #[async_trait::async_trait]

@@ -248,8 +248,8 @@ async fn multipart_upload_single_batch_and_partial() {
     assert_eq!((status, reply), (200, json!({"status": "ok"})));
 
     let form = Form::new()
-        .part("a", part("xai-a.json", br#"{"type":"xai"}"#.to_vec()))
-        .part("b", part("xai-b.json", br#"{"type":"xai"}"#.to_vec()))
+        .part("a", part("xai-a.json", br#"{"type":"xai","refresh_token":"r"}"#.to_vec()))
+        .part("b", part("xai-b.json", br#"{"type":"xai","access_token":"a"}"#.to_vec()))
         .text("note", "form fields without files are ignored");
     let (status, reply) = json(server.mgmt(Method::POST, "/auth-files").multipart(form).send().await.unwrap()).await;
     assert_eq!(status, 200);
@@ -259,7 +259,7 @@ async fn multipart_upload_single_batch_and_partial() {
     // One good file, one invalid JSON aimed at an existing file, one bad name, one too big.
     let claude_before = server.read(CLAUDE);
     let form = Form::new()
-        .part("f1", part("qwen-ok.json", br#"{"type":"qwen"}"#.to_vec()))
+        .part("f1", part("qwen-ok.json", br#"{"type":"qwen","refresh_token":"r"}"#.to_vec()))
         .part("f2", part(CLAUDE, b"{broken".to_vec()))
         .part("f3", part("../evil.json", br#"{"type":"qwen"}"#.to_vec()))
         .part("f4", part("big.json", vec![b' '; 1024 * 1024 + 1]));

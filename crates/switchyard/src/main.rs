@@ -1,5 +1,6 @@
 //! The `switchyard` binary: parses the command line and wires the library crates together.
 
+mod doctor;
 mod import;
 mod logging;
 mod login;
@@ -47,6 +48,20 @@ enum Command {
     CheckConfig,
     /// Print the embedded default config.yaml, a commented starting point for your own.
     DefaultConfig,
+    /// Check the auth dir: group/world-accessible modes, entries that are not regular files
+    /// (symlinks, FIFOs, ...), files over 1 MiB, corrupt JSON, stale temp files. Only reports
+    /// unless `--fix` (dir 0700, files 0600, stale temp files removed; refused and corrupt files
+    /// are never touched).
+    ///
+    /// Exit codes: 0 nothing wrong (or everything fixed), 1 a problem remains, 2 config or I/O error.
+    Doctor {
+        /// Set the dir to 0700 and its files to 0600, and remove stale temp files.
+        #[arg(long)]
+        fix: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add a provider account (browser, device-code, import or cookie login) and save the
     /// credential to the auth dir.
     ///
@@ -151,6 +166,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig => check_config(cli.config),
+        Command::Doctor { fix, json } => match load_config(cli.config) {
+            Ok((config, _)) => doctor::run(&config.get().auth_dir_path(), doctor::DoctorArgs { fix, json }),
+            Err(message) => {
+                eprintln!("switchyard: {message}");
+                ExitCode::from(doctor::exit::ERROR)
+            }
+        },
         Command::Login { provider, method, device, no_browser, qr, callback_port, timeout } => {
             let config = match load_config(cli.config) {
                 Ok((config, _)) => config,

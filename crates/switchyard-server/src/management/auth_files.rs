@@ -19,8 +19,7 @@ use switchyard_router::{AccountKind, AccountModelRules, ModelAlias, account_mode
 use crate::error::ok_with;
 use crate::{ApiError, AppState};
 
-/// Auth files are a few KiB; anything past this is not one.
-pub const MAX_AUTH_FILE_BYTES: usize = 1024 * 1024;
+pub use switchyard_auth::MAX_AUTH_FILE_BYTES;
 /// Whole multipart upload (many files at once).
 const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
 /// Small JSON bodies of PATCH/DELETE.
@@ -32,6 +31,9 @@ fn store_error(error: StoreError) -> ApiError {
         StoreError::NotFound(_) => ApiError::not_found("auth file not found"),
         StoreError::Corrupt(message) => {
             ApiError::conflict(format!("auth file cannot be parsed and is left untouched: {message}"))
+        }
+        StoreError::Refused(message) => {
+            ApiError::conflict(format!("auth file refused, never read or followed: {message}"))
         }
         StoreError::Invalid(message) => ApiError::bad_request(format!("invalid auth file: {message}")),
         StoreError::Io(error) => {
@@ -71,7 +73,8 @@ fn required_name(query: &Option<String>) -> Result<String, ApiError> {
 }
 
 /// `GET /auth-files/download?name=x.json` → the file's bytes as an attachment (corrupt ones too:
-/// downloading is how a user inspects and repairs them).
+/// downloading is how a user inspects and repairs them). Refused entries (symlink, FIFO, device,
+/// directory, over 1 MiB) answer 409 at once: the link is never followed, the FIFO never waited on.
 pub async fn download(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let name = required_name(&query)?;
     let bytes = state.store.read_raw(&name).await.map_err(|error| match error {
@@ -119,6 +122,7 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
         if let Some(imported) = import_upload(&state, &bytes).await {
             return Ok(ok_with(json!({"file": imported?, "imported": true})).into_response());
         }
+        let bytes = checked_upload(&state, &name, &bytes)?;
         state.store.put_raw(&name, &bytes).await.map_err(store_error)?;
         tracing::info!(file = %name, "auth file uploaded");
         return Ok(ok_with(json!({})).into_response());
@@ -153,8 +157,11 @@ pub async fn upload(State(state): State<Arc<AppState>>, request: Request) -> Res
         match import_upload(&state, &bytes).await {
             Some(Ok(saved)) => uploaded.push(saved),
             Some(Err(error)) => failed.push(Failure { name, error }),
-            None => match validate_file_name(&name).map_err(store_error) {
-                Ok(()) => match state.store.put_raw(&name, &bytes).await {
+            None => match validate_file_name(&name)
+                .map_err(store_error)
+                .and_then(|()| checked_upload(&state, &name, &bytes))
+            {
+                Ok(bytes) => match state.store.put_raw(&name, &bytes).await {
                     Ok(_) => {
                         tracing::info!(file = %name, "auth file uploaded");
                         uploaded.push(name);
@@ -197,6 +204,28 @@ async fn import_upload(state: &AppState, bytes: &[u8]) -> Option<Result<String, 
     let options = switchyard_auth::login::LoginOptions::new();
     let imported = state.engine.import(&*import, Some(bytes), &options).await;
     Some(imported.map(|imported| imported.file_name).map_err(super::imports::import_error))
+}
+
+/// An upload checked against the provider registry (see `Registry::check_upload`): a known or
+/// derivable `type` and the fields that provider needs. The bytes to store: as uploaded, or with
+/// the derived `type` added. Not JSON / not an object: left to the store's own check (its error).
+fn checked_upload<'a>(state: &AppState, name: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+    let Ok(Value::Object(mut document)) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(bytes.into());
+    };
+    let registry = switchyard_providers::Registry::new(&state.config.get());
+    match registry.check_upload(name, &document) {
+        Ok(None) => Ok(bytes.into()),
+        Ok(Some(derived)) => {
+            document.insert("type".into(), Value::String(derived));
+            let mut out = serde_json::to_vec_pretty(&document).map_err(|e| ApiError::internal(e.to_string()))?;
+            out.push(b'\n');
+            Ok(out.into())
+        }
+        Err(problem) => Err(ApiError::bad_request(format!("invalid auth file: {}", problem.message))
+            .with("field", problem.field)
+            .with("valid_types", problem.valid_types)),
+    }
 }
 
 /// Caps the whole multipart stream; multer reports the overrun as a 413 field error.

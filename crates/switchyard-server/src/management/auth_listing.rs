@@ -84,7 +84,7 @@ fn list_entry(view: FileView<'_>, counts: &CounterSnapshot) -> Value {
     let mut entry = Map::new();
     let provider = match &stored.content {
         AuthContent::Valid(credential) => credential.provider().unwrap_or_else(|| "unknown".to_owned()),
-        AuthContent::Corrupt { .. } => "unknown".to_owned(),
+        AuthContent::Corrupt { .. } | AuthContent::Refused { .. } => "unknown".to_owned(),
     };
     entry.insert("id".into(), json!(stored.name));
     entry.insert("auth_index".into(), json!(stored.auth_index));
@@ -100,7 +100,11 @@ fn list_entry(view: FileView<'_>, counts: &CounterSnapshot) -> Value {
     entry.insert("created_at".into(), json!(rfc3339(stored.modified)));
     add_counts(&mut entry, counts);
     match &stored.content {
-        AuthContent::Corrupt { message } => {
+        AuthContent::Corrupt { message } | AuthContent::Refused { reason: message } => {
+            if matches!(stored.content, AuthContent::Refused { .. }) {
+                // Not read at all (symlink, FIFO, device, directory, oversized): not even downloadable.
+                entry.insert("refused".into(), json!(true));
+            }
             entry.insert("label".into(), json!(stored.name));
             entry.insert("status".into(), json!("error"));
             entry.insert("status_message".into(), json!(message));
