@@ -32,6 +32,8 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // Pages of other origins than Switchyard's loopback one: any `*.e2e.test` name is this machine.
+  '--host-resolver-rules=MAP *.e2e.test 127.0.0.1',
 ];
 
 // How long one step (a process start, a page, a status change) may take.

@@ -156,8 +156,11 @@ def chat(stack, model: str, key: str = CLIENT_KEY) -> Answer:
 
 class TestConfigConnection:
     def test_headers_every_answer_reads(self, stack):
-        answer = call(stack, "GET", "/config")
+        # A panel on another loopback port: CORS headers go to allowed origins only.
+        panel = "http://127.0.0.1:5173"
+        answer = call(stack, "GET", "/config", headers={"Origin": panel})
         assert answer.status == 200
+        assert answer.headers.get("access-control-allow-origin") == panel
         assert answer.headers.get("x-cpa-version")
         assert answer.headers.get("x-cpa-build-date")
         assert answer.headers.get("x-cpa-support-plugin") == "false"

@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use notify::event::{AccessKind, AccessMode};
@@ -15,7 +15,14 @@ use tokio::sync::watch;
 
 use crate::edit::{self, Edit, EditError};
 
+use crate::security_keys::{SECURITY_HOLD, dropped_security_keys};
 use crate::{Config, ConfigError, DEFAULT_YAML, Warning, parse};
+
+/// A reload reads the file until two reads this far apart are identical, so a save in progress
+/// is not taken for the whole file.
+const STABLE_READ_INTERVAL: Duration = Duration::from_millis(50);
+/// Reads before a reload gives up on a file that keeps changing (the next change event retries).
+const STABLE_READ_ATTEMPTS: usize = 40;
 
 /// Why [`ConfigHandle::edit_yaml`] changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +45,18 @@ pub enum ReloadOutcome {
     Applied {
         warnings: Vec<Warning>,
     },
+    /// The file loosens these security keys ([`crate::SECURITY_KEYS`]): not applied until it
+    /// has stayed so for [`SECURITY_HOLD`] (then a later reload applies it).
+    Held {
+        dropped: Vec<String>,
+    },
+}
+
+/// A parsed file that loosens security keys, waiting out [`SECURITY_HOLD`].
+struct HeldChange {
+    digest: [u8; 32],
+    since: Instant,
+    dropped: Vec<String>,
 }
 
 /// The applied document and its parsed form, swapped as one unit.
@@ -63,6 +82,7 @@ pub struct ConfigHandle {
     current: ArcSwap<Snapshot>,
     updates: watch::Sender<Arc<Config>>,
     last_reload_error: Mutex<Option<ConfigError>>,
+    held: Mutex<Option<HeldChange>>,
     /// Serializes reloads and writes so a watcher reload cannot interleave with a write.
     write_lock: Mutex<()>,
     /// Serializes [`edit_yaml`](Self::edit_yaml) calls: each reads, edits and writes as one step.
@@ -84,6 +104,7 @@ impl ConfigHandle {
             current: ArcSwap::from_pointee(snapshot),
             updates,
             last_reload_error: Mutex::new(None),
+            held: Mutex::new(None),
             write_lock: Mutex::new(()),
             edit_lock: Mutex::new(()),
         }
@@ -126,8 +147,18 @@ impl ConfigHandle {
         lock(&self.last_reload_error).clone()
     }
 
-    /// Re-reads the file. Unchanged bytes are a no-op; a broken or empty document leaves the
-    /// last good configuration applied and returns the reason (also logged). No file:
+    /// The security keys a file on disk loosens while it waits out [`SECURITY_HOLD`] (see
+    /// [`reload`](Self::reload)); `None` when no such change is waiting.
+    pub fn held_change(&self) -> Option<Vec<String>> {
+        lock(&self.held).as_ref().map(|held| held.dropped.clone())
+    }
+
+    /// Re-reads the file, until two reads [`STABLE_READ_INTERVAL`] apart agree. Unchanged bytes
+    /// are a no-op; a broken or empty document leaves the last good configuration applied and
+    /// returns the reason (also logged, with its line). A document that loosens security keys
+    /// (`api-keys` emptied, `remote-management.secret-key` removed, ...: [`crate::SECURITY_KEYS`])
+    /// is `Held` — the file may be caught half-written — and applied by the first reload after
+    /// it stayed the same for [`SECURITY_HOLD`], with a warning naming the keys. No file:
     /// `Unchanged`.
     pub fn reload(&self) -> Result<ReloadOutcome, ConfigError> {
         let Some(path) = &self.path else {
@@ -152,8 +183,12 @@ impl ConfigHandle {
     }
 
     fn reload_from(&self, path: &Path) -> Result<ReloadOutcome, ConfigError> {
-        let text = read(path)?;
-        if sha256(&text) == self.current.load().digest {
+        let text = read_stable(path)?;
+        let digest = sha256(&text);
+        let mut held = lock(&self.held);
+        // Whatever is on disk now replaces a held change, unless it is that change.
+        let waiting = held.take().filter(|h| h.digest == digest);
+        if digest == self.current.load().digest {
             return Ok(ReloadOutcome::Unchanged);
         }
         // An empty file is far more likely a save in progress than a wish for all defaults.
@@ -161,6 +196,32 @@ impl ConfigHandle {
             return Err(ConfigError::message(format!("{} is empty", path.display())));
         }
         let loaded = parse(&text)?;
+        let dropped = dropped_security_keys(&self.get(), &loaded.config);
+        if !dropped.is_empty() {
+            match waiting {
+                Some(change) if change.since.elapsed() >= SECURITY_HOLD => tracing::warn!(
+                    path = %path.display(),
+                    dropped = %dropped.join(", "),
+                    "applying a config that loosens security keys: the file stayed so for {} s",
+                    SECURITY_HOLD.as_secs()
+                ),
+                Some(change) => {
+                    *held = Some(change);
+                    return Ok(ReloadOutcome::Held { dropped });
+                }
+                None => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        dropped = %dropped.join(", "),
+                        "config change loosens security keys: not applied unless the file stays so for {} s",
+                        SECURITY_HOLD.as_secs()
+                    );
+                    *held = Some(HeldChange { digest, since: Instant::now(), dropped: dropped.clone() });
+                    return Ok(ReloadOutcome::Held { dropped });
+                }
+            }
+        }
+        drop(held);
         log_warnings(path, &loaded.warnings);
         self.apply(text, loaded.config);
         tracing::info!(path = %path.display(), "configuration reloaded");
@@ -201,6 +262,8 @@ impl ConfigHandle {
     }
 
     fn apply(&self, raw: String, config: Config) {
+        // Whatever was held is superseded by what is applied now.
+        *lock(&self.held) = None;
         let snapshot = Snapshot::new(raw, config);
         let config = snapshot.config.clone();
         self.current.store(Arc::new(snapshot));
@@ -237,8 +300,7 @@ impl ConfigHandle {
                         !is_read && event.paths.iter().any(|p| p.file_name() == Some(file_name.as_os_str()))
                     });
                     if relevant {
-                        // reload() logs both outcomes itself.
-                        let _ = handle.reload();
+                        reload_and_follow(handle);
                     }
                 }
                 Err(errors) => {
@@ -254,6 +316,21 @@ impl ConfigHandle {
     }
 }
 
+/// Reloads (which logs every outcome itself); a held change is looked at again once its hold
+/// has passed, so a deliberate removal is applied without another edit.
+fn reload_and_follow(handle: Arc<ConfigHandle>) {
+    if let Ok(ReloadOutcome::Held { .. }) = handle.reload() {
+        let handle = Arc::downgrade(&handle);
+        std::thread::spawn(move || {
+            // A little past the hold: the change's clock started before this thread did.
+            std::thread::sleep(SECURITY_HOLD + STABLE_READ_INTERVAL);
+            if let Some(handle) = handle.upgrade() {
+                reload_and_follow(handle);
+            }
+        });
+    }
+}
+
 /// Keeps the config file watched; dropping it stops watching.
 pub struct ConfigWatcher {
     _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
@@ -266,6 +343,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn read(path: &Path) -> Result<String, ConfigError> {
     fs::read_to_string(path).map_err(|err| ConfigError::message(format!("cannot read {}: {err}", path.display())))
+}
+
+/// The file's text once two reads [`STABLE_READ_INTERVAL`] apart agree.
+fn read_stable(path: &Path) -> Result<String, ConfigError> {
+    let mut text = read(path)?;
+    for _ in 0..STABLE_READ_ATTEMPTS {
+        std::thread::sleep(STABLE_READ_INTERVAL);
+        let again = read(path)?;
+        if again == text {
+            return Ok(text);
+        }
+        text = again;
+    }
+    Err(ConfigError::message(format!("{} kept changing while being read; waiting for the next change", path.display())))
 }
 
 fn log_warnings(path: &Path, warnings: &[Warning]) {

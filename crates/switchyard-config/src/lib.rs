@@ -6,7 +6,7 @@
 //! - `ConfigError { line, column, field, message }`, Display like `line 3, column 7, field `port`: ...`.
 //! - `Config::auth_dir_path()`, `Config::management_secret()`, `Config::upstream_url(provider, endpoint)`.
 //! - `ConfigHandle`: `embedded()`, `from_file(path)`, `get()`, `path()`, `raw_yaml()`, `subscribe()`,
-//!   `reload()`, `replace_yaml(text)`, `edit_yaml(edits)`, `watch(debounce)`.
+//!   `reload()`, `replace_yaml(text)`, `edit_yaml(edits)`, `watch(debounce)`, `held_change()`.
 //! - `edit`: comment-preserving edits of the YAML text (`Edit`, `Seg`, `apply`, `list_edits`).
 //!
 //! Keys outside the model:
@@ -27,6 +27,7 @@ pub mod edit;
 mod handle;
 mod model;
 mod parse;
+mod security_keys;
 mod support;
 mod yaml;
 
@@ -36,6 +37,7 @@ pub use model::{
     ModelMapping, OpenAiCompatibility, QuotaExceeded, RemoteManagement, Routing, RoutingStrategy, Timeouts, UsageStore,
 };
 pub use parse::{ConfigError, Loaded, Warning, parse};
+pub use security_keys::{SECURITY_HOLD, SECURITY_KEYS, dropped_security_keys};
 pub use support::{SUPPORTED_KEYS, UNSUPPORTED_KEYS, UNSUPPORTED_MESSAGE};
 
 /// The embedded default configuration: commented, valid, and equal to [`Config::default`].

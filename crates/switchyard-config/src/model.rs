@@ -18,6 +18,12 @@ pub struct Config {
     pub auth_dir: String,
     /// Client API keys; empty means no client authentication.
     pub api_keys: Vec<String>,
+    /// Switchyard only: web origins (`https://panel.example.com`) besides loopback ones whose
+    /// pages may call this server from a browser (CORS, and the public API without `api-keys`).
+    pub allowed_origins: Vec<String>,
+    /// Switchyard only: `Host` names (or IPs) besides loopback ones and the bound address that
+    /// requests may be addressed to (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
     pub remote_management: RemoteManagement,
     pub debug: bool,
     pub logging_to_file: bool,
@@ -91,6 +97,8 @@ impl Default for Config {
             port: 8317,
             auth_dir: "~/.cli-proxy-api".into(),
             api_keys: Vec::new(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             remote_management: RemoteManagement::default(),
             debug: false,
             logging_to_file: false,

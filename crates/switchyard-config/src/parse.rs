@@ -220,6 +220,12 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         return Err(Invalid::new("auth-dir", "must not be empty"));
     }
     check_proxy_url("proxy-url", &config.proxy_url, false)?;
+    for (i, origin) in config.allowed_origins.iter().enumerate() {
+        check_origin(&format!("allowed-origins[{i}]"), origin)?;
+    }
+    for (i, host) in config.allowed_hosts.iter().enumerate() {
+        check_host_name(&format!("allowed-hosts[{i}]"), host)?;
+    }
     at_least("request-retry", config.request_retry, 0)?;
     at_least("max-retry-credentials", config.max_retry_credentials, 0)?;
     at_least("max-retry-interval", config.max_retry_interval, 0)?;
@@ -422,6 +428,39 @@ fn check_proxy_url(path: &str, value: &str, per_credential: bool) -> Result<(), 
 
 fn check_http_url(path: &str, value: &str) -> Result<(), Invalid> {
     check_url(path, value.trim(), &["http", "https"], "must be an absolute http:// or https:// URL")
+}
+
+/// A web origin as browsers send it: `http(s)://host[:port]`, nothing after (a trailing `/` is
+/// tolerated).
+fn check_origin(path: &str, value: &str) -> Result<(), Invalid> {
+    let expected = "must be an origin like https://panel.example.com (scheme, host and optional port, no path)";
+    match Url::parse(value.trim()) {
+        Ok(url)
+            if ["http", "https"].contains(&url.scheme())
+                && url.has_host()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
+            Ok(())
+        }
+        _ => Err(Invalid::new(path, expected)),
+    }
+}
+
+/// A host name or IP literal (IPv6 in brackets), without scheme, port or path.
+fn check_host_name(path: &str, value: &str) -> Result<(), Invalid> {
+    let value = value.trim();
+    let expected = "must be a host name or IP address like gateway.lan or 192.168.1.20 (no scheme, port or path)";
+    let bare = !value.is_empty() && !value.contains(['/', '@', '?', '#', ' ']);
+    // `url` drops a default port, so the text is checked: a `:` only inside brackets.
+    let port_free = if value.starts_with('[') { value.ends_with(']') } else { !value.contains(':') };
+    match Url::parse(&format!("http://{value}")) {
+        Ok(url) if bare && port_free && url.has_host() => Ok(()),
+        _ => Err(Invalid::new(path, expected)),
+    }
 }
 
 fn check_url(path: &str, value: &str, schemes: &[&str], expected: &str) -> Result<(), Invalid> {

@@ -55,6 +55,8 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "metrics.enabled",
     "metrics.public",
     "quota.refresh-interval-seconds",
+    "allowed-origins",
+    "allowed-hosts",
 ];
 
 /// CPA keys Switchyard parses (and keeps in the file) but does not act on, with the default

@@ -736,3 +736,18 @@ fn health_settings_parse_and_are_bounded() {
     assert_err("health:\n  inspection-quota-threshold: 0\n", 2, "health.inspection-quota-threshold", "percent");
     assert_err("health:\n  inspection-quota-threshold: 101\n", 2, "health.inspection-quota-threshold", "percent");
 }
+
+#[test]
+fn allowed_origins_and_hosts_are_origins_and_bare_host_names() {
+    let text = "allowed-origins: [\"https://panel.example.com\", \"http://10.0.0.2:9000/\"]\nallowed-hosts: [gateway.lan, 192.168.1.20, \"[fd00::1]\"]\n";
+    let config = parse(text).unwrap().config;
+    assert_eq!(config.allowed_origins, ["https://panel.example.com", "http://10.0.0.2:9000/"]);
+    assert_eq!(config.allowed_hosts, ["gateway.lan", "192.168.1.20", "[fd00::1]"]);
+    assert!(Config::default().allowed_origins.is_empty() && Config::default().allowed_hosts.is_empty());
+    for origin in ["panel.example.com", "https://panel.example.com/app", "ftp://x", "null", "https://u:p@x"] {
+        assert_err(&format!("allowed-origins:\n  - {origin:?}\n"), 2, "allowed-origins[0]", "must be an origin");
+    }
+    for host in ["http://gateway.lan", "gateway.lan:8317", "a/b", "", "::1", "[::1]:80"] {
+        assert_err(&format!("allowed-hosts:\n  - {host:?}\n"), 2, "allowed-hosts[0]", "must be a host name");
+    }
+}

@@ -4,12 +4,14 @@
 
 mod access_log;
 mod account_health;
+mod browser_policy;
 mod callbacks;
 mod connections;
 mod control_panel;
 mod cors;
 mod error;
 mod health;
+mod host_guard;
 mod management;
 mod metrics;
 mod proxy;
@@ -27,6 +29,7 @@ use switchyard_providers::ConfigLookup;
 use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
 
 pub use account_health::HealthService;
+pub use browser_policy::host_notice;
 pub use connections::serve;
 pub use error::ApiError;
 pub use management::{capabilities_json, secret_key_notice};
@@ -169,7 +172,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .nest("/v0/management", management::routes(state.clone()))
         // Paths no router claims (`/v0/management/` with its trailing slash among them).
         .fallback(|| async { ApiError::not_found("not found") })
-        .layer(axum::middleware::from_fn(cors::allow_browsers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::allow_browsers))
+        // Outside CORS: a refused Host gets no CORS headers either.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), host_guard::require_allowed_host))
         .layer(axum::middleware::from_fn(connections::answer_body_timeouts))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)

@@ -145,7 +145,7 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
 async fn a_stalled_request_body_is_answered_408() {
     let server = with_yaml("timeouts:\n  client-body: 1\n").await;
     let mut stream = connect(&server).await;
-    let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
                 Content-Length: 200\r\n\r\n{\"model\": \"gpt-4o\",";
     let response = exchange(&mut stream, head.as_bytes()).await.expect("an answer, not a dropped connection");
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
@@ -156,7 +156,7 @@ async fn a_stalled_request_body_is_answered_408() {
     // A complete body is read and handled normally (no account serves it, but it is no 408).
     let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
     let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let mut stream = connect(&server).await;

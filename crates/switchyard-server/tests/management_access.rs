@@ -130,7 +130,8 @@ async fn management_password_env_works_and_allows_remote() {
 
 #[tokio::test]
 async fn cors_preflight_needs_no_key() {
-    let server = start().await;
+    let server =
+        start_with(Options { extra_yaml: "allowed-origins: [\"http://panel.example\"]\n", ..Default::default() }).await;
     let response = server
         .client
         .request(Method::OPTIONS, server.url("/v0/management/auth-files"))
@@ -140,7 +141,7 @@ async fn cors_preflight_needs_no_key() {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(response.headers()["access-control-allow-origin"], "http://panel.example");
 }
 
 #[tokio::test]

@@ -351,6 +351,10 @@ async fn serve(config: Arc<ConfigHandle>, log_control: logging::LogControl) -> a
     if let Some(notice) = switchyard_server::secret_key_notice(&state.config.get()) {
         tracing::info!("{notice}");
     }
+    if let Some(warning) = listener.local_addr().ok().and_then(|bound| switchyard_server::host_notice(&initial, bound))
+    {
+        tracing::warn!("{warning}");
+    }
     switchyard_server::serve(listener, switchyard_server::app(state), config, shutdown_signal()).await?;
     tracing::info!("switchyard stopped");
     Ok(())

@@ -31,6 +31,8 @@ use activity::{Activity, Expired, InFlight, Limits, WatchedStream};
 pub(crate) use body_deadline::answer_body_timeouts;
 use per_ip::{ConnectionSlot, PerIpLimiter};
 
+use crate::browser_policy::BoundAddr;
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
 /// Limits are read from `config` as each connection is accepted, so a reload applies to new
 /// connections.
@@ -41,6 +43,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let limiter = Arc::new(PerIpLimiter::default());
+    // The host guard compares `Host` with it (`0.0.0.0` and `::` mean every interface).
+    let bound = listener.local_addr().ok().map(BoundAddr);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a receiver; `closed()` resolves when the last one ends.
     let (open_tx, open_rx) = watch::channel(());
@@ -61,7 +65,7 @@ pub async fn serve(
         // Refused: the socket is dropped (closed) at once, before any byte is read.
         let Some(slot) = limiter.try_acquire(peer.ip(), config.max_connections_per_ip) else { continue };
         let limits = Limits::from_config(&config.timeouts);
-        let connection = Connection { peer, limits, _slot: slot, _open: open_rx.clone() };
+        let connection = Connection { peer, bound, limits, _slot: slot, _open: open_rx.clone() };
         tokio::spawn(connection.run(stream, app.clone(), stop_rx.clone()));
     }
     drop(listener);
@@ -84,6 +88,7 @@ async fn accept_failed(error: io::Error) {
 
 struct Connection {
     peer: SocketAddr,
+    bound: Option<BoundAddr>,
     limits: Limits,
     _slot: ConnectionSlot,
     _open: watch::Receiver<()>,
@@ -96,7 +101,13 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
         let io = TokioIo::new(WatchedStream::new(stream, activity.clone()));
-        let service = RequestService { app, peer: self.peer, activity: activity.clone(), body_limit: self.limits.body };
+        let service = RequestService {
+            app,
+            peer: self.peer,
+            bound: self.bound,
+            activity: activity.clone(),
+            body_limit: self.limits.body,
+        };
         let mut builder = Builder::new(TokioExecutor::new());
         // Our own header timeout (see `activity`) replaces hyper's, which would also end idle
         // keep-alive connections.
@@ -149,12 +160,13 @@ async fn sleep_until(deadline: Option<(tokio::time::Instant, Expired)>) {
     }
 }
 
-/// Hands each request to the router with the peer address (`ConnectInfo`) and the body
+/// Hands each request to the router with the peer address (`ConnectInfo`), the bound address and the body
 /// deadline, and keeps the connection busy until the response body is done.
 #[derive(Clone)]
 struct RequestService {
     app: Router,
     peer: SocketAddr,
+    bound: Option<BoundAddr>,
     activity: Arc<Activity>,
     body_limit: Option<Duration>,
 }
@@ -168,6 +180,9 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
         let in_flight = self.activity.request_started(request.version() == Version::HTTP_2);
         let mut request = body_deadline::with_deadline(request, self.body_limit);
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        if let Some(bound) = self.bound {
+            request.extensions_mut().insert(bound);
+        }
         let app = self.app.clone();
         Box::pin(async move {
             let response = app.oneshot(request).await.unwrap_or_else(|never| match never {});

@@ -1,5 +1,5 @@
-//! Who may call the management API: a key check (bcrypt), local-only unless allowed, and a
-//! per-IP ban after repeated failures.
+//! Who may call the management API: pages of allowed origins only, a key check (bcrypt),
+//! local-only unless allowed, and a per-IP ban after repeated failures.
 //!
 //! bcrypt reads only the first 72 bytes of a password. So that no byte of a key is ignored:
 //! - a plain-text `secret-key` of at most 72 bytes is bcrypt-hashed as is, and only keys of at
@@ -15,12 +15,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::Config;
 
 use crate::ApiError;
+use crate::browser_policy::{origin_allowed, request_origin};
 
 pub const MAX_FAILURES: u32 = 5;
 pub const BAN_DURATION: Duration = Duration::from_secs(30 * 60);
@@ -143,6 +144,13 @@ impl Guard {
     pub async fn authorize(&self, config: &Config, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
         if !self.enabled(config) {
             return Err(ApiError::not_found("not found"));
+        }
+        // Before any failure is counted: a foreign page's keyless requests (which need no
+        // preflight) must not get the user's own IP banned.
+        if let Some(origin) = request_origin(headers)
+            && !origin_allowed(config, origin, headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "origin not allowed: add it to allowed-origins"));
         }
         if let Some(remaining) = self.ban_remaining(ip) {
             return Err(banned(remaining));

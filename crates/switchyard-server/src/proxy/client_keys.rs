@@ -1,6 +1,9 @@
 //! Client API keys (`api-keys`), accepted the ways CPA accepts them: `Authorization: Bearer`
 //! (any other Authorization value whole), `X-Goog-Api-Key`, `X-Api-Key`, `?key=`, `?auth_token=`.
-//! With no keys configured every request is allowed.
+//! With no keys configured every request is allowed, except one a web page of a foreign origin
+//! sends: without a key to require, the `Origin` check is what stops any site the user visits
+//! from spending their quota with a form-like `text/plain` POST (no preflight needed). With keys
+//! configured the origin is not checked here: a page would need a key anyway.
 
 use std::sync::Arc;
 
@@ -15,6 +18,7 @@ use switchyard_providers::executor::Operation;
 use super::ClientCall;
 use super::request_log::RequestTag;
 use crate::AppState;
+use crate::browser_policy::{origin_allowed, request_host, request_origin};
 
 fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
@@ -57,11 +61,21 @@ fn dialect_of(path: &str) -> Dialect {
 /// logged or kept.
 pub async fn require_client_key(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let config = state.config.get();
+    let call = ClientCall::new(dialect_of(request.uri().path()), Operation::Generate, HeaderMap::new());
     if config.api_keys.is_empty() {
+        let headers = request.headers();
+        if let Some(origin) = request_origin(headers)
+            && !origin_allowed(&config, origin, request_host(headers, request.uri()))
+        {
+            return call.error(
+                403,
+                "permission",
+                "requests from this web origin are refused: add it to allowed-origins",
+            );
+        }
         return next.run(request).await;
     }
     let presented = presented_key(request.headers(), request.uri().query());
-    let call = ClientCall::new(dialect_of(request.uri().path()), Operation::Generate, HeaderMap::new());
     let Some(key) = presented else {
         return call.error(401, "authentication", "Missing API key");
     };
