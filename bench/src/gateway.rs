@@ -67,7 +67,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 impl Gateway {
-    pub fn spawn(binary: &Path, upstream_urls_yaml: &str) -> anyhow::Result<Gateway> {
+    /// `extra_yaml` is appended to the config (the burst mode's `usage-store` and management key).
+    pub fn spawn(binary: &Path, upstream_urls_yaml: &str, extra_yaml: &str) -> anyhow::Result<Gateway> {
         if !binary.is_file() {
             bail!("{} not found: build it with `cargo build --release -p switchyard`", binary.display());
         }
@@ -84,7 +85,10 @@ impl Gateway {
 
         let port = free_port()?;
         let config = dir.path().join("config.yaml");
-        let yaml = format!("host: 127.0.0.1\nport: {port}\nauth-dir: {}\n{upstream_urls_yaml}", auth_dir.display());
+        let yaml = format!(
+            "host: 127.0.0.1\nport: {port}\nauth-dir: {}\n{upstream_urls_yaml}{extra_yaml}",
+            auth_dir.display()
+        );
         write_private(&config, yaml.as_bytes())?;
 
         let log = dir.path().join("switchyard.log");
@@ -149,7 +153,26 @@ impl Gateway {
 
 /// User + system CPU time of `pid` so far (`/proc/<pid>/stat` fields 14 and 15).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// User + system CPU of the threads of `pid` named `name` (`/proc/<pid>/task/*/comm`), e.g. the
+/// records writer `usage-store`; `None` when no such thread runs.
+pub fn thread_cpu_time(pid: u32, name: &str) -> Option<Duration> {
+    let mut total = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name
+            && let Some(cpu) = std::fs::read_to_string(task.path().join("stat")).ok().and_then(|s| stat_cpu_time(&s))
+        {
+            total = Some(total.unwrap_or(Duration::ZERO) + cpu);
+        }
+    }
+    total
+}
+
+/// utime + stime of one `/proc/.../stat` line.
+fn stat_cpu_time(stat: &str) -> Option<Duration> {
     // The command name (field 2) may hold spaces; the fields after it start past its ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

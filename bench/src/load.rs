@@ -82,7 +82,7 @@ impl Outcome {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     // 1 µs .. 120 s at 3 significant digits.
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
 }
@@ -127,7 +127,7 @@ pub async fn run(
                 if started >= end {
                     break;
                 }
-                let result = one(&client, &target, started).await;
+                let result = one(&client, &target, started).await.map(|answer| answer.ttfb);
                 let finished = Instant::now();
                 out.finished += 1;
                 match result {
@@ -187,25 +187,34 @@ pub async fn run(
     total
 }
 
-fn micros(d: Duration) -> u64 {
+pub fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
 }
 
-/// One request, read to its end; `Ok(Some(ttfb))` for streams.
-async fn one(client: &reqwest::Client, target: &Target, started: Instant) -> Result<Option<Duration>, String> {
+/// A good answer to one request.
+pub struct Answer {
+    /// Time to the first body chunk (streams only).
+    pub ttfb: Option<Duration>,
+    /// The gateway's `X-Request-Id` (absent on direct rows: the mock sends none).
+    pub request_id: Option<String>,
+}
+
+/// One request, read to its end and checked.
+pub async fn one(client: &reqwest::Client, target: &Target, started: Instant) -> Result<Answer, String> {
     let mut request = client.post(&target.url).header("content-type", "application/json").body(target.body.clone());
     for (name, value) in &target.headers {
         request = request.header(*name, *value);
     }
     let mut response = request.send().await.map_err(|e| format!("send: {e:#}"))?;
     let status = response.status();
+    let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if !target.stream {
         let body = response.bytes().await.map_err(|e| format!("body: {e:#}"))?;
         if !status.is_success() {
             return Err(format!("HTTP {status}: {}", snippet(&body)));
         }
         target.expect.check(&body)?;
-        return Ok(None);
+        return Ok(Answer { ttfb: None, request_id });
     }
     let mut ttfb = None;
     let mut body = Vec::with_capacity(4096);
@@ -219,5 +228,5 @@ async fn one(client: &reqwest::Client, target: &Target, started: Instant) -> Res
         return Err(format!("HTTP {status}: {}", snippet(&body)));
     }
     target.expect.check(&body)?;
-    Ok(Some(ttfb.ok_or("empty stream")?))
+    Ok(Answer { ttfb: Some(ttfb.ok_or("empty stream")?), request_id })
 }

@@ -1,7 +1,9 @@
 //! `cargo run --release -p switchyard-bench`: the real `switchyard` release binary against a
 //! loopback mock upstream, each scenario measured straight at the mock and through the gateway,
 //! printed as one Markdown table. Never asserts on timings; failed requests are counted and shown.
+//! `--burst N` measures the request records instead (see [`burst`]).
 
+mod burst;
 mod gateway;
 mod load;
 mod mock;
@@ -55,6 +57,14 @@ struct Args {
     /// (`stream`, `translated`, ...).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Burst mode: N requests (default 5000) through a gateway with `usage-store.enabled: true` and
+    /// one with it false, then the records stored; `--only` picks the scenarios (default
+    /// `nonstream-passthrough`), `--warmup` and `--duration` do not apply.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "5000")]
+    burst: Option<usize>,
+    /// Burst mode: bursts per gateway, alternating which gateway goes first.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -131,8 +141,8 @@ struct Row {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.concurrency == 0 || args.duration <= 0.0 || args.warmup < 0.0 {
-        bail!("--concurrency and --duration must be positive, --warmup not negative");
+    if args.concurrency == 0 || args.duration <= 0.0 || args.warmup < 0.0 || args.burst == Some(0) {
+        bail!("--concurrency, --duration and --burst must be positive, --warmup not negative");
     }
     let runtime = if args.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
@@ -147,9 +157,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_build && args.switchyard_bin.is_none() {
         tokio::task::spawn_blocking(gateway::build_release).await??;
     }
+    // A burst runs one scenario unless told otherwise: it is about the records, not the dialects.
+    let only = if args.only.is_empty() && args.burst.is_some() {
+        vec!["nonstream-passthrough".into()]
+    } else {
+        args.only.clone()
+    };
     let scenarios: Vec<Scenario> = SCENARIOS
         .into_iter()
-        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| s.id == o || s.id.split('-').any(|w| w == o)))
+        .filter(|s| only.is_empty() || only.iter().any(|o| s.id == o || s.id.split('-').any(|w| w == o)))
         .collect();
     if scenarios.is_empty() {
         bail!("--only matched no scenario (ids: {})", SCENARIOS.map(|s| s.id).join(", "));
@@ -160,7 +176,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mock = mock::start(args.mock, args.mock_threads, event_delay, fixtures.clone())?;
     eprintln!("bench: mock upstream ({:?}) on {}", args.mock, mock.base);
 
-    let mut gateway = Gateway::spawn(&binary, &mock::upstream_urls_yaml(&mock.base))?;
+    if let Some(requests) = args.burst {
+        let settings = burst::BurstSettings { requests, concurrency: args.concurrency, rounds: args.rounds.max(1) };
+        print!("{}", burst::run(&binary, &mock, &fixtures, &scenarios, &settings).await?);
+        return Ok(());
+    }
+    let mut gateway = Gateway::spawn(&binary, &mock::upstream_urls_yaml(&mock.base), "")?;
     gateway.wait_ready(&load::client(1)).await.context("starting switchyard")?;
     let idle_rss = rss_kib(gateway.pid);
     eprintln!("bench: switchyard pid {} on {} (idle RSS {} KiB)", gateway.pid, gateway.base, idle_rss.unwrap_or(0));
