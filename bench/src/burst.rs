@@ -343,15 +343,7 @@ async fn send_all(client: &reqwest::Client, target: &Arc<Target>, requests: usiz
     let mut total = empty();
     for worker in workers {
         match worker.await {
-            Ok(out) => {
-                total.latency.add(&out.latency).expect("same bounds");
-                total.ok += out.ok;
-                total.errors += out.errors;
-                total.request_ids.extend(out.request_ids);
-                if total.first_error.is_none() {
-                    total.first_error = out.first_error;
-                }
-            }
+            Ok(out) => total.absorb(out),
             Err(error) => {
                 total.errors += 1;
                 total.first_error.get_or_insert(format!("worker panicked: {error}"));

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 use switchyard_auth::Credential;
 
+use crate::vertex::service_account::json_kind;
 use crate::{Provider, Registry, RequiredField, required};
 
 /// Why an upload is not a usable auth file. `field` is the key at fault; `valid_types` lists
@@ -134,17 +135,6 @@ impl Registry {
         let file_type =
             self.file_types().into_iter().filter(|t| name.starts_with(&format!("{t}-"))).max_by_key(String::len)?;
         Some((self.owner(&file_type)?, file_type))
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
