@@ -5,7 +5,7 @@ use aws_smithy_types::event_stream::Message;
 use switchyard_providers::exec::kiro::{Fold, FrameError, FrameReader, ResponseBuilder, event_of};
 
 use crate::dialects::check_error;
-use crate::streams::encode_everywhere;
+use crate::streams::{assert_block_order, encode_everywhere};
 use crate::support::{DIALECTS, assert_json_round_trip, chunks};
 
 /// The bytes as one event stream: fed whole, in chunks (split points from the data) and byte by
@@ -33,6 +33,7 @@ pub fn kiro_event_stream(data: &[u8]) {
     let last = builder.finish();
     fold.absorb(last.clone());
     events.extend(last);
+    assert_block_order("Kiro response builder", &events);
     match fold.finish() {
         Ok(response) => {
             for target in DIALECTS {

@@ -1,5 +1,7 @@
 //! `stream_decoder`, `stream_encoder`: the stream state machines of every dialect.
 
+use std::collections::HashMap;
+
 use switchyard_dialects::Dialect;
 use switchyard_dialects::ir::{ErrorInfo, StopReason, StreamEvent, Usage};
 use switchyard_dialects::usage::StreamUsage;
@@ -29,7 +31,52 @@ pub fn stream_decoder(data: &[u8]) {
     if !failed {
         events.extend(decoder.finish());
     }
+    assert_block_order(&format!("{source:?} decoder"), &events);
     encode_everywhere(&events);
+}
+
+/// The decoders' contract ([`StreamEvent`]'s docs): a block is opened before its deltas, its
+/// deltas match its kind, it is closed once, and none is left open when the stream is `Done`.
+pub fn assert_block_order(who: &str, events: &[StreamEvent]) {
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Kind {
+        Text,
+        Thinking,
+        Tool,
+    }
+    let mut open: HashMap<usize, Kind> = HashMap::new();
+    for (at, event) in events.iter().enumerate() {
+        let (index, kind, opens) = match event {
+            StreamEvent::TextStart { index } => (*index, Some(Kind::Text), true),
+            StreamEvent::ThinkingStart { index } => (*index, Some(Kind::Thinking), true),
+            StreamEvent::ToolCallStart { index, .. } => (*index, Some(Kind::Tool), true),
+            StreamEvent::TextDelta { index, .. } => (*index, Some(Kind::Text), false),
+            StreamEvent::ThinkingDelta { index, .. } | StreamEvent::ThinkingSignature { index, .. } => {
+                (*index, Some(Kind::Thinking), false)
+            }
+            StreamEvent::ToolCallDelta { index, .. } => (*index, Some(Kind::Tool), false),
+            StreamEvent::BlockStop { index } => (*index, None, false),
+            StreamEvent::Done => {
+                assert!(open.is_empty(), "{who}: Done with blocks open {open:?} (event {at} of {events:?})");
+                continue;
+            }
+            _ => continue,
+        };
+        match (opens, kind) {
+            (true, Some(kind)) => {
+                let previous = open.insert(index, kind);
+                assert!(previous.is_none(), "{who}: block {index} opened twice (event {at} of {events:?})");
+            }
+            (false, Some(kind)) => {
+                let current = open.get(&index);
+                assert_eq!(current, Some(&kind), "{who}: {kind:?} delta for block {index} (event {at} of {events:?})");
+            }
+            (_, None) => {
+                let closed = open.remove(&index);
+                assert!(closed.is_some(), "{who}: block {index} closed but not open (event {at} of {events:?})");
+            }
+        }
+    }
 }
 
 /// Every dialect's encoder fed `events`: complete frames, JSON payloads.
