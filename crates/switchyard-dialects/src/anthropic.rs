@@ -544,6 +544,13 @@ pub fn request_from_ir(request: &ChatRequest) -> Result<Value, TranslateError> {
             _ => messages.push(OutMessage { role, content: blocks }),
         }
     }
+    // A system-only OpenAI request (or one whose turns are all empty) has nothing to send:
+    // Anthropic refuses an empty `messages`, so say so here as a 400 in the client's dialect.
+    if messages.is_empty() {
+        return Err(TranslateError::Unsupported(
+            "the request has no message with content; Anthropic needs at least one".into(),
+        ));
+    }
 
     let tool_choice = if request.tools.is_empty() { None } else { request.tool_choice.as_ref() };
     let forced_tool = matches!(tool_choice, Some(ToolChoice::Required | ToolChoice::Tool(_)));

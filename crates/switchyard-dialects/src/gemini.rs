@@ -698,6 +698,12 @@ pub fn request_from_ir(request: &ChatRequest) -> Result<Value, TranslateError> {
             _ => contents.push(Content { role: Some(role.into()), parts }),
         }
     }
+    // As for Anthropic: Gemini refuses an empty `contents`.
+    if contents.is_empty() {
+        return Err(TranslateError::Unsupported(
+            "the request has no message with content; Gemini needs at least one".into(),
+        ));
+    }
 
     let system_instruction = (!request.system.is_empty()).then(|| Content {
         role: None,

@@ -119,3 +119,19 @@ fn gemini_request_without_any_known_part_is_refused() {
     let fine = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
     assert_eq!(gemini::request_to_ir(fine, "gemini-2.5-pro").unwrap().messages.len(), 1);
 }
+
+/// dialect_request: an OpenAI Chat request holding only a system message became an Anthropic
+/// (or Gemini) request with no message, which that upstream refuses; it is refused here with a
+/// clear error instead.
+#[test]
+fn a_system_only_request_is_refused_for_anthropic_and_gemini() {
+    let body = br#"{"model":"gpt-5","messages":[{"role":"system","content":"be brief"}]}"#;
+    let request = Dialect::OpenAiChat.request_to_ir(body, "").unwrap();
+    assert!(request.messages.is_empty());
+    for dialect in [Dialect::AnthropicMessages, Dialect::Gemini] {
+        let error = dialect.request_from_ir(&request).unwrap_err();
+        assert!(error.to_string().contains("no message"), "{dialect:?}: {error}");
+    }
+    let chat = Dialect::OpenAiChat.request_from_ir(&request).unwrap();
+    assert_eq!(chat["messages"][0]["role"], "system");
+}
