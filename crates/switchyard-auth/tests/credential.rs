@@ -224,6 +224,23 @@ fn round_trip_keeps_meaning_order_and_unknown_keys() {
     assert_eq!(codex.fields()["model_states"]["gpt-5"]["status"], "active");
 }
 
+/// Fuzz finding (auth_file): a number outside i64 (read as a float) came back 1 ULP off after a
+/// save, so a file changed just by being loaded and written. The input is kept in
+/// `fuzz/regressions/auth_file/`.
+#[test]
+fn floats_survive_save_and_load_exactly() {
+    for text in [
+        r#"{"type":"claude","w":-92233720368547758080,"x":0.30000000000000004}"#,
+        r#"{"type":"claude","x":-9223372036854775904,"y":1.7976931348623157e308,"z":5e-324}"#,
+    ] {
+        let loaded = Credential::from_json(text.as_bytes()).unwrap();
+        let reloaded = Credential::from_json(&loaded.to_json_pretty()).unwrap();
+        assert_eq!(reloaded.fields(), loaded.fields(), "{text}");
+        let original: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
+        assert_eq!(reloaded.fields(), &original, "{text}");
+    }
+}
+
 #[test]
 fn legacy_keys_are_renamed_in_place_and_canonical_wins() {
     let xai = corpus("xai-max@example.com.json");

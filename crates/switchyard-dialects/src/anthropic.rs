@@ -26,7 +26,7 @@
 //! Anthropic's 0..=1 range.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -544,6 +544,13 @@ pub fn request_from_ir(request: &ChatRequest) -> Result<Value, TranslateError> {
             _ => messages.push(OutMessage { role, content: blocks }),
         }
     }
+    // A system-only OpenAI request (or one whose turns are all empty) has nothing to send:
+    // Anthropic refuses an empty `messages`, so say so here as a 400 in the client's dialect.
+    if messages.is_empty() {
+        return Err(TranslateError::Unsupported(
+            "the request has no message with content; Anthropic needs at least one".into(),
+        ));
+    }
 
     let tool_choice = if request.tools.is_empty() { None } else { request.tool_choice.as_ref() };
     let forced_tool = matches!(tool_choice, Some(ToolChoice::Required | ToolChoice::Tool(_)));
@@ -753,7 +760,7 @@ impl Counters {
 
     pub(crate) fn to_ir(self) -> Usage {
         Usage {
-            input_tokens: self.input + self.cache_read + self.cache_creation,
+            input_tokens: self.input.saturating_add(self.cache_read).saturating_add(self.cache_creation),
             output_tokens: self.output,
             cached_input_tokens: self.cache_read,
             cache_creation_tokens: self.cache_creation,
@@ -764,7 +771,9 @@ impl Counters {
 
 fn usage_out(usage: &Usage) -> OutUsage {
     OutUsage {
-        input_tokens: (usage.input_tokens - usage.cached_input_tokens - usage.cache_creation_tokens).max(0),
+        input_tokens: (usage.input_tokens.saturating_sub(usage.cached_input_tokens))
+            .saturating_sub(usage.cache_creation_tokens)
+            .max(0),
         cache_creation_input_tokens: usage.cache_creation_tokens,
         cache_read_input_tokens: usage.cached_input_tokens,
         output_tokens: usage.output_tokens,
@@ -918,6 +927,10 @@ fn truncated(what: &str) -> StreamEvent {
 pub struct Decoder {
     /// Anthropic block index → neutral index, `None` for a skipped block.
     blocks: HashMap<usize, Option<usize>>,
+    /// The neutral blocks started and not yet stopped, with their kind: deltas of another kind,
+    /// and deltas or stops of a block that is not open, are dropped (a malformed upstream must
+    /// not make the encoders see a block closed twice or a text delta in a tool call).
+    open: BTreeMap<usize, BlockKind>,
     next_index: usize,
     /// Tool blocks (neutral index) with no argument text yet: closed with `{}` so that the
     /// arguments are always a JSON object.
@@ -931,6 +944,21 @@ pub struct Decoder {
 impl Decoder {
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl Decoder {
+    /// Stops the open neutral block `index` (a tool call that got no argument text gets `{}`);
+    /// nothing for a block that is not open.
+    fn close(&mut self, index: usize, out: &mut Vec<StreamEvent>) {
+        if self.open.remove(&index).is_none() {
+            return;
+        }
+        if let Some(position) = self.tools_without_args.iter().position(|i| *i == index) {
+            self.tools_without_args.swap_remove(position);
+            out.push(StreamEvent::ToolCallDelta { index, arguments: "{}".to_owned() });
+        }
+        out.push(StreamEvent::BlockStop { index });
     }
 }
 
@@ -949,7 +977,20 @@ impl ir::StreamDecoder for Decoder {
                 out.push(StreamEvent::Usage(self.counters.to_ir()));
             }
             WireEvent::ContentBlockStart { index: wire_index, content_block: block } => {
+                // A start that reuses an open block's wire index closes that block first.
+                if let Some(&Some(previous)) = self.blocks.get(&wire_index) {
+                    self.close(previous, &mut out);
+                }
                 let index = self.next_index;
+                let kind = match block.kind.as_str() {
+                    "text" => Some(BlockKind::Text),
+                    "thinking" => Some(BlockKind::Thinking),
+                    "tool_use" => Some(BlockKind::Tool),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    self.open.insert(index, kind);
+                }
                 let kept = match block.kind.as_str() {
                     "text" => {
                         out.push(StreamEvent::TextStart { index });
@@ -990,17 +1031,24 @@ impl ir::StreamDecoder for Decoder {
             }
             WireEvent::ContentBlockDelta { index, delta } => {
                 if let Some(&Some(index)) = self.blocks.get(&index) {
+                    let kind = self.open.get(&index).copied();
                     match delta {
-                        WireDelta::TextDelta { text } if !text.is_empty() => {
+                        WireDelta::TextDelta { text } if !text.is_empty() && kind == Some(BlockKind::Text) => {
                             out.push(StreamEvent::TextDelta { index, text })
                         }
-                        WireDelta::ThinkingDelta { thinking } if !thinking.is_empty() => {
+                        WireDelta::ThinkingDelta { thinking }
+                            if !thinking.is_empty() && kind == Some(BlockKind::Thinking) =>
+                        {
                             out.push(StreamEvent::ThinkingDelta { index, text: thinking })
                         }
-                        WireDelta::SignatureDelta { signature } if !signature.is_empty() => {
+                        WireDelta::SignatureDelta { signature }
+                            if !signature.is_empty() && kind == Some(BlockKind::Thinking) =>
+                        {
                             out.push(StreamEvent::ThinkingSignature { index, signature })
                         }
-                        WireDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
+                        WireDelta::InputJsonDelta { partial_json }
+                            if !partial_json.is_empty() && kind == Some(BlockKind::Tool) =>
+                        {
                             self.tools_without_args.retain(|i| *i != index);
                             out.push(StreamEvent::ToolCallDelta { index, arguments: partial_json })
                         }
@@ -1010,11 +1058,7 @@ impl ir::StreamDecoder for Decoder {
             }
             WireEvent::ContentBlockStop { index } => {
                 if let Some(&Some(index)) = self.blocks.get(&index) {
-                    if let Some(position) = self.tools_without_args.iter().position(|i| *i == index) {
-                        self.tools_without_args.swap_remove(position);
-                        out.push(StreamEvent::ToolCallDelta { index, arguments: "{}".to_owned() });
-                    }
-                    out.push(StreamEvent::BlockStop { index });
+                    self.close(index, &mut out);
                 }
             }
             WireEvent::MessageDelta { delta, usage } => {
@@ -1027,6 +1071,11 @@ impl ir::StreamDecoder for Decoder {
                 out.push(StreamEvent::Usage(self.counters.to_ir()));
             }
             WireEvent::MessageStop => {
+                // Blocks the upstream left open end with the message.
+                let still_open: Vec<usize> = self.open.keys().copied().collect();
+                for index in still_open {
+                    self.close(index, &mut out);
+                }
                 if !self.stopped {
                     out.push(StreamEvent::Finish { stop_reason: StopReason::EndTurn });
                 }

@@ -385,6 +385,10 @@ pub fn request_to_ir(body: &[u8], model: &str) -> Result<ChatRequest, TranslateE
         let parts = parts_to_ir(parts, &path, &mut ids, true)?;
         push_split(&mut messages, role, parts);
     }
+    // Parts of no known kind leave nothing to send: every other dialect needs a message.
+    if messages.is_empty() {
+        return Err(TranslateError::field("contents", "no part carries content (text, data or a function call)"));
+    }
 
     let system = match fields.system_instruction {
         None | Some(Value::Null) => Vec::new(),
@@ -693,6 +697,12 @@ pub fn request_from_ir(request: &ChatRequest) -> Result<Value, TranslateError> {
             Some(Content { role: Some(last), parts: previous }) if last == role => previous.extend(parts),
             _ => contents.push(Content { role: Some(role.into()), parts }),
         }
+    }
+    // As for Anthropic: Gemini refuses an empty `contents`.
+    if contents.is_empty() {
+        return Err(TranslateError::Unsupported(
+            "the request has no message with content; Gemini needs at least one".into(),
+        ));
     }
 
     let system_instruction = (!request.system.is_empty()).then(|| Content {
@@ -1058,7 +1068,7 @@ pub(crate) fn usage_to_ir(usage: &UsageMetadata) -> Usage {
     let thoughts = usage.thoughts_token_count.unwrap_or(0);
     Usage {
         input_tokens: usage.prompt_token_count.unwrap_or(0),
-        output_tokens: usage.candidates_token_count.unwrap_or(0) + thoughts,
+        output_tokens: usage.candidates_token_count.unwrap_or(0).saturating_add(thoughts),
         cached_input_tokens: usage.cached_content_token_count.unwrap_or(0),
         cache_creation_tokens: 0,
         reasoning_tokens: thoughts,
@@ -1068,10 +1078,10 @@ pub(crate) fn usage_to_ir(usage: &UsageMetadata) -> Usage {
 fn usage_from_ir(usage: &Usage) -> UsageMetadata {
     UsageMetadata {
         prompt_token_count: Some(usage.input_tokens),
-        candidates_token_count: Some((usage.output_tokens - usage.reasoning_tokens).max(0)),
+        candidates_token_count: Some(usage.output_tokens.saturating_sub(usage.reasoning_tokens).max(0)),
         cached_content_token_count: (usage.cached_input_tokens > 0).then_some(usage.cached_input_tokens),
         thoughts_token_count: (usage.reasoning_tokens > 0).then_some(usage.reasoning_tokens),
-        total_token_count: Some(usage.input_tokens + usage.output_tokens.max(usage.reasoning_tokens)),
+        total_token_count: Some(usage.input_tokens.saturating_add(usage.output_tokens.max(usage.reasoning_tokens))),
     }
 }
 

@@ -373,7 +373,7 @@ fn usage_out(usage: &Usage) -> OutUsage {
     OutUsage {
         prompt_tokens: usage.input_tokens,
         completion_tokens: usage.output_tokens,
-        total_tokens: usage.input_tokens + usage.output_tokens,
+        total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
         prompt_tokens_details: OutPromptDetails { cached_tokens: usage.cached_input_tokens },
         completion_tokens_details: OutCompletionDetails { reasoning_tokens: usage.reasoning_tokens },
     }

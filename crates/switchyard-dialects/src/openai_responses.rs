@@ -957,7 +957,7 @@ fn usage_from_ir(usage: &Usage) -> OutUsage {
         },
         output_tokens: usage.output_tokens,
         output_tokens_details: OutOutputDetails { reasoning_tokens: usage.reasoning_tokens },
-        total_tokens: usage.input_tokens + usage.output_tokens,
+        total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
     }
 }
 
