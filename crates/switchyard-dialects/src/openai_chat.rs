@@ -594,6 +594,13 @@ pub fn request_from_ir(request: &ChatRequest) -> Result<Value, TranslateError> {
             Role::User | Role::Tool => user_out(&message.content, &mut messages),
         }
     }
+    // Nothing to send (a Responses request with tools but no input): Chat refuses an empty
+    // `messages`, so say so here as a 400 in the client's dialect.
+    if messages.is_empty() {
+        return Err(TranslateError::Unsupported(
+            "the request has no message with content; OpenAI Chat needs at least one".into(),
+        ));
+    }
 
     let tool_choice = if request.tools.is_empty() { None } else { request.tool_choice.as_ref() };
     let body = OutRequest {

@@ -1324,6 +1324,10 @@ impl Decoder {
     fn item_added(&mut self, event: InEvent, out: &mut Vec<StreamEvent>) {
         let Some(item) = event.item else { return };
         let output_index = event.output_index.unwrap_or(self.items.len());
+        // A repeated `output_item.added` must not open the item (a tool call) a second time.
+        if self.items.contains_key(&output_index) {
+            return;
+        }
         if let Some(id) = item.id.clone() {
             self.item_ids.insert(id, output_index);
         }
@@ -1370,6 +1374,13 @@ impl Decoder {
                 InEvent { output_index: Some(output_index), item: Some(item.clone()), ..InEvent::default() },
                 out,
             );
+        }
+        // A repeated `output_item.done` of an item already closed adds nothing: its block ended.
+        if matches!(
+            self.items.get(&output_index),
+            Some(ItemState::Function { closed: true, .. } | ItemState::Reasoning { closed: true, .. })
+        ) {
+            return;
         }
         match item.kind.as_deref() {
             Some("message") => {

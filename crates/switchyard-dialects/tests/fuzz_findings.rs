@@ -135,3 +135,40 @@ fn a_system_only_request_is_refused_for_anthropic_and_gemini() {
     let chat = Dialect::OpenAiChat.request_from_ir(&request).unwrap();
     assert_eq!(chat["messages"][0]["role"], "system");
 }
+
+/// dialect_request: a Responses request with tools but no input became an OpenAI Chat request
+/// with an empty `messages`, which Chat (and its upstreams) refuse; it is refused here instead.
+#[test]
+fn a_responses_request_without_input_is_refused_for_openai_chat() {
+    let body = br#"{"model":"gpt-5","input":[],"tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],"tool_choice":"required"}"#;
+    let request = Dialect::OpenAiResponses.request_to_ir(body, "").unwrap();
+    assert!(request.messages.is_empty() && request.system.is_empty());
+    let error = Dialect::OpenAiChat.request_from_ir(&request).unwrap_err();
+    assert!(error.to_string().contains("no message"), "{error}");
+}
+
+/// stream_decoder: an upstream repeating a reasoning item's `output_item.done` (and a tool call's
+/// `output_item.added`) made the Responses decoder sign a thinking block it had closed and open
+/// the tool call twice; repeats of a closed or open item are dropped now.
+#[test]
+fn responses_decoder_drops_repeated_item_events() {
+    use switchyard_dialects::openai_responses;
+    let events = [
+        r#"{"type":"response.created","response":{"id":"resp_1","model":"gpt-5"}}"#,
+        r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"reasoning","id":"rs_1"}}"#,
+        r#"{"type":"response.reasoning_summary_text.delta","output_index":0,"item_id":"rs_1","delta":"think"}"#,
+        r#"{"type":"response.output_item.done","output_index":0,"item":{"type":"reasoning","id":"rs_1","encrypted_content":"sig"}}"#,
+        r#"{"type":"response.output_item.added","output_index":1,"item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"f","arguments":""}}"#,
+        r#"{"type":"response.output_item.done","output_index":0,"item":{"type":"reasoning","id":"rs_1","encrypted_content":"sig"}}"#,
+        r#"{"type":"response.output_item.added","output_index":1,"item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"f","arguments":""}}"#,
+        r#"{"type":"response.output_item.done","output_index":1,"item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"f","arguments":"{}"}}"#,
+    ];
+    let mut decoder = openai_responses::Decoder::new();
+    let mut out = Vec::new();
+    for event in events {
+        out.extend(decoder.decode(None, event).unwrap());
+    }
+    let signatures = out.iter().filter(|e| matches!(e, StreamEvent::ThinkingSignature { .. })).count();
+    let calls = out.iter().filter(|e| matches!(e, StreamEvent::ToolCallStart { .. })).count();
+    assert_eq!((signatures, calls), (1, 1), "{out:?}");
+}
