@@ -635,8 +635,13 @@ fn parts_to_ir(parts: Vec<GPart>, path: &str, ids: &mut CallIds, strict: bool) -
 
 fn blob_to_ir(blob: Blob, path: &str, strict: bool) -> Result<Option<Part>, TranslateError> {
     let media_type = blob.mime_type.unwrap_or_default();
+    let data = blob.data.unwrap_or_default();
+    // An image without bytes is no image: every other dialect (and Gemini itself) refuses it.
+    if data.is_empty() {
+        return if strict { Err(TranslateError::field(format!("{path}.data"), "required")) } else { Ok(None) };
+    }
     if media_type.starts_with("image/") {
-        return Ok(Some(Part::Image(ImageSource::Base64 { media_type, data: blob.data.unwrap_or_default() })));
+        return Ok(Some(Part::Image(ImageSource::Base64 { media_type, data })));
     }
     if strict {
         return Err(TranslateError::Unsupported(format!("{path}: {media_type:?} content (only images translate)")));

@@ -172,3 +172,15 @@ fn responses_decoder_drops_repeated_item_events() {
     let calls = out.iter().filter(|e| matches!(e, StreamEvent::ToolCallStart { .. })).count();
     assert_eq!((signatures, calls), (1, 1), "{out:?}");
 }
+
+/// dialect_request: a Gemini `inlineData` without `data` decoded to an image with no bytes, which
+/// OpenAI Chat (and every upstream) refuses; it is a 400 naming the field now.
+#[test]
+fn gemini_inline_data_without_data_is_refused() {
+    let body = br#"{"contents":[{"role":"user","parts":[{"text":"look"},{"inlineData":{"mimeType":"image/png","dcta":"iVBORw0KGgo="}}]}]}"#;
+    let error = gemini::request_to_ir(body, "gemini-2.5-pro").unwrap_err();
+    assert!(error.to_string().contains("inlineData.data"), "{error}");
+    let fine =
+        br#"{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="}}]}]}"#;
+    assert_eq!(gemini::request_to_ir(fine, "gemini-2.5-pro").unwrap().messages.len(), 1);
+}
