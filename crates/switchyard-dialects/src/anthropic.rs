@@ -498,10 +498,17 @@ fn block_to_part(block: WireBlock, path: &str) -> Result<Option<Part>, Translate
 
 fn image_to_ir(source: WireSource, path: &str) -> Result<ImageSource, TranslateError> {
     match source.kind.as_str() {
-        "base64" => Ok(ImageSource::Base64 {
-            media_type: required(source.media_type.filter(|m| !m.is_empty()), &format!("{path}.media_type"))?,
-            data: required(source.data.filter(|d| !d.is_empty()), &format!("{path}.data"))?,
-        }),
+        "base64" => {
+            let media_type = required(source.media_type.filter(|m| !m.is_empty()), &format!("{path}.media_type"))?;
+            // Only images are images: another type would reach an upstream as one and be refused.
+            if !crate::ir::is_image_media_type(&media_type) {
+                return Err(TranslateError::field(format!("{path}.media_type"), "must be an image type (image/...)"));
+            }
+            Ok(ImageSource::Base64 {
+                media_type,
+                data: required(source.data.filter(|d| !d.is_empty()), &format!("{path}.data"))?,
+            })
+        }
         "url" => Ok(ImageSource::Url(required(source.url.filter(|u| !u.is_empty()), &format!("{path}.url"))?)),
         "file" => Err(TranslateError::Unsupported(format!("{path}: file image sources"))),
         "" => Err(TranslateError::field(format!("{path}.type"), "required")),

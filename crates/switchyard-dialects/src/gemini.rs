@@ -640,7 +640,7 @@ fn blob_to_ir(blob: Blob, path: &str, strict: bool) -> Result<Option<Part>, Tran
     if data.is_empty() {
         return if strict { Err(TranslateError::field(format!("{path}.data"), "required")) } else { Ok(None) };
     }
-    if media_type.starts_with("image/") {
+    if crate::ir::is_image_media_type(&media_type) {
         return Ok(Some(Part::Image(ImageSource::Base64 { media_type, data })));
     }
     if strict {

@@ -137,6 +137,16 @@ pub enum ImageSource {
     Url(String),
 }
 
+/// Whether `media_type` is an image type every dialect can carry: `image/<subtype>`, the
+/// subtype made of RFC 6838 name characters (so it survives a data URL and each wire format).
+pub fn is_image_media_type(media_type: &str) -> bool {
+    let Some(subtype) = media_type.get(..6).filter(|t| t.eq_ignore_ascii_case("image/")).map(|_| &media_type[6..])
+    else {
+        return false;
+    };
+    !subtype.is_empty() && subtype.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Text(String),

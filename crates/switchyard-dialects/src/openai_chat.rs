@@ -550,7 +550,10 @@ fn image_from_url(url: String, path: &str) -> Result<ImageSource, TranslateError
     if data.is_empty() {
         return Err(TranslateError::field(path, "data URL has no data"));
     }
-    let media_type = if media_type.is_empty() { "application/octet-stream" } else { media_type };
+    // Only images are images: another type would reach an upstream as one and be refused.
+    if !crate::ir::is_image_media_type(media_type) {
+        return Err(TranslateError::field(path, "data URL must name an image media type (image/...)"));
+    }
     Ok(ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() })
 }
 

@@ -705,6 +705,7 @@ fn image_from_url(url: String) -> ImageSource {
     if let Some(rest) = url.strip_prefix("data:")
         && let Some((meta, data)) = rest.split_once(',')
         && let Some(media_type) = meta.strip_suffix(";base64")
+        && crate::ir::is_image_media_type(media_type)
     {
         return ImageSource::Base64 { media_type: media_type.to_owned(), data: data.to_owned() };
     }

@@ -184,3 +184,25 @@ fn gemini_inline_data_without_data_is_refused() {
         br#"{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="}}]}]}"#;
     assert_eq!(gemini::request_to_ir(fine, "gemini-2.5-pro").unwrap().messages.len(), 1);
 }
+
+/// dialect_request: an Anthropic image whose `media_type` is no image type (or an OpenAI Chat data
+/// URL without one) went to other dialects as an image that Gemini then refused; both decoders
+/// refuse it now, naming the field.
+#[test]
+fn images_must_have_an_image_media_type() {
+    let anthropic = br#"{"model":"c","max_tokens":8,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"imeg/apgn","data":"iVBORw0KGgo="}}]}]}"#;
+    let error = Dialect::AnthropicMessages.request_to_ir(anthropic, "").unwrap_err();
+    assert!(error.to_string().contains("media_type"), "{error}");
+    let chat = br#"{"model":"g","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:;base64,iVBORw0KGgo="}}]}]}"#;
+    let error = Dialect::OpenAiChat.request_to_ir(chat, "").unwrap_err();
+    assert!(error.to_string().contains("image media type"), "{error}");
+    let comma = br#"{"model":"g","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/,png;base64,iVBORw0KGgo="}}]}]}"#;
+    assert!(Dialect::OpenAiChat.request_to_ir(comma, "").is_err());
+    assert!(switchyard_dialects::ir::is_image_media_type("image/svg+xml"));
+    assert!(
+        !switchyard_dialects::ir::is_image_media_type("image/")
+            && !switchyard_dialects::ir::is_image_media_type("image/a,b")
+    );
+    let fine = br#"{"model":"g","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}"#;
+    assert_eq!(Dialect::OpenAiChat.request_to_ir(fine, "").unwrap().messages.len(), 1);
+}
