@@ -846,6 +846,9 @@ fn parts_from_ir(
                     });
                 }
             }
+            // An empty text carries nothing (Gemini refuses a turn of empty parts) unless it
+            // must carry a pending signature.
+            Part::Text(text) if text.is_empty() && pending_signature.is_none() => {}
             Part::Text(text) => out.push(GPart {
                 text: Some(text.clone()),
                 thought_signature: pending_signature.take(),

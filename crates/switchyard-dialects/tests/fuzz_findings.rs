@@ -206,3 +206,17 @@ fn images_must_have_an_image_media_type() {
     let fine = br#"{"model":"g","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}"#;
     assert_eq!(Dialect::OpenAiChat.request_to_ir(fine, "").unwrap().messages.len(), 1);
 }
+
+/// dialect_request: a request whose only text was empty became a Gemini turn of one empty text
+/// part, which Gemini refuses; empty texts are left out now, and nothing left is a clear 400.
+#[test]
+fn an_empty_text_is_no_gemini_part() {
+    let body = br#"{"model":"g","messages":[{"role":"user","content":""}]}"#;
+    let request = Dialect::OpenAiChat.request_to_ir(body, "").unwrap();
+    let error = Dialect::Gemini.request_from_ir(&request).unwrap_err();
+    assert!(error.to_string().contains("no message"), "{error}");
+    let body = br#"{"model":"g","messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"hi"}]}]}"#;
+    let request = Dialect::OpenAiChat.request_to_ir(body, "").unwrap();
+    let gemini = Dialect::Gemini.request_from_ir(&request).unwrap();
+    assert_eq!(gemini["contents"][0]["parts"], serde_json::json!([{"text": "hi"}]));
+}
