@@ -49,11 +49,7 @@ pub(crate) enum ReadError {
 /// a FIFO opens without waiting for a writer), then the *opened* fd is checked to be a regular
 /// file (so a swap between a stat and the open cannot fool us) and at most cap + 1 bytes are read.
 pub(crate) fn read_auth_file(path: &Path) -> Result<(Vec<u8>, fs::Metadata), ReadError> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    let file = match options.open(path) {
+    let file = match open_no_follow(path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(ReadError::NotFound),
         #[cfg(unix)]
@@ -76,6 +72,15 @@ pub(crate) fn read_auth_file(path: &Path) -> Result<(Vec<u8>, fs::Metadata), Rea
         return Err(ReadError::Refused(too_large()));
     }
     Ok((bytes, meta))
+}
+
+/// Opens `path` for reading without following a symlink (`ELOOP`) or waiting for a FIFO's writer.
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    options.open(path)
 }
 
 fn too_large() -> String {
@@ -123,21 +128,21 @@ pub(crate) fn load(dir: &Path, name: &str) -> Option<StoredAuth> {
             Some(StoredAuth::new(dir, name, bytes.len() as u64, modified, content))
         }
         Err(ReadError::NotFound) => None,
-        Err(ReadError::Refused(reason)) => {
-            // lstat: describes the entry itself, never a symlink's target.
-            let meta = fs::symlink_metadata(&path).ok();
-            let size = meta.as_ref().map_or(0, fs::Metadata::len);
-            let modified = meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
-            Some(StoredAuth::new(dir, name, size, modified, AuthContent::Refused { reason }))
-        }
+        Err(ReadError::Refused(reason)) => Some(unread_entry(dir, name, AuthContent::Refused { reason })),
         Err(ReadError::Io(err)) => {
-            let meta = fs::symlink_metadata(&path).ok();
-            let size = meta.as_ref().map_or(0, fs::Metadata::len);
-            let modified = meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
             let message = format!("unreadable: {}", describe_io_error(&err));
-            Some(StoredAuth::new(dir, name, size, modified, AuthContent::Corrupt { message }))
+            Some(unread_entry(dir, name, AuthContent::Corrupt { message }))
         }
     }
+}
+
+/// An entry whose content was not read, sized and dated by lstat: the entry itself, never a
+/// symlink's target.
+fn unread_entry(dir: &Path, name: &str, content: AuthContent) -> StoredAuth {
+    let meta = fs::symlink_metadata(dir.join(name)).ok();
+    let size = meta.as_ref().map_or(0, fs::Metadata::len);
+    let modified = meta.and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
+    StoredAuth::new(dir, name, size, modified, content)
 }
 
 /// Replaces `dir/name` atomically: temp file in the same dir, mode 0600 before it gets its

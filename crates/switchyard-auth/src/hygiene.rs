@@ -97,8 +97,8 @@ pub fn fix_modes(dir: &Path) -> io::Result<Vec<LooseMode>> {
         match &entry.name {
             None => set_mode(dir, DIR_MODE)?,
             Some(name) => {
-                let (file, meta) = open_no_follow(&dir.join(name))?;
-                if meta.is_file() {
+                let file = disk::open_no_follow(&dir.join(name))?;
+                if file.metadata()?.is_file() {
                     file.set_permissions(permissions(FILE_MODE))?;
                 }
             }
@@ -146,16 +146,6 @@ fn entries(dir: &Path) -> io::Result<Vec<(String, fs::Metadata)>> {
         }
     }
     Ok(out)
-}
-
-fn open_no_follow(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    let file = options.open(path)?;
-    let meta = file.metadata()?;
-    Ok((file, meta))
 }
 
 #[cfg(unix)]

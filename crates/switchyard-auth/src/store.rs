@@ -88,6 +88,15 @@ impl StoredAuth {
         }
     }
 
+    /// The credential to modify, or why this file is never rewritten (corrupt or refused).
+    fn writable(&self) -> Result<&Credential, StoreError> {
+        match &self.content {
+            AuthContent::Valid(credential) => Ok(credential),
+            AuthContent::Corrupt { message } => Err(StoreError::Corrupt(format!("{}: {message}", self.name))),
+            AuthContent::Refused { reason } => Err(StoreError::Refused(format!("{}: {reason}", self.name))),
+        }
+    }
+
     /// Why this file is not an account, if it is not: the corrupt or refused reason.
     pub fn problem(&self) -> Option<&str> {
         match &self.content {
@@ -183,16 +192,11 @@ impl CredentialStore {
         validate_file_name(name)?;
         let (bytes, credential) = checked_bytes(credential)?;
         let _guard = self.disk_lock.lock().await;
-        if let Some(current) = self.load(name).await? {
-            let refusal = match &current.content {
-                AuthContent::Valid(_) => None,
-                AuthContent::Corrupt { message } => Some(StoreError::Corrupt(format!("{name}: {message}"))),
-                AuthContent::Refused { reason } => Some(StoreError::Refused(format!("{name}: {reason}"))),
-            };
-            if let Some(error) = refusal {
-                self.upsert(current);
-                return Err(error);
-            }
+        if let Some(current) = self.load(name).await?
+            && let Err(error) = current.writable()
+        {
+            self.upsert(current);
+            return Err(error);
         }
         self.write(name, bytes, credential).await
     }
@@ -220,17 +224,11 @@ impl CredentialStore {
             self.remove(name);
             return Err(StoreError::NotFound(name.to_owned()));
         };
-        let original = match &current.content {
-            AuthContent::Valid(credential) => credential.clone(),
-            AuthContent::Corrupt { message } => {
-                let message = format!("{name}: {message}");
+        let original = match current.writable() {
+            Ok(credential) => credential.clone(),
+            Err(error) => {
                 self.upsert(current);
-                return Err(StoreError::Corrupt(message));
-            }
-            AuthContent::Refused { reason } => {
-                let message = format!("{name}: {reason}");
-                self.upsert(current);
-                return Err(StoreError::Refused(message));
+                return Err(error);
             }
         };
         let mut edited = original.clone();

@@ -60,17 +60,18 @@ impl Registry {
         file_name: &str,
         document: &Map<String, Value>,
     ) -> Result<Option<String>, UploadProblem> {
+        let valid_types = self.file_types();
         let problem = |field: &str, message: String| UploadProblem {
             message,
             field: field.to_owned(),
-            valid_types: self.file_types(),
+            valid_types: valid_types.clone(),
         };
         let (owner, derived) = match document.get("type") {
             Some(Value::String(file_type)) if !file_type.trim().is_empty() => {
                 let owner = self.owner(file_type.trim()).ok_or_else(|| {
                     problem(
                         "type",
-                        format!("unknown type `{}`; valid types: {}", file_type.trim(), self.file_types().join(", ")),
+                        format!("unknown type `{}`; valid types: {}", file_type.trim(), valid_types.join(", ")),
                     )
                 })?;
                 (owner, None)
@@ -82,7 +83,7 @@ impl Registry {
                         "type",
                         format!(
                             "missing field `type` (and the file name does not start with `<type>-`); valid types: {}",
-                            self.file_types().join(", ")
+                            valid_types.join(", ")
                         ),
                     ));
                 }
@@ -93,7 +94,7 @@ impl Registry {
                     format!(
                         "field `type` must be a string, not {}; valid types: {}",
                         json_kind(other),
-                        self.file_types().join(", ")
+                        valid_types.join(", ")
                     ),
                 ));
             }

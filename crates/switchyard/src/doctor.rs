@@ -113,7 +113,8 @@ fn text_report(dir: &Path, report: &DirReport, fix: bool, modes: &[LooseMode], t
             out.push_str(&format!("fixed: {name}: stale temp file of an interrupted write removed\n"));
         } else {
             out.push_str(&format!(
-                "problem: {name}: stale temp file of an interrupted write (older than 60 s); --fix removes it\n"
+                "problem: {name}: stale temp file of an interrupted write (older than {} s); --fix removes it\n",
+                hygiene::STALE_TEMP_AGE.as_secs()
             ));
         }
     }
