@@ -91,27 +91,19 @@ impl Gateway {
         );
         write_private(&config, yaml.as_bytes())?;
 
-        let log = dir.path().join("switchyard.log");
-        let child = Command::new(binary)
-            .arg("--config")
-            .arg(&config)
-            .env("HOME", dir.path())
-            .env("RUST_LOG", "warn")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env_remove("MANAGEMENT_PASSWORD")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("ALL_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .env_remove("all_proxy")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let pid = child.id();
-        Ok(Gateway { child, base: format!("http://127.0.0.1:{port}"), pid, log, _dir: dir })
+        let mut command = Command::new(binary);
+        command.arg("--config").arg(&config);
+        launch(command, dir, port).with_context(|| format!("cannot start {}", binary.display()))
+    }
+
+    /// The floor proxy (`switchyard-bench floor-proxy`) in front of `upstream`, launched like the
+    /// gateway (same pinning, same trusted CA).
+    pub fn spawn_floor(upstream: &str) -> anyhow::Result<Gateway> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg(crate::floor::SUBCOMMAND).arg(port.to_string()).arg(upstream);
+        launch(command, dir, port).context("cannot start the floor proxy")
     }
 
     /// Waits for `/healthz`, then for a real request to be served by the account.
@@ -149,6 +141,52 @@ impl Gateway {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// How every child (gateway or floor proxy) is started: the CPU it is pinned to and the CA file
+/// it trusts. Set once by `main` before the first spawn.
+#[derive(Clone, Default)]
+pub struct ChildSettings {
+    pub cpu: Option<usize>,
+    pub ca_file: Option<PathBuf>,
+}
+
+static CHILD_SETTINGS: std::sync::OnceLock<ChildSettings> = std::sync::OnceLock::new();
+
+pub fn set_child_settings(settings: ChildSettings) {
+    let _ = CHILD_SETTINGS.set(settings);
+}
+
+/// Starts `command` with the bench's environment (`RUST_LOG=warn`, no proxies, the bench CA, the
+/// pinned CPU), stderr to `dir/child.log`.
+fn launch(mut command: Command, dir: TempDir, port: u16) -> anyhow::Result<Gateway> {
+    let settings = CHILD_SETTINGS.get().cloned().unwrap_or_default();
+    let log = dir.path().join("child.log");
+    command
+        .env("HOME", dir.path())
+        .env("RUST_LOG", "warn")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("MANAGEMENT_PASSWORD")
+        .env_remove("SSL_CERT_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?);
+    for proxy in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        command.env_remove(proxy);
+    }
+    if let Some(ca_file) = &settings.ca_file {
+        command.env("SSL_CERT_FILE", ca_file);
+    }
+    if let Some(cpu) = settings.cpu {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: sched_setaffinity is async-signal-safe; only the child's own mask changes.
+        unsafe {
+            command.pre_exec(move || crate::pin::to_cpu(cpu));
+        }
+    }
+    let child = command.spawn()?;
+    let pid = child.id();
+    Ok(Gateway { child, base: format!("http://127.0.0.1:{port}"), pid, log, _dir: dir })
 }
 
 /// User + system CPU time of `pid` so far (`/proc/<pid>/stat` fields 14 and 15).

@@ -201,11 +201,22 @@ pub struct Answer {
 
 /// One request, read to its end and checked.
 pub async fn one(client: &reqwest::Client, target: &Target, started: Instant) -> Result<Answer, String> {
+    one_with(client, target, started, || {}).await
+}
+
+/// [`one`], calling `on_headers` once the answer's status and headers arrived.
+pub async fn one_with(
+    client: &reqwest::Client,
+    target: &Target,
+    started: Instant,
+    on_headers: impl FnOnce(),
+) -> Result<Answer, String> {
     let mut request = client.post(&target.url).header("content-type", "application/json").body(target.body.clone());
     for (name, value) in &target.headers {
         request = request.header(*name, *value);
     }
     let mut response = request.send().await.map_err(|e| format!("send: {e:#}"))?;
+    on_headers();
     let status = response.status();
     let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if !target.stream {

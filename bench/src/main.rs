@@ -1,14 +1,20 @@
 //! `cargo run --release -p switchyard-bench`: the real `switchyard` release binary against a
 //! loopback mock upstream, each scenario measured straight at the mock and through the gateway,
 //! printed as one Markdown table. Never asserts on timings; failed requests are counted and shown.
-//! `--burst N` measures the request records instead (see [`burst`]).
+//! Every gateway row has a floor row beside it (a minimal proxy on the same HTTP stack, see
+//! [`floor`]) and is printed as a ratio to it, for a plain HTTP/1.1, an HTTPS HTTP/1.1 and an HTTPS
+//! HTTP/2 upstream. `--burst N` measures the request records instead (see [`burst`]).
 
 mod burst;
+mod floor;
 mod gateway;
 mod load;
 mod mock;
+mod pin;
+mod report;
+mod streams;
+mod tls;
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +24,10 @@ use bytes::Bytes;
 use clap::Parser;
 use serde_json::json;
 
-use gateway::{Gateway, MODEL, cpu_time, rss_kib};
-use load::{Expect, Outcome, Settings, Target};
+use gateway::{ChildSettings, Gateway, MODEL, cpu_time, rss_kib};
+use load::{Expect, Settings, Target};
 use mock::{Fixtures, MockKind};
+use report::{Row, Via};
 
 #[derive(Parser)]
 #[command(name = "switchyard-bench", about = "Load benchmark: direct to a mock upstream vs through switchyard")]
@@ -32,7 +39,7 @@ struct Args {
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
     /// Seconds measured per row.
-    #[arg(long, default_value_t = 15.0)]
+    #[arg(long, default_value_t = 10.0)]
     duration: f64,
     /// Which mock upstream to use.
     #[arg(long, value_enum, default_value_t = MockKind::Fast)]
@@ -65,14 +72,55 @@ struct Args {
     /// Burst mode: bursts per gateway, alternating which gateway goes first.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Upstream transports to run every scenario on (comma separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "http1,https-h1,https-h2")]
+    upstreams: Vec<Upstream>,
+    /// Open-streams mode: N streams held open at once through switchyard and through the floor
+    /// proxy (upstream: the mock's HTTPS HTTP/2 listener), their peak RSS and failures; the
+    /// mock's event gap is `--event-delay-ms` (2000 when not given).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10000")]
+    open_streams: Option<usize>,
+    /// Do not pin (default on 2+ cores: the gateway and the floor proxy on CPU 0, the load
+    /// generator and the mock on CPU 1).
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// How the gateway (and the floor proxy) reach the mock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Upstream {
+    /// Plain HTTP/1.1.
+    Http1,
+    /// HTTPS (rustls, the bench's own CA) offering only `http/1.1`.
+    HttpsH1,
+    /// HTTPS offering only `h2`.
+    HttpsH2,
+}
+
+impl Upstream {
+    pub fn label(self) -> &'static str {
+        match self {
+            Upstream::Http1 => "HTTP/1.1",
+            Upstream::HttpsH1 => "HTTPS, HTTP/1.1",
+            Upstream::HttpsH2 => "HTTPS, HTTP/2",
+        }
+    }
+
+    fn base(self, mock: &mock::Mock) -> Option<&str> {
+        match self {
+            Upstream::Http1 => Some(&mock.base),
+            Upstream::HttpsH1 => mock.https_h1.as_deref(),
+            Upstream::HttpsH2 => mock.https_h2.as_deref(),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
-struct Scenario {
-    id: &'static str,
-    stream: bool,
+pub struct Scenario {
+    pub id: &'static str,
+    pub stream: bool,
     /// OpenAI client over the Claude upstream (else Anthropic client, passed through).
-    translated: bool,
+    pub translated: bool,
 }
 
 const SCENARIOS: [Scenario; 4] = [
@@ -83,7 +131,7 @@ const SCENARIOS: [Scenario; 4] = [
 ];
 
 impl Scenario {
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match (self.stream, self.translated) {
             (false, false) => "non-stream pass-through (Anthropic → Claude, `/v1/messages`)",
             (false, true) => "non-stream translated (OpenAI → Claude, `/v1/chat/completions`)",
@@ -111,7 +159,7 @@ impl Scenario {
         }
     }
 
-    /// Direct rows: the mock's exact bytes. Gateway rows: the markers of a complete answer.
+    /// Direct and floor rows: the mock's exact bytes. Gateway rows: the markers of a complete answer.
     fn expect(self, direct: bool, fixtures: &Fixtures) -> Expect {
         let concat = |events: &[Bytes]| Bytes::from(events.concat());
         match (direct, self.stream, self.translated) {
@@ -127,36 +175,37 @@ impl Scenario {
     }
 }
 
-struct Row {
-    scenario: Scenario,
-    direct: bool,
-    outcome: Outcome,
-    /// Gateway CPU time (user + system) per completed request in the window.
-    cpu_per_request: Option<Duration>,
-    /// Highest gateway VmRSS sampled during the row, KiB.
-    rss_max: Option<u64>,
-    /// Upstream requests per client request seen by the mock in this row (fast mock only).
-    upstream_per_request: Option<f64>,
-}
-
 fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(floor::SUBCOMMAND) {
+        return floor::main(&argv[2..]);
+    }
     let args = Args::parse();
     if args.concurrency == 0 || args.duration <= 0.0 || args.warmup < 0.0 || args.burst == Some(0) {
         bail!("--concurrency, --duration and --burst must be positive, --warmup not negative");
     }
+    let binary = args.switchyard_bin.clone().unwrap_or_else(gateway::default_binary);
+    if !args.no_build && args.switchyard_bin.is_none() {
+        gateway::build_release()?;
+    }
+    // Pinned before any thread starts, so the runtime, the mock thread and every child inherit it.
+    let cores = pin::allowed_cpus();
+    let pinned = !args.no_pin && cores >= 2;
+    if pinned {
+        pin::to_cpu(1).context("pinning the bench to CPU 1")?;
+    }
+    let certs_dir = tempfile::tempdir()?;
+    let certs = tls::Certificates::generate(certs_dir.path())?;
+    gateway::set_child_settings(ChildSettings { cpu: pinned.then_some(0), ca_file: Some(certs.ca_file.clone()) });
     let runtime = if args.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(args.client_threads).enable_all().build()?
     };
-    runtime.block_on(run(args))
+    runtime.block_on(run(args, binary, certs, cores, pinned))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let binary = args.switchyard_bin.clone().unwrap_or_else(gateway::default_binary);
-    if !args.no_build && args.switchyard_bin.is_none() {
-        tokio::task::spawn_blocking(gateway::build_release).await??;
-    }
+async fn run(args: Args, binary: PathBuf, certs: tls::Certificates, cores: usize, pinned: bool) -> anyhow::Result<()> {
     // A burst runs one scenario unless told otherwise: it is about the records, not the dialects.
     let only = if args.only.is_empty() && args.burst.is_some() {
         vec!["nonstream-passthrough".into()]
@@ -172,78 +221,130 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let fixtures = Fixtures::load();
-    let event_delay = Duration::from_millis(args.event_delay_ms);
-    let mock = mock::start(args.mock, args.mock_threads, event_delay, fixtures.clone())?;
+    let event_delay = match (args.open_streams, args.event_delay_ms) {
+        (Some(_), 0) => Duration::from_secs(2),
+        (_, ms) => Duration::from_millis(ms),
+    };
+    let mock = mock::start(args.mock, args.mock_threads, event_delay, fixtures.clone(), Some(&certs))?;
     eprintln!("bench: mock upstream ({:?}) on {}", args.mock, mock.base);
 
+    if let Some(streams) = args.open_streams {
+        let settings = streams::OpenStreams { streams, event_delay };
+        print!("{}", streams::run(&binary, &mock, &settings).await?);
+        return Ok(());
+    }
     if let Some(requests) = args.burst {
         let settings = burst::BurstSettings { requests, concurrency: args.concurrency, rounds: args.rounds.max(1) };
         print!("{}", burst::run(&binary, &mock, &fixtures, &scenarios, &settings).await?);
         return Ok(());
     }
-    let mut gateway = Gateway::spawn(&binary, &mock::upstream_urls_yaml(&mock.base), "")?;
-    gateway.wait_ready(&load::client(1)).await.context("starting switchyard")?;
-    let idle_rss = rss_kib(gateway.pid);
-    eprintln!("bench: switchyard pid {} on {} (idle RSS {} KiB)", gateway.pid, gateway.base, idle_rss.unwrap_or(0));
-
+    // One switchyard and one floor proxy per upstream transport.
+    let mut pairs = Vec::new();
+    for upstream in args.upstreams.iter().copied() {
+        let Some(base) = upstream.base(&mock) else {
+            bail!("the {:?} mock has no {} listener (only the fast mock speaks TLS)", args.mock, upstream.label());
+        };
+        let mut gateway = Gateway::spawn(&binary, &mock::upstream_urls_yaml(base), "")?;
+        gateway.wait_ready(&load::client(1)).await.context("starting switchyard")?;
+        let mut floor = Gateway::spawn_floor(base)?;
+        floor.wait_ready(&load::client(1)).await.context("starting the floor proxy")?;
+        let idle = (rss_kib(gateway.pid), rss_kib(floor.pid));
+        eprintln!(
+            "bench: {}: switchyard pid {} (idle RSS {} KiB), floor proxy pid {} (idle RSS {} KiB)",
+            upstream.label(),
+            gateway.pid,
+            idle.0.unwrap_or(0),
+            floor.pid,
+            idle.1.unwrap_or(0)
+        );
+        pairs.push((upstream, gateway, floor, idle));
+    }
     let load_before = load_average();
     let settings = Settings {
         concurrency: args.concurrency,
         warmup: Duration::from_secs_f64(args.warmup),
         duration: Duration::from_secs_f64(args.duration),
     };
+    let context = report::Context {
+        concurrency: args.concurrency,
+        warmup: args.warmup,
+        duration: args.duration,
+        mock: format!("{:?}", args.mock),
+        mock_threads: args.mock_threads,
+        client_threads: args.client_threads,
+        event_delay_ms: args.event_delay_ms,
+        binary: binary.clone(),
+        cores,
+        pinned,
+        load_before,
+        idle_rss: pairs.iter().map(|(upstream, _, _, idle)| (*upstream, idle.0, idle.1)).collect(),
+    };
     let mut rows = Vec::new();
     for scenario in scenarios {
-        for direct in [true, false] {
-            let base = if direct { &mock.base } else { &gateway.base };
-            let target = Arc::new(Target {
-                url: format!("{base}{}", scenario.path()),
-                body: scenario.body(),
-                headers: scenario.headers(),
-                stream: scenario.stream,
-                expect: scenario.expect(direct, &fixtures),
-            });
-            eprintln!(
-                "bench: {} via {} ({} s + {} s warm-up)",
-                scenario.id,
-                if direct { "direct" } else { "switchyard" },
-                args.duration,
-                args.warmup
-            );
-            let row = measure(&gateway, &mock, scenario, direct, target, &settings).await;
-            eprintln!(
-                "bench:   {:.0} req/s, p50 {:.2} ms, {} errors",
-                row.outcome.rps(),
-                ms(row.outcome.latency.value_at_quantile(0.5)),
-                row.outcome.errors
-            );
-            rows.push(row);
-            if !gateway.is_running() {
-                print!("{}", report(&args, &binary, idle_rss, &load_before, &rows));
-                bail!("switchyard died during the run:\n{}", gateway.log_tail());
+        let direct = Target {
+            url: format!("{}{}", mock.base, scenario.path()),
+            body: scenario.body(),
+            headers: scenario.headers(),
+            stream: scenario.stream,
+            expect: scenario.expect(true, &fixtures),
+        };
+        rows.push(measure(None, &mock, scenario, None, Via::Direct, Arc::new(direct), &settings).await);
+        for (upstream, gateway, floor, _) in pairs.iter_mut() {
+            for via in [Via::Floor, Via::Switchyard] {
+                let child = if via == Via::Floor { &*floor } else { &*gateway };
+                let target = Arc::new(Target {
+                    url: format!("{}{}", child.base, scenario.path()),
+                    body: scenario.body(),
+                    headers: scenario.headers(),
+                    stream: scenario.stream,
+                    expect: scenario.expect(via == Via::Floor, &fixtures),
+                });
+                rows.push(measure(Some(child), &mock, scenario, Some(*upstream), via, target, &settings).await);
+            }
+            for (name, child) in [("switchyard", &mut *gateway), ("the floor proxy", &mut *floor)] {
+                if !child.is_running() {
+                    print!("{}", report::render(&context, &rows));
+                    bail!("{name} died during the run:\n{}", child.log_tail());
+                }
             }
         }
     }
-    print!("{}", report(&args, &binary, idle_rss, &load_before, &rows));
-    let log_lines = gateway.log_lines();
-    if log_lines > 0 {
-        eprintln!("bench: switchyard logged {log_lines} warning/error lines; the last ones:\n{}", gateway.log_tail());
+    print!("{}", report::render(&context, &rows));
+    for (upstream, gateway, _, _) in &pairs {
+        let log_lines = gateway.log_lines();
+        if log_lines > 0 {
+            eprintln!(
+                "bench: switchyard ({}) logged {log_lines} warning/error lines; the last ones:\n{}",
+                upstream.label(),
+                gateway.log_tail()
+            );
+        }
     }
     Ok(())
 }
 
 async fn measure(
-    gateway: &Gateway,
+    child: Option<&Gateway>,
     mock: &mock::Mock,
     scenario: Scenario,
-    direct: bool,
+    upstream: Option<Upstream>,
+    via: Via,
     target: Arc<Target>,
     settings: &Settings,
 ) -> Row {
+    eprintln!(
+        "bench: {} via {}{} ({} s + {} s warm-up)",
+        scenario.id,
+        via.label(),
+        upstream.map(|u| format!(" ({})", u.label())).unwrap_or_default(),
+        settings.duration.as_secs_f64(),
+        settings.warmup.as_secs_f64()
+    );
     let client = load::client(settings.concurrency);
     let (window_tx, window_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let pid = gateway.pid;
+    // The direct row has no process of ours in the path: its counters read our own (ignored).
+    let pid = child.map_or(std::process::id(), |c| c.pid);
     // Samples RSS all along the row and the CPU counter when the window opens.
     let sampler = tokio::spawn(async move {
         let mut rss_max = rss_kib(pid).unwrap_or(0);
@@ -268,6 +369,7 @@ async fn measure(
     let _ = stop_tx.send(());
     let (cpu_start, rss_max) = sampler.await.unwrap_or((None, 0));
 
+    let direct = via == Via::Direct;
     let cpu_per_request = match (direct, cpu_start, cpu_end) {
         (false, Some(start), Some(end)) if outcome.completed > 0 => {
             Some(end.saturating_sub(start) / outcome.completed as u32)
@@ -282,10 +384,25 @@ async fn measure(
         }
         _ => None,
     };
-    Row { scenario, direct, outcome, cpu_per_request, rss_max: (!direct).then_some(rss_max), upstream_per_request }
+    eprintln!(
+        "bench:   {:.0} req/s, p50 {:.2} ms, {} errors{}",
+        outcome.rps(),
+        ms(outcome.latency.value_at_quantile(0.5)),
+        outcome.errors,
+        cpu_per_request.map(|c| format!(", {:.0} µs CPU/req", c.as_secs_f64() * 1e6)).unwrap_or_default()
+    );
+    Row {
+        scenario,
+        upstream,
+        via,
+        outcome,
+        cpu_per_request,
+        rss_max: (!direct).then_some(rss_max),
+        upstream_per_request,
+    }
 }
 
-fn ms(micros: u64) -> f64 {
+pub fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
@@ -297,100 +414,11 @@ fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn cpu_model() -> String {
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
             t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn report(args: &Args, binary: &std::path::Path, idle_rss: Option<u64>, load_before: &str, rows: &[Row]) -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let mut out = String::new();
-    let _ = writeln!(out, "\n## switchyard-bench, {}\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-    let _ = writeln!(
-        out,
-        "Machine: {cores} cores ({}), shared by the load generator, the mock and switchyard; 1-minute load average \
-         {load_before} when the run began. Settings: concurrency {}, \
-         {} s warm-up + {} s measured per row, mock `{:?}` (mock runtime threads {}, client runtime threads {}, event \
-         delay {} ms), `{}` with `RUST_LOG=warn`, idle RSS {:.1} MiB.\n",
-        cpu_model(),
-        args.concurrency,
-        args.warmup,
-        args.duration,
-        args.mock,
-        args.mock_threads,
-        args.client_threads,
-        args.event_delay_ms,
-        binary.display(),
-        idle_rss.unwrap_or(0) as f64 / 1024.0,
-    );
-    let _ = writeln!(
-        out,
-        "| Scenario | Path | req/s | p50 ms | p99 ms | TTFB p50 ms | TTFB p99 ms | added p50 ms | switchyard CPU µs/req \
-         | switchyard max RSS MiB | ok | errors |"
-    );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-    for row in rows {
-        let o = &row.outcome;
-        let p = |h: &hdrhistogram::Histogram<u64>, q: f64| {
-            if h.is_empty() { "—".to_owned() } else { format!("{:.2}", ms(h.value_at_quantile(q))) }
-        };
-        let ttfb = |q: f64| if row.scenario.stream { p(&o.ttfb, q) } else { "—".to_owned() };
-        let added = if row.direct {
-            "—".to_owned()
-        } else {
-            rows.iter()
-                .find(|r| r.direct && r.scenario.id == row.scenario.id)
-                .filter(|d| !d.outcome.latency.is_empty() && !o.latency.is_empty())
-                .map(|d| {
-                    let delta = ms(o.latency.value_at_quantile(0.5)) - ms(d.outcome.latency.value_at_quantile(0.5));
-                    format!("{delta:+.2}")
-                })
-                .unwrap_or_else(|| "—".to_owned())
-        };
-        let cpu = row.cpu_per_request.map(|d| format!("{:.0}", d.as_secs_f64() * 1e6)).unwrap_or_else(|| "—".into());
-        let rss = row.rss_max.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "—".into());
-        let errors = if o.errors > 0 { format!("**{}**", o.errors) } else { "0".to_owned() };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            row.scenario.title(),
-            if row.direct { "direct to mock" } else { "through switchyard" },
-            o.rps(),
-            p(&o.latency, 0.5),
-            p(&o.latency, 0.99),
-            ttfb(0.5),
-            ttfb(0.99),
-            added,
-            cpu,
-            rss,
-            o.completed,
-            errors,
-        );
-    }
-    let mut notes = Vec::new();
-    for row in rows {
-        if let Some(error) = &row.outcome.first_error {
-            notes.push(format!(
-                "- {} via {}: {} failed, first: `{}`",
-                row.scenario.id,
-                if row.direct { "direct" } else { "switchyard" },
-                row.outcome.errors,
-                error.replace('`', "'")
-            ));
-        }
-        if let Some(ratio) = row.upstream_per_request
-            && (ratio - 1.0).abs() > 0.01
-        {
-            notes
-                .push(format!("- {} via switchyard: {ratio:.2} upstream requests per client request", row.scenario.id));
-        }
-    }
-    if !notes.is_empty() {
-        let _ = writeln!(out, "\n{}", notes.join("\n"));
-    }
-    out
 }

@@ -28,6 +28,8 @@ use switchyard_testkit::fixtures;
 use switchyard_testkit::upstream::{Api, MockUpstream, sse_events};
 use tokio::sync::oneshot;
 
+use crate::tls::{self, Certificates};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MockKind {
     /// Minimal in-memory axum mock with keep-alive (the default).
@@ -62,7 +64,12 @@ impl Fixtures {
 
 /// A running mock; dropping it stops the server and joins its thread.
 pub struct Mock {
+    /// Plain HTTP/1.1.
     pub base: String,
+    /// The same routes over TLS offering only `http/1.1`, and only `h2` (fast mock, when given
+    /// certificates).
+    pub https_h1: Option<String>,
+    pub https_h2: Option<String>,
     /// Requests answered so far (fast mock only; the testkit mock is not polled during a run).
     pub hits: Option<Arc<AtomicU64>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -88,34 +95,59 @@ impl Mock {
 
 /// Starts the mock on a dedicated thread: a current-thread runtime when `threads` is 1, else a
 /// multi-thread runtime with that many workers.
-pub fn start(kind: MockKind, threads: usize, event_delay: Duration, fixtures: Fixtures) -> anyhow::Result<Mock> {
+pub fn start(
+    kind: MockKind,
+    threads: usize,
+    event_delay: Duration,
+    fixtures: Fixtures,
+    certs: Option<&Certificates>,
+) -> anyhow::Result<Mock> {
+    let acceptors = match certs {
+        Some(certs) if kind == MockKind::Fast => Some((certs.acceptor(b"http/1.1")?, certs.acceptor(b"h2")?)),
+        _ => None,
+    };
     let runtime = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
     }
     .context("mock runtime")?;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<(String, Option<Arc<AtomicU64>>)>>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Ready>>();
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new().name("mock-upstream".into()).spawn(move || {
         runtime.block_on(async move {
             match kind {
                 MockKind::Fast => {
-                    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-                        Ok(listener) => listener,
+                    let bind = || async {
+                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                        let addr = listener.local_addr()?;
+                        anyhow::Ok((listener, addr))
+                    };
+                    let (listener, addr) = match bind().await {
+                        Ok(bound) => bound,
                         Err(error) => {
-                            let _ = ready_tx.send(Err(error.into()));
+                            let _ = ready_tx.send(Err(error));
                             return;
                         }
                     };
-                    let base = format!("http://{}", listener.local_addr().expect("local addr"));
                     let hits = Arc::new(AtomicU64::new(0));
                     let state = Arc::new(FastState { fixtures, event_delay, hits: hits.clone() });
-                    let _ = ready_tx.send(Ok((base, Some(hits))));
                     let app = Router::new()
                         .route("/v1/messages", post(messages))
                         .route("/v1/chat/completions", post(chat))
                         .with_state(state);
+                    let mut ready = Ready { base: format!("http://{addr}"), hits: Some(hits), https: None };
+                    let mut tls_tasks = Vec::new();
+                    if let Some((h1, h2)) = acceptors {
+                        let (Ok((l1, a1)), Ok((l2, a2))) = (bind().await, bind().await) else {
+                            let _ = ready_tx.send(Err(anyhow::anyhow!("cannot bind the TLS listeners")));
+                            return;
+                        };
+                        tls_tasks.push(tokio::spawn(tls::serve(l1, h1, app.clone())));
+                        tls_tasks.push(tokio::spawn(tls::serve(l2, h2, app.clone())));
+                        ready.https = Some((format!("https://{a1}"), format!("https://{a2}")));
+                    }
+                    let _ = ready_tx.send(Ok(ready));
                     // Real upstreams flush each SSE event at once: no Nagle delay on the mock's side.
                     let listener = listener.tap_io(|tcp| {
                         let _ = tcp.set_nodelay(true);
@@ -125,19 +157,36 @@ pub fn start(kind: MockKind, threads: usize, event_delay: Duration, fixtures: Fi
                             let _ = shutdown_rx.await;
                         })
                         .await;
+                    tls_tasks.iter().for_each(|task| task.abort());
                 }
                 MockKind::Testkit => {
                     let upstream = MockUpstream::start().await;
                     upstream.set_event_delay(event_delay);
-                    let _ = ready_tx.send(Ok((upstream.base().to_owned(), None)));
+                    let _ = ready_tx.send(Ok(Ready { base: upstream.base().to_owned(), hits: None, https: None }));
                     let _ = shutdown_rx.await;
                     drop(upstream);
                 }
             }
         });
     })?;
-    let (base, hits) = ready_rx.recv().context("mock thread died")??;
-    Ok(Mock { base, hits, shutdown: Some(shutdown_tx), thread: Some(thread) })
+    let ready = ready_rx.recv().context("mock thread died")??;
+    let (https_h1, https_h2) = ready.https.unzip();
+    Ok(Mock {
+        base: ready.base,
+        https_h1,
+        https_h2,
+        hits: ready.hits,
+        shutdown: Some(shutdown_tx),
+        thread: Some(thread),
+    })
+}
+
+/// What the mock thread reports once it listens.
+struct Ready {
+    base: String,
+    hits: Option<Arc<AtomicU64>>,
+    /// (TLS with `http/1.1`, TLS with `h2`).
+    https: Option<(String, String)>,
 }
 
 /// `upstream-urls` for Switchyard: the Claude API (and Claude's OAuth endpoints, so nothing can

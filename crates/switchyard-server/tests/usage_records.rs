@@ -35,7 +35,7 @@ async fn next_record(records: &RecordReceiver) -> UsageRecord {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(record) = records.try_recv() {
-            return record;
+            return *record;
         }
         assert!(Instant::now() < deadline, "no usage record arrived");
         tokio::time::sleep(Duration::from_millis(10)).await;

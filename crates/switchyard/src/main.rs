@@ -156,6 +156,11 @@ enum Command {
     },
 }
 
+/// mimalloc: the request path makes many small, short-lived allocations, and glibc's malloc was
+/// a sixth of a pass-through request's CPU (bench/README.md, "Profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // `login`'s option flags and its list of logins come from the provider registry.
     let matches = Cli::command().mut_subcommand("login", login::extend_command).get_matches();

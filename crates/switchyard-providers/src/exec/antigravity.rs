@@ -11,7 +11,7 @@ use switchyard_auth::Credential;
 use switchyard_dialects::Dialect;
 
 use super::gemini_cli::{action_path, code_assist_answer, count_tokens_body, json_object};
-use super::{Headers, join, random_i63, send, uuid_v4};
+use super::{Headers, post, random_i63, send, uuid_v4};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
 /// Default bases in the order tried, with the `upstream-urls.antigravity` key overriding each.
@@ -54,7 +54,7 @@ impl Executor for AntigravityExecutor {
         let mut last_error = None;
         for (index, base) in bases.iter().enumerate() {
             let more = index + 1 < bases.len();
-            let call = ctx.http.post(join(base, action_path(&request))).headers(headers.0.clone()).body(body.clone());
+            let call = post(ctx, base, action_path(&request)).headers(headers.0.clone()).body(body.clone());
             match send(call).await {
                 Ok(response) if more && response.status().as_u16() == RATE_LIMITED => {
                     tracing::debug!(base = %switchyard_redact::text(base), "antigravity base rate-limited; trying the next one");

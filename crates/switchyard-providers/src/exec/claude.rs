@@ -2,10 +2,9 @@
 //! OAuth betas, `claude-api-key` keys as `x-api-key` on Anthropic's own API (`Bearer` on a custom
 //! base-url), and Claude Code's wire fingerprint (`claude-header-defaults` can update it).
 
-use serde_json::Value;
 use switchyard_dialects::Dialect;
 
-use super::{Headers, config_value, join, own_base, pass_through, send};
+use super::{Headers, config_value, own_base, pass_through, post, send};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
 pub(super) const DEFAULT_BASE: &str = "https://api.anthropic.com";
@@ -67,13 +66,13 @@ impl Executor for ClaudeExecutor {
             }
             UpstreamAuth::Stored { .. } => return Err(super::stored_not_supported()),
         };
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let hints = BetaHints::read(&request.body);
         let setting =
             |key: &str, default: &str| config_value(ctx, HEADER_DEFAULTS, key).unwrap_or_else(|| default.into());
         headers.set("content-type", "application/json")?;
         headers.set("accept", "application/json")?;
         headers.set("anthropic-version", "2023-06-01")?;
-        headers.set("anthropic-beta", &betas(&body, oauth, count, &request.client_headers))?;
+        headers.set("anthropic-beta", &betas(&hints, oauth, count, &request.client_headers))?;
         headers.set("anthropic-dangerous-direct-browser-access", "true")?;
         headers.set("x-app", "cli")?;
         headers.set("user-agent", &setting("user-agent", USER_AGENT))?;
@@ -92,7 +91,7 @@ impl Executor for ClaudeExecutor {
         if let UpstreamAuth::ApiKey { headers: extra, .. } = auth {
             headers.extra(extra)?;
         }
-        let response = send(ctx.http.post(join(&base, path)).headers(headers.0).body(request.body)).await?;
+        let response = send(post(ctx, &base, path).headers(headers.0).body(request.body)).await?;
         Ok(pass_through(response))
     }
 }
@@ -101,8 +100,98 @@ fn is_anthropic(base: &str) -> bool {
     url::Url::parse(base).ok().and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case(ANTHROPIC_HOST))) == Some(true)
 }
 
+/// The scalar visits of a "does this value have X" visitor: a scalar has nothing.
+macro_rules! scalars_are_false {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+    };
+}
+
+/// The two facts of a request body the beta list depends on. Read without building the body as
+/// a `Value` (which allocated every string and array of a long conversation on every request);
+/// a body that is not an object has neither.
+#[derive(Default, serde::Deserialize)]
+struct BetaHints {
+    /// `thinking.display` is present, whatever its value (`null` too).
+    #[serde(default, rename = "thinking", deserialize_with = "has_display")]
+    thinking_display: bool,
+    /// `tools` is a non-empty array.
+    #[serde(default, deserialize_with = "non_empty_array")]
+    tools: bool,
+}
+
+impl BetaHints {
+    fn read(body: &[u8]) -> BetaHints {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+}
+
+/// Any value: true only for an object with a `display` key.
+fn has_display<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct HasDisplay;
+    impl<'de> serde::de::Visitor<'de> for HasDisplay {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut found = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                found |= key == "display";
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(found)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(false)
+        }
+        scalars_are_false!();
+    }
+    deserializer.deserialize_any(HasDisplay)
+}
+
+fn non_empty_array<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    /// Any value: true only for an array with at least one element.
+    struct NonEmpty;
+    impl<'de> serde::de::Visitor<'de> for NonEmpty {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let first = seq.next_element::<serde::de::IgnoredAny>()?.is_some();
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+            Ok(false)
+        }
+        scalars_are_false!();
+    }
+    deserializer.deserialize_any(NonEmpty)
+}
+
 /// Claude Code's per-request beta list (spec §4.6), then the client's own betas not yet in it.
-fn betas(body: &Value, oauth: bool, count: bool, client: &reqwest::header::HeaderMap) -> String {
+fn betas(body: &BetaHints, oauth: bool, count: bool, client: &reqwest::header::HeaderMap) -> String {
     let mut list = vec![CLAUDE_CODE_BETA];
     if oauth {
         list.push(OAUTH_BETA);
@@ -112,7 +201,7 @@ fn betas(body: &Value, oauth: bool, count: bool, client: &reqwest::header::Heade
     } else {
         list.push("interleaved-thinking-2025-05-14");
         // Thinking is redacted unless the request chose how it is displayed.
-        if body.pointer("/thinking/display").is_none() {
+        if !body.thinking_display {
             list.push(REDACT_THINKING_BETA);
         }
         list.extend_from_slice(&[
@@ -121,7 +210,7 @@ fn betas(body: &Value, oauth: bool, count: bool, client: &reqwest::header::Heade
             "prompt-caching-scope-2026-01-05",
             "mid-conversation-system-2026-04-07",
         ]);
-        if body.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
+        if body.tools {
             list.push(ADVANCED_TOOL_USE_BETA);
         }
         list.push("effort-2025-11-24");
@@ -143,14 +232,33 @@ fn betas(body: &Value, oauth: bool, count: bool, client: &reqwest::header::Heade
 mod tests {
     use super::*;
     use reqwest::header::HeaderMap;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn hints(body: Value) -> BetaHints {
+        BetaHints::read(&serde_json::to_vec(&body).unwrap())
+    }
+
+    #[test]
+    fn beta_hints_read_tools_and_thinking_display_from_the_raw_body() {
+        let read = |body: Value| {
+            let h = hints(body);
+            (h.tools, h.thinking_display)
+        };
+        assert_eq!(read(json!({"tools": [{"name": "t"}], "thinking": {"display": null}})), (true, true));
+        assert_eq!(read(json!({"tools": [], "thinking": {"type": "enabled"}})), (false, false));
+        assert_eq!(read(json!({"tools": {"a": 1}, "messages": [{"content": [1, "x"]}]})), (false, false));
+        assert_eq!(read(json!({"tools": "x", "thinking": "y"})), (false, false));
+        assert_eq!(read(json!({"thinking": [1], "tools": [null]})), (true, false));
+        assert_eq!(read(json!(["not", "an", "object"])), (false, false));
+        assert!(!BetaHints::read(b"{bad").tools);
+    }
 
     #[test]
     fn oauth_betas_lead_and_client_betas_follow_once() {
         let mut client = HeaderMap::new();
         client.append("anthropic-beta", "context-1m-2025-08-07, oauth-2025-04-20".parse().unwrap());
         client.append("anthropic-beta", "files-api-2025-04-14".parse().unwrap());
-        let list = betas(&json!({"tools": [{"name": "t"}]}), true, false, &client);
+        let list = betas(&hints(json!({"tools": [{"name": "t"}]})), true, false, &client);
         assert!(list.starts_with("claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,"));
         assert!(list.contains(ADVANCED_TOOL_USE_BETA) && list.contains(FALLBACK_CREDIT_BETA));
         assert!(list.ends_with(",context-1m-2025-08-07,files-api-2025-04-14"), "{list}");
@@ -159,11 +267,11 @@ mod tests {
 
     #[test]
     fn api_keys_get_no_oauth_betas_and_count_tokens_its_own_profile() {
-        let list = betas(&json!({"thinking": {"display": "summarized"}}), false, false, &HeaderMap::new());
+        let list = betas(&hints(json!({"thinking": {"display": "summarized"}})), false, false, &HeaderMap::new());
         assert!(
             !list.contains(OAUTH_BETA) && !list.contains(FALLBACK_CREDIT_BETA) && !list.contains(REDACT_THINKING_BETA)
         );
-        let count = betas(&Value::Null, true, true, &HeaderMap::new());
+        let count = betas(&hints(Value::Null), true, true, &HeaderMap::new());
         assert_eq!(
             count,
             "claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14,context-management-2025-06-27,\

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use switchyard_dialects::Dialect;
 use switchyard_dialects::sse::{SseEvent, SseParser};
 
-use super::{Headers, body_of, config_value, end_to_end_headers, join, own_base, pass_through, send};
+use super::{Headers, body_of, config_value, end_to_end_headers, own_base, pass_through, post, send};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
 const DEFAULT_BASE: &str = "https://chatgpt.com/backend-api/codex";
@@ -94,7 +94,7 @@ impl Executor for CodexExecutor {
         if let UpstreamAuth::ApiKey { headers: extra, .. } = auth {
             headers.extra(extra)?;
         }
-        let response = send(ctx.http.post(join(&base, path)).headers(headers.0).body(body)).await?;
+        let response = send(post(ctx, &base, path).headers(headers.0).body(body)).await?;
         if fold && response.status().is_success() {
             return fold_stream(response).await;
         }

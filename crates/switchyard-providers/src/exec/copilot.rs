@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use switchyard_config::Config;
 use switchyard_dialects::Dialect;
 
-use super::{Headers, join, pass_through, send, uuid_v4};
+use super::{Headers, pass_through, post, send, uuid_v4};
 use crate::executor::{
     ExecContext, ExecError, Executor, Operation, TokenSource, UpstreamAuth, UpstreamRequest, UpstreamResponse,
 };
@@ -333,8 +333,7 @@ impl Executor for CopilotExecutor {
         if shaped.vision {
             headers.set("copilot-vision-request", "true")?;
         }
-        let response =
-            send(ctx.http.post(join(&base, "/chat/completions")).headers(headers.0).body(shaped.body)).await?;
+        let response = send(post(ctx, &base, "/chat/completions").headers(headers.0).body(shaped.body)).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             forget(github_token, &api.token).await;
         }

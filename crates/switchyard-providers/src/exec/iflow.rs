@@ -15,7 +15,7 @@ use sha2::Sha256;
 use switchyard_auth::Credential;
 use switchyard_dialects::Dialect;
 
-use super::{Headers, join, own_base, pass_through, send, uuid_v4};
+use super::{Headers, own_base, pass_through, post, send, uuid_v4};
 use crate::executor::{
     ExecContext, ExecError, Executor, Operation, TokenSource, UpstreamAuth, UpstreamRequest, UpstreamResponse,
 };
@@ -68,7 +68,7 @@ impl Executor for IflowExecutor {
         headers.set("x-iflow-signature", &signature(api_key, USER_AGENT, &session_id, &timestamp))?;
         headers.set("accept", if request.stream { "text/event-stream" } else { "application/json" })?;
         headers.extra(extra)?;
-        let response = send(ctx.http.post(join(&base, "/chat/completions")).headers(headers.0).body(body)).await?;
+        let response = send(post(ctx, &base, "/chat/completions").headers(headers.0).body(body)).await?;
         Ok(pass_through(response))
     }
 }

@@ -6,7 +6,7 @@
 
 use switchyard_dialects::Dialect;
 
-use super::{Headers, join, own_base, pass_through, send};
+use super::{Headers, own_base, pass_through, post, send};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 use crate::kimi::{API_BASE, PROVIDER, VERSION, identity_headers, stored_device_id};
 
@@ -73,7 +73,7 @@ impl Executor for KimiExecutor {
         if let UpstreamAuth::ApiKey { headers: extra, .. } = auth {
             headers.extra(extra)?;
         }
-        let response = send(ctx.http.post(join(&base, path)).headers(headers.0).body(request.body)).await?;
+        let response = send(post(ctx, &base, path).headers(headers.0).body(request.body)).await?;
         Ok(pass_through(response))
     }
 }

@@ -4,7 +4,7 @@
 
 use switchyard_dialects::Dialect;
 
-use super::{Headers, join, own_base, pass_through, send};
+use super::{Headers, own_base, pass_through, post, send};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
 pub struct OpenAiCompatExecutor;
@@ -41,8 +41,7 @@ impl Executor for OpenAiCompatExecutor {
         if let UpstreamAuth::ApiKey { headers: extra, .. } = auth {
             headers.extra(extra)?;
         }
-        let response =
-            send(ctx.http.post(join(base, "/chat/completions")).headers(headers.0).body(request.body)).await?;
+        let response = send(post(ctx, base, "/chat/completions").headers(headers.0).body(request.body)).await?;
         Ok(pass_through(response))
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use switchyard_dialects::Dialect;
 
-use super::{Headers, join, pass_through, send};
+use super::{Headers, pass_through, post, send};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 
 pub(crate) const PROVIDER: &str = "qwen";
@@ -66,7 +66,7 @@ impl Executor for QwenExecutor {
             headers.set(name, value)?;
         }
         let body = shape(request.body, request.stream);
-        let response = send(ctx.http.post(join(&base, "/chat/completions")).headers(headers.0).body(body)).await?;
+        let response = send(post(ctx, &base, "/chat/completions").headers(headers.0).body(body)).await?;
         Ok(pass_through(response))
     }
 }

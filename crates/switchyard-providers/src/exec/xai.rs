@@ -37,7 +37,7 @@ use switchyard_auth::Credential;
 use switchyard_dialects::Dialect;
 
 use super::codex::fold_stream;
-use super::{Headers, body_of, collect, end_to_end_headers, join, own_base, pass_through, send, uuid_v4};
+use super::{Headers, body_of, collect, end_to_end_headers, own_base, pass_through, post, send, uuid_v4};
 use crate::executor::{ExecContext, ExecError, Executor, Operation, UpstreamAuth, UpstreamRequest, UpstreamResponse};
 use crate::xai::{API_BASE, CLI_CHAT_BASE};
 
@@ -92,7 +92,7 @@ impl Executor for XaiExecutor {
         if let UpstreamAuth::ApiKey { headers: extra, .. } = auth {
             headers.extra(extra)?;
         }
-        let response = send(ctx.http.post(join(&base, "/responses")).headers(headers.0).body(body)).await?;
+        let response = send(post(ctx, &base, "/responses").headers(headers.0).body(body)).await?;
         if fold && response.status().is_success() {
             return fold_stream(response).await;
         }

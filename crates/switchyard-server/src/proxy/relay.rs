@@ -143,7 +143,7 @@ fn pass_through(
             let mut out = Vec::new();
             match state.body.next().await {
                 Some(Ok(chunk)) => {
-                    let ready = state.scrub.feed(&chunk);
+                    let ready = state.scrub.feed(chunk);
                     if ready.is_empty() {
                         continue;
                     }

@@ -8,6 +8,8 @@
 //! applying those heuristics to model output would corrupt legitimate answers.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use axum::body::Bytes;
@@ -38,10 +40,7 @@ impl Scrubber {
         patterns.sort();
         patterns.dedup();
         let longest = patterns.iter().map(String::len).max().unwrap_or(0);
-        // Leftmost-longest: a refresh token that contains the access token is masked whole.
-        let matcher = (!patterns.is_empty())
-            .then(|| AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok())
-            .flatten();
+        let matcher = (!patterns.is_empty()).then(|| matcher_for(patterns)).flatten();
         Self { matcher, longest }
     }
 
@@ -119,6 +118,28 @@ impl Scrubber {
     }
 }
 
+/// Built automatons by secret set. Building one costs tens of microseconds — more than the rest of
+/// a pass-through request — while an account's secrets change only when its token is refreshed,
+/// so every attempt with the same secrets shares one (the automaton is an `Arc` inside).
+static MATCHERS: LazyLock<Mutex<HashMap<Vec<String>, AhoCorasick>>> = LazyLock::new(Default::default);
+
+/// Secret sets kept; past it the cache starts over (refreshed tokens leave old sets behind).
+const MATCHERS_KEPT: usize = 1024;
+
+fn matcher_for(patterns: Vec<String>) -> Option<AhoCorasick> {
+    if let Some(found) = MATCHERS.lock().unwrap_or_else(|e| e.into_inner()).get(&patterns) {
+        return Some(found.clone());
+    }
+    // Leftmost-longest: a refresh token that contains the access token is masked whole.
+    let built = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok()?;
+    let mut cache = MATCHERS.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MATCHERS_KEPT {
+        cache.clear();
+    }
+    cache.insert(patterns, built.clone());
+    Some(built)
+}
+
 /// What a masked secret looks like to the client: its length only.
 fn mask(len: usize) -> String {
     format!("[redacted {len} chars]")
@@ -147,8 +168,24 @@ impl StreamScrubber {
     }
 
     /// The scrubbed bytes that may leave now (possibly empty).
-    pub fn feed(&mut self, chunk: &[u8]) -> Bytes {
-        self.held.extend_from_slice(chunk);
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        // The usual case: nothing held and the chunk ends on an event boundary (upstreams flush
+        // whole events). Its bytes leave as they came, uncopied, unless a secret is in them.
+        if self.held.is_empty() {
+            match last_event_end(&chunk) {
+                Some(end) if end == chunk.len() => return self.scrub_bytes(chunk),
+                Some(end) => {
+                    self.held.extend_from_slice(&chunk[end..]);
+                    return self.scrub_bytes(chunk.slice(..end));
+                }
+                None if chunk.len() <= MAX_HELD => {
+                    self.held.extend_from_slice(&chunk);
+                    return Bytes::new();
+                }
+                None => {}
+            }
+        }
+        self.held.extend_from_slice(&chunk);
         let cut = match last_event_end(&self.held) {
             Some(end) => end,
             None if self.held.len() > MAX_HELD => self.scrubber.safe_cut(&self.held),
@@ -162,6 +199,13 @@ impl StreamScrubber {
     pub fn finish(&mut self) -> Bytes {
         let rest = std::mem::take(&mut self.held);
         self.scrub(&rest)
+    }
+
+    fn scrub_bytes(&self, bytes: Bytes) -> Bytes {
+        match self.scrubber.credentials(&bytes) {
+            Cow::Borrowed(_) if !looks_like_error(&bytes) => bytes,
+            _ => self.scrub(&bytes),
+        }
     }
 
     fn scrub(&self, bytes: &[u8]) -> Bytes {
@@ -234,7 +278,7 @@ mod tests {
         let event = format!("event: delta\ndata: {{\"text\":\"{TOKEN}\"}}\n\n");
         let mut out = Vec::new();
         for piece in event.as_bytes().chunks(3) {
-            out.extend_from_slice(&stream.feed(piece));
+            out.extend_from_slice(&stream.feed(Bytes::copy_from_slice(piece)));
         }
         out.extend_from_slice(&stream.finish());
         let out = String::from_utf8(out).unwrap();
@@ -243,10 +287,38 @@ mod tests {
     }
 
     #[test]
+    fn whole_events_leave_uncopied_unless_a_secret_is_in_them() {
+        let mut stream = StreamScrubber::new(Scrubber::new([TOKEN]));
+        let clean = Bytes::from_static(b"data: {\"text\":\"hi\"}\n\n");
+        let out = stream.feed(clean.clone());
+        assert_eq!(out.as_ptr(), clean.as_ptr(), "a clean whole event is passed on as is");
+        let out = stream.feed(Bytes::from(format!("data: {{\"text\":\"{TOKEN}\"}}\n\n")));
+        assert_eq!(&out[..], "data: {\"text\":\"[redacted 20 chars]\"}\n\n".as_bytes());
+        // Event end inside the chunk: the rest is held until its own end arrives.
+        let out = stream.feed(Bytes::from(format!("data: 1\n\ndata: {}", &TOKEN[..4])));
+        assert_eq!(&out[..], b"data: 1\n\n");
+        let out = stream.feed(Bytes::from(format!("{}\n\n", &TOKEN[4..])));
+        assert_eq!(&out[..], b"data: [redacted 20 chars]\n\n");
+    }
+
+    #[test]
+    fn one_secret_set_builds_one_automaton() {
+        let secrets = ["cache-test-secret-0123456789", "cache-test-other-secret-99"];
+        let a = Scrubber::new(secrets);
+        let b = Scrubber::new(secrets.iter().rev());
+        // Kept under the sorted set, so any order finds it; the shared automaton still masks.
+        assert!(a.matcher.is_some());
+        assert!(b.credentials_text("x cache-test-secret-0123456789 y").contains("[redacted 28 chars]"));
+        let mut key = secrets.map(str::to_owned).to_vec();
+        key.sort();
+        assert!(MATCHERS.lock().unwrap().contains_key(&key));
+    }
+
+    #[test]
     fn complete_events_leave_at_once() {
         let mut stream = StreamScrubber::new(Scrubber::new([TOKEN]));
-        assert_eq!(&stream.feed(b"data: 1\n\ndata: 2")[..], b"data: 1\n\n");
-        assert_eq!(&stream.feed(b"\n\n")[..], b"data: 2\n\n");
+        assert_eq!(&stream.feed(Bytes::from_static(b"data: 1\n\ndata: 2"))[..], b"data: 1\n\n");
+        assert_eq!(&stream.feed(Bytes::from_static(b"\n\n"))[..], b"data: 2\n\n");
         assert!(stream.finish().is_empty());
     }
 
@@ -255,9 +327,9 @@ mod tests {
         let mut stream = StreamScrubber::new(Scrubber::new([TOKEN]));
         let mut sent = Vec::new();
         let filler = "x".repeat(MAX_HELD);
-        sent.extend_from_slice(&stream.feed(format!("data: {filler}{}", &TOKEN[..5]).as_bytes()));
+        sent.extend_from_slice(&stream.feed(Bytes::from(format!("data: {filler}{}", &TOKEN[..5]))));
         assert!(!sent.is_empty(), "an oversized event must not be held whole");
-        sent.extend_from_slice(&stream.feed(&TOKEN.as_bytes()[5..]));
+        sent.extend_from_slice(&stream.feed(Bytes::from_static(&TOKEN.as_bytes()[5..])));
         sent.extend_from_slice(&stream.finish());
         let text = String::from_utf8(sent).unwrap();
         assert!(!text.contains(TOKEN) && text.ends_with("[redacted 20 chars]"), "{}", &text[text.len() - 40..]);
@@ -266,9 +338,10 @@ mod tests {
     #[test]
     fn stream_error_events_get_the_heuristic_redaction() {
         let mut stream = StreamScrubber::new(Scrubber::default());
-        let out = stream.feed(b"event: error\ndata: {\"error\":{\"message\":\"Bearer abcdefghijklmnop\"}}\n\n");
+        let out = stream
+            .feed(Bytes::from_static(b"event: error\ndata: {\"error\":{\"message\":\"Bearer abcdefghijklmnop\"}}\n\n"));
         assert!(!String::from_utf8_lossy(&out).contains("abcdefghijklmnop"), "{out:?}");
-        let normal = stream.feed(b"data: {\"text\":\"Bearer abcdefghijklmnop\"}\n\n");
+        let normal = stream.feed(Bytes::from_static(b"data: {\"text\":\"Bearer abcdefghijklmnop\"}\n\n"));
         assert!(String::from_utf8_lossy(&normal).contains("abcdefghijklmnop"), "answers are not rewritten");
     }
 }

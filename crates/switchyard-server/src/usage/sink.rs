@@ -36,7 +36,9 @@ pub(crate) struct RequestSink {
     pub endpoint: String,
     user_agent: String,
     forwarded_for: String,
-    headers: Vec<(String, String)>,
+    /// The request's headers, kept (their values are shared, not copied) only when a request or
+    /// error log may be written; redacted only when one is.
+    headers: HeaderMap,
     /// The client's bytes as received (a cheap shared handle); scrubbed only if a file is written.
     request_body: Bytes,
     response_body: Vec<u8>,
@@ -110,15 +112,7 @@ impl RequestSink {
             let value = headers.get(name).and_then(|v| v.to_str().ok()).filter(|_| queue);
             value.unwrap_or_default().to_owned()
         };
-        let redacted = files.map_or_else(Vec::new, |_| {
-            headers
-                .iter()
-                .map(|(name, value)| {
-                    let value = String::from_utf8_lossy(value.as_bytes());
-                    (name.as_str().to_owned(), switchyard_redact::header(name.as_str(), &value))
-                })
-                .collect()
-        });
+        let kept = files.map_or_else(HeaderMap::new, |_| headers.clone());
         Self {
             usage,
             records,
@@ -129,7 +123,7 @@ impl RequestSink {
             endpoint: endpoint.to_owned(),
             user_agent: header("user-agent"),
             forwarded_for: header("x-forwarded-for"),
-            headers: redacted,
+            headers: kept,
             request_body: Bytes::new(),
             response_body: Vec::new(),
         }
@@ -214,7 +208,7 @@ impl RequestSink {
             method: self.method,
             endpoint: self.endpoint,
             started: Some(self.started_at),
-            request_headers: self.headers,
+            request_headers: redacted_headers(&self.headers),
             request_body: Vec::new(),
             status: done.status,
             provider: done.provider.to_owned(),
@@ -245,6 +239,17 @@ impl RequestSink {
             Err(_) => write(),
         }
     }
+}
+
+/// Every header as text, credentials masked (`switchyard_redact::header`).
+fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            (name.as_str().to_owned(), switchyard_redact::header(name.as_str(), &value))
+        })
+        .collect()
 }
 
 /// The client's body with secret-looking fields masked (JSON), or scrubbed as text, capped.

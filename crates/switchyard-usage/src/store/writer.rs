@@ -25,7 +25,7 @@ pub fn run(conn: Connection, records: RecordReceiver, stats: Arc<WriterStats>, s
     while open {
         let mut batch = Vec::new();
         match records.recv_timeout(RETENTION_EVERY) {
-            Ok(first) => batch.push(first),
+            Ok(first) => batch.push(*first),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => open = false,
         }
@@ -37,7 +37,7 @@ pub fn run(conn: Connection, records: RecordReceiver, stats: Arc<WriterStats>, s
             'fill: loop {
                 while batch.len() < BATCH_MAX {
                     match records.try_recv() {
-                        Ok(record) => batch.push(record),
+                        Ok(record) => batch.push(*record),
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => {
                             open = false;
