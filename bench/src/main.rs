@@ -7,6 +7,7 @@ mod burst;
 mod gateway;
 mod load;
 mod mock;
+mod peers;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -65,6 +66,10 @@ struct Args {
     /// Burst mode: bursts per gateway, alternating which gateway goes first.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Side-by-side mode (`bench/peers`): Switchyard, LiteLLM proxy, claude-code-router and the
+    /// Portkey gateway installed under DIR, each through the same scenarios (see `peers`).
+    #[arg(long, value_name = "DIR")]
+    peers: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy)]
@@ -176,6 +181,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mock = mock::start(args.mock, args.mock_threads, event_delay, fixtures.clone())?;
     eprintln!("bench: mock upstream ({:?}) on {}", args.mock, mock.base);
 
+    if let Some(dir) = &args.peers {
+        let settings = Settings {
+            concurrency: args.concurrency,
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+        };
+        print!("{}", peers::run(dir, &binary, &mock, &settings).await?);
+        return Ok(());
+    }
     if let Some(requests) = args.burst {
         let settings = burst::BurstSettings { requests, concurrency: args.concurrency, rounds: args.rounds.max(1) };
         print!("{}", burst::run(&binary, &mock, &fixtures, &scenarios, &settings).await?);
