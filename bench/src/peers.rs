@@ -315,7 +315,9 @@ fn launch(kind: Kind, installed: &Installed, mock_base: &str, pin: bool) -> anyh
     for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
         command.env_remove(var);
     }
-    command.stdin(Stdio::null()).stdout(std::fs::File::create(&log)?).stderr(std::fs::File::create(&log)?);
+    // One file, one offset: stdout and stderr interleave instead of overwriting each other.
+    let log_file = std::fs::File::create(&log)?;
+    command.stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file);
     command.process_group(0);
     if pin {
         // SAFETY: only async-signal-safe calls (sched_setaffinity) between fork and exec.
