@@ -10,6 +10,7 @@ mod floor;
 mod gateway;
 mod load;
 mod mock;
+mod peers;
 mod pin;
 mod report;
 mod streams;
@@ -72,6 +73,10 @@ struct Args {
     /// Burst mode: bursts per gateway, alternating which gateway goes first.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Side-by-side mode (`bench/peers`): Switchyard, LiteLLM proxy, claude-code-router and the
+    /// Portkey gateway installed under DIR, each through the same scenarios (see `peers`).
+    #[arg(long, value_name = "DIR")]
+    peers: Option<PathBuf>,
     /// Upstream transports to run every scenario on (comma separated).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "http1,https-h1,https-h2")]
     upstreams: Vec<Upstream>,
@@ -231,6 +236,15 @@ async fn run(args: Args, binary: PathBuf, certs: tls::Certificates, cores: usize
     if let Some(streams) = args.open_streams {
         let settings = streams::OpenStreams { streams, event_delay };
         print!("{}", streams::run(&binary, &mock, &settings).await?);
+        return Ok(());
+    }
+    if let Some(dir) = &args.peers {
+        let settings = Settings {
+            concurrency: args.concurrency,
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+        };
+        print!("{}", peers::run(dir, &binary, &mock, &settings).await?);
         return Ok(());
     }
     if let Some(requests) = args.burst {
