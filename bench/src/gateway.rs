@@ -45,6 +45,9 @@ pub struct Gateway {
     child: Child,
     pub base: String,
     pub pid: u32,
+    /// When the process was started.
+    pub started: Instant,
+    pub auth_dir: PathBuf,
     log: PathBuf,
     _dir: TempDir,
 }
@@ -60,7 +63,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| path.display().to_string())?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(())
@@ -69,6 +72,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 impl Gateway {
     /// `extra_yaml` is appended to the config (the burst mode's `usage-store` and management key).
     pub fn spawn(binary: &Path, upstream_urls_yaml: &str, extra_yaml: &str) -> anyhow::Result<Gateway> {
+        Self::spawn_with(binary, upstream_urls_yaml, extra_yaml, |auth_dir| {
+            let expired = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+            let account = json!({
+                "type": "claude", "email": "bench@example.com", "access_token": "bench-access-token",
+                "refresh_token": "bench-refresh-token", "expired": expired,
+            });
+            write_private(&auth_dir.join("claude-bench@example.com.json"), &serde_json::to_vec_pretty(&account)?)
+        })
+    }
+
+    /// [`Gateway::spawn`] with the auth dir filled by `fill_auth_dir` instead of the one account.
+    pub fn spawn_with(
+        binary: &Path,
+        upstream_urls_yaml: &str,
+        extra_yaml: &str,
+        fill_auth_dir: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Gateway> {
         if !binary.is_file() {
             bail!("{} not found: build it with `cargo build --release -p switchyard`", binary.display());
         }
@@ -76,12 +96,7 @@ impl Gateway {
         let auth_dir = dir.path().join("auths");
         std::fs::create_dir_all(&auth_dir)?;
         std::fs::set_permissions(&auth_dir, std::fs::Permissions::from_mode(0o700))?;
-        let expired = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-        let account = json!({
-            "type": "claude", "email": "bench@example.com", "access_token": "bench-access-token",
-            "refresh_token": "bench-refresh-token", "expired": expired,
-        });
-        write_private(&auth_dir.join("claude-bench@example.com.json"), &serde_json::to_vec_pretty(&account)?)?;
+        fill_auth_dir(&auth_dir)?;
 
         let port = free_port()?;
         let config = dir.path().join("config.yaml");
@@ -92,6 +107,7 @@ impl Gateway {
         write_private(&config, yaml.as_bytes())?;
 
         let log = dir.path().join("switchyard.log");
+        let started = Instant::now();
         let child = Command::new(binary)
             .arg("--config")
             .arg(&config)
@@ -111,7 +127,7 @@ impl Gateway {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let pid = child.id();
-        Ok(Gateway { child, base: format!("http://127.0.0.1:{port}"), pid, log, _dir: dir })
+        Ok(Gateway { child, base: format!("http://127.0.0.1:{port}"), pid, started, auth_dir, log, _dir: dir })
     }
 
     /// Waits for `/healthz`, then for a real request to be served by the account.

@@ -7,6 +7,7 @@ mod burst;
 mod gateway;
 mod load;
 mod mock;
+mod scale;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -65,6 +66,10 @@ struct Args {
     /// Burst mode: bursts per gateway, alternating which gateway goes first.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Scale mode: 5,000 auth files and 500 config keys against the issue-13 targets (see
+    /// `scale.rs`); the other options do not apply.
+    #[arg(long)]
+    scale: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -156,6 +161,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let binary = args.switchyard_bin.clone().unwrap_or_else(gateway::default_binary);
     if !args.no_build && args.switchyard_bin.is_none() {
         tokio::task::spawn_blocking(gateway::build_release).await??;
+    }
+    if args.scale {
+        print!("{}", scale::run(&binary).await?);
+        return Ok(());
     }
     // A burst runs one scenario unless told otherwise: it is about the records, not the dialects.
     let only = if args.only.is_empty() && args.burst.is_some() {

@@ -65,6 +65,8 @@ pub struct Mock {
     pub base: String,
     /// Requests answered so far (fast mock only; the testkit mock is not polled during a run).
     pub hits: Option<Arc<AtomicU64>>,
+    /// Token-endpoint calls (fast mock only): the scale mode's refresh wave.
+    pub refreshes: Option<Arc<RefreshCounter>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -86,16 +88,38 @@ impl Mock {
     }
 }
 
+/// Refresh calls the fast mock's token endpoint (`POST /oauth/token`) answered: how many, and
+/// the most that were in flight at once (each is held for the mock's refresh delay).
+#[derive(Default)]
+pub struct RefreshCounter {
+    pub completed: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
 /// Starts the mock on a dedicated thread: a current-thread runtime when `threads` is 1, else a
 /// multi-thread runtime with that many workers.
 pub fn start(kind: MockKind, threads: usize, event_delay: Duration, fixtures: Fixtures) -> anyhow::Result<Mock> {
+    start_with_refresh_delay(kind, threads, event_delay, fixtures, Duration::ZERO)
+}
+
+/// [`start`], the fast mock's token endpoint holding each refresh for `refresh_delay` (so the
+/// refreshes in flight at once can be counted).
+pub fn start_with_refresh_delay(
+    kind: MockKind,
+    threads: usize,
+    event_delay: Duration,
+    fixtures: Fixtures,
+    refresh_delay: Duration,
+) -> anyhow::Result<Mock> {
     let runtime = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
     }
     .context("mock runtime")?;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<(String, Option<Arc<AtomicU64>>)>>();
+    type Ready = (String, Option<Arc<AtomicU64>>, Option<Arc<RefreshCounter>>);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Ready>>();
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new().name("mock-upstream".into()).spawn(move || {
         runtime.block_on(async move {
@@ -110,11 +134,19 @@ pub fn start(kind: MockKind, threads: usize, event_delay: Duration, fixtures: Fi
                     };
                     let base = format!("http://{}", listener.local_addr().expect("local addr"));
                     let hits = Arc::new(AtomicU64::new(0));
-                    let state = Arc::new(FastState { fixtures, event_delay, hits: hits.clone() });
-                    let _ = ready_tx.send(Ok((base, Some(hits))));
+                    let refreshes = Arc::new(RefreshCounter::default());
+                    let state = Arc::new(FastState {
+                        fixtures,
+                        event_delay,
+                        hits: hits.clone(),
+                        refreshes: refreshes.clone(),
+                        refresh_delay,
+                    });
+                    let _ = ready_tx.send(Ok((base, Some(hits), Some(refreshes))));
                     let app = Router::new()
                         .route("/v1/messages", post(messages))
                         .route("/v1/chat/completions", post(chat))
+                        .route("/oauth/token", post(token))
                         .with_state(state);
                     // Real upstreams flush each SSE event at once: no Nagle delay on the mock's side.
                     let listener = listener.tap_io(|tcp| {
@@ -129,15 +161,15 @@ pub fn start(kind: MockKind, threads: usize, event_delay: Duration, fixtures: Fi
                 MockKind::Testkit => {
                     let upstream = MockUpstream::start().await;
                     upstream.set_event_delay(event_delay);
-                    let _ = ready_tx.send(Ok((upstream.base().to_owned(), None)));
+                    let _ = ready_tx.send(Ok((upstream.base().to_owned(), None, None)));
                     let _ = shutdown_rx.await;
                     drop(upstream);
                 }
             }
         });
     })?;
-    let (base, hits) = ready_rx.recv().context("mock thread died")??;
-    Ok(Mock { base, hits, shutdown: Some(shutdown_tx), thread: Some(thread) })
+    let (base, hits, refreshes) = ready_rx.recv().context("mock thread died")??;
+    Ok(Mock { base, hits, refreshes, shutdown: Some(shutdown_tx), thread: Some(thread) })
 }
 
 /// `upstream-urls` for Switchyard: the Claude API (and Claude's OAuth endpoints, so nothing can
@@ -153,6 +185,29 @@ struct FastState {
     fixtures: Fixtures,
     event_delay: Duration,
     hits: Arc<AtomicU64>,
+    refreshes: Arc<RefreshCounter>,
+    refresh_delay: Duration,
+}
+
+/// A refresh-token grant answered with new tokens valid for 30 days (any refresh token is
+/// accepted). Counts the calls in flight, so a wave shows whether the worker limit held.
+async fn token(State(state): State<Arc<FastState>>) -> Response {
+    let counter = &state.refreshes;
+    let now = counter.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    counter.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    if !state.refresh_delay.is_zero() {
+        tokio::time::sleep(state.refresh_delay).await;
+    }
+    let n = counter.completed.load(Ordering::Relaxed);
+    let body = serde_json::json!({
+        "access_token": format!("bench-refreshed-access-{n}"),
+        "refresh_token": format!("bench-refreshed-refresh-{n}"),
+        "expires_in": 30 * 24 * 3600,
+        "token_type": "Bearer",
+    });
+    counter.in_flight.fetch_sub(1, Ordering::SeqCst);
+    counter.completed.fetch_add(1, Ordering::SeqCst);
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 #[derive(serde::Deserialize)]

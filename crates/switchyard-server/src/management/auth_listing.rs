@@ -197,7 +197,8 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
             list_entry(view, &state.usage.counters.snapshot(&stored.auth_index, now_wall))
         })
         .collect();
-    for account in state.router.accounts() {
+    // Only config keys become entries here: not a copy of every auth-file account too.
+    for account in state.router.accounts_where(|a| !matches!(a.kind, AccountKind::OAuth { .. })) {
         let health = state.router.health(&account.id, now);
         let Some(mut entry) =
             api_key_entry(&config, &account, &health, |index| state.usage.counters.snapshot(index, now_wall))
@@ -213,7 +214,8 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
             files.push(entry);
         }
     }
-    files.sort_by_key(|f| f["name"].as_str().unwrap_or_default().to_lowercase());
+    // Each name lower-cased once, not once per comparison.
+    files.sort_by_cached_key(|f| f["name"].as_str().unwrap_or_default().to_lowercase());
     Json(json!({ "files": files }))
 }
 

@@ -62,7 +62,7 @@ pub(super) fn resolve(config: &Config, attempt: &Attempt) -> Option<Target> {
                 return Some(Target { executor, auth: AuthMaterial::OAuth { file: file.clone(), base_url: None } });
             }
             // A configured OAuth provider: its token is a bearer key for `api-base`.
-            let spec = config.oauth_providers.iter().find(|p| p.name == attempt.provider)?;
+            let spec = config.oauth_providers.iter().find(|p| *p.name == *attempt.provider)?;
             let section = match spec.dialect.as_str() {
                 "openai" => "openai-compatibility",
                 "claude" => "claude-api-key",
@@ -298,7 +298,7 @@ pub(super) async fn run(
         let request = UpstreamRequest {
             operation: call.operation,
             dialect,
-            model: attempt.upstream_model.clone(),
+            model: attempt.upstream_model.to_string(),
             stream,
             body: body.clone(),
             client_headers: call.headers.clone(),
