@@ -35,7 +35,7 @@ const REFRESH_WORKERS: u64 = 8;
 /// The mock holds each refresh this long, so refreshes overlap and can be counted in flight.
 const REFRESH_DELAY: Duration = Duration::from_millis(50);
 /// The wave's tokens come due between this long after the files are written and a minute later.
-const WAVE_AFTER: Duration = Duration::from_secs(75);
+const WAVE_AFTER: Duration = Duration::from_secs(100);
 const CLIENT_KEY: &str = "bench-client-key";
 /// `/auth-files` calls measured.
 const LISTING_CALLS: usize = 20;
@@ -45,6 +45,7 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs the whole scenario and returns the report.
 pub async fn run(binary: &Path) -> anyhow::Result<String> {
+    let load_before = load_average();
     let fixtures = Fixtures::load();
     let mock = mock::start_with_refresh_delay(MockKind::Fast, 2, Duration::ZERO, fixtures, REFRESH_DELAY)?;
     eprintln!("bench: mock upstream on {}", mock.base);
@@ -104,6 +105,7 @@ pub async fn run(binary: &Path) -> anyhow::Result<String> {
         reload,
         wave,
         warnings,
+        load_before,
     };
     Ok(report(&figures))
 }
@@ -538,6 +540,15 @@ struct Figures {
     reload: Reload,
     wave: Wave,
     warnings: usize,
+    load_before: String,
+}
+
+/// `/proc/loadavg`'s 1-minute figure: how busy the shared machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// "met" or "missed by X" for a figure that must stay at or under `target`.
@@ -691,5 +702,6 @@ fn report(f: &Figures) -> String {
         let _ = writeln!(out, "\nFirst failed request during the wave: {error}");
     }
     let _ = writeln!(out, "\nThe 5,000-account gateway logged {} warning/error lines.", f.warnings);
+    let _ = writeln!(out, "Load average (1 min) at the start / end: {} / {}.", f.load_before, load_average());
     out
 }

@@ -60,14 +60,14 @@ pub struct Plan {
     pub attempts: Vec<Attempt>,
 }
 
-/// The strings are shared with the router's snapshot (`Arc<str>`): a plan lists every account
+/// The strings and the kind are shared with the router's snapshot (`Arc`): a plan lists every account
 /// serving the model, thousands with a big auth dir, and copying them per request cost more
 /// than the rest of the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     pub account_id: Arc<str>,
     pub provider: Arc<str>,
-    pub kind: AccountKind,
+    pub kind: Arc<AccountKind>,
     /// The catalogue name behind the requested alias/prefix; pass it back to [`Router::report`].
     pub upstream_model: Arc<str>,
     /// Retry rounds this account joins (its own `request_retry`, else the global one): round
@@ -229,6 +229,7 @@ struct Server {
     account: usize,
     id: Arc<str>,
     provider: Arc<str>,
+    kind: Arc<AccountKind>,
     upstream: Arc<str>,
     /// `upstream` lower-cased: the key of its cooldowns.
     upstream_key: String,
@@ -380,7 +381,7 @@ impl Router {
             .map(|(account, server)| Attempt {
                 account_id: server.id.clone(),
                 provider: server.provider.clone(),
-                kind: account.kind.clone(),
+                kind: server.kind.clone(),
                 upstream_model: server.upstream.clone(),
                 request_retry: account.request_retry.unwrap_or(settings.request_retry),
             })
@@ -420,7 +421,7 @@ impl Router {
             attempts: vec![Attempt {
                 account_id: account.id.as_str().into(),
                 provider: account.provider.as_str().into(),
-                kind: account.kind.clone(),
+                kind: Arc::new(account.kind.clone()),
                 upstream_model: served.upstream.as_str().into(),
                 request_retry: 0,
             }],
@@ -607,6 +608,7 @@ impl Snapshot {
         // An account nothing can be sent with serves no model: it is neither listed nor routed.
         for (a, account) in accounts.iter().enumerate().filter(|(_, a)| a.unservable.is_none()) {
             let (id, provider): (Arc<str>, Arc<str>) = (account.id.as_str().into(), account.provider.as_str().into());
+            let kind = Arc::new(account.kind.clone());
             for model in &account.models {
                 let key = model.id.to_lowercase();
                 let servers = by_model.entry(key.clone()).or_default();
@@ -618,6 +620,7 @@ impl Snapshot {
                     account: a,
                     id: id.clone(),
                     provider: provider.clone(),
+                    kind: kind.clone(),
                     upstream: model.upstream.as_str().into(),
                     upstream_key: model.upstream.to_lowercase(),
                 });

@@ -393,7 +393,7 @@ fn model_lookup_ignores_case_and_resolves_the_upstream_name() {
     let plan = router.plan("TEAM/fast", &rr(), Instant::now()).unwrap();
     assert_eq!(plan.model, "TEAM/fast");
     assert_eq!(&*plan.attempts[0].upstream_model, "m-up");
-    assert_eq!(plan.attempts[0].kind, AccountKind::OAuth { file: "a".into() });
+    assert_eq!(*plan.attempts[0].kind, AccountKind::OAuth { file: "a".into() });
 }
 
 #[test]

@@ -56,7 +56,7 @@ enum AuthMaterial {
 
 pub(super) fn resolve(config: &Config, attempt: &Attempt) -> Option<Target> {
     use switchyard_providers::exec::api_key_executor;
-    match &attempt.kind {
+    match &*attempt.kind {
         AccountKind::OAuth { file } => {
             if let Some(executor) = switchyard_providers::by_id(&attempt.provider).and_then(|p| p.executor()) {
                 return Some(Target { executor, auth: AuthMaterial::OAuth { file: file.clone(), base_url: None } });
@@ -219,7 +219,7 @@ pub(super) async fn http_for(
     attempt: &Attempt,
 ) -> Result<reqwest::Client, AttemptResult> {
     let stored;
-    let own_proxy = match &attempt.kind {
+    let own_proxy = match &*attempt.kind {
         AccountKind::OAuth { file } => {
             stored = state.store.get(file);
             stored.as_ref().and_then(|s| s.credential()).and_then(|c| c.proxy_url())

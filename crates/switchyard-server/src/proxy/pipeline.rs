@@ -227,7 +227,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             log.upstream_model = attempt.upstream_model.to_string();
             log.auth_index = attempt::auth_index(state, &config, attempt);
             log.account = attempt.account_id.to_string();
-            log.auth_type = if matches!(attempt.kind, AccountKind::OAuth { .. }) { "oauth" } else { "api_key" };
+            log.auth_type = if matches!(*attempt.kind, AccountKind::OAuth { .. }) { "oauth" } else { "api_key" };
             log.dialect_out = Some(native);
             let prepared = Prepared { attempt, target: &target, native, body: upstream_body };
             let result = match attempt::http_for(state, &config, attempt).await {
