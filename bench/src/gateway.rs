@@ -45,6 +45,10 @@ pub struct Gateway {
     child: Child,
     pub base: String,
     pub pid: u32,
+    /// When the process was started.
+    pub started: Instant,
+    /// The gateway's auth dir (the floor proxy has none: an empty path).
+    pub auth_dir: PathBuf,
     log: PathBuf,
     _dir: TempDir,
 }
@@ -60,7 +64,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| path.display().to_string())?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(())
@@ -69,6 +73,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 impl Gateway {
     /// `extra_yaml` is appended to the config (the burst mode's `usage-store` and management key).
     pub fn spawn(binary: &Path, upstream_urls_yaml: &str, extra_yaml: &str) -> anyhow::Result<Gateway> {
+        Self::spawn_with(binary, upstream_urls_yaml, extra_yaml, |auth_dir| {
+            let expired = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+            let account = json!({
+                "type": "claude", "email": "bench@example.com", "access_token": "bench-access-token",
+                "refresh_token": "bench-refresh-token", "expired": expired,
+            });
+            write_private(&auth_dir.join("claude-bench@example.com.json"), &serde_json::to_vec_pretty(&account)?)
+        })
+    }
+
+    /// [`Gateway::spawn`] with the auth dir filled by `fill_auth_dir` instead of the one account.
+    pub fn spawn_with(
+        binary: &Path,
+        upstream_urls_yaml: &str,
+        extra_yaml: &str,
+        fill_auth_dir: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Gateway> {
         if !binary.is_file() {
             bail!("{} not found: build it with `cargo build --release -p switchyard`", binary.display());
         }
@@ -76,12 +97,7 @@ impl Gateway {
         let auth_dir = dir.path().join("auths");
         std::fs::create_dir_all(&auth_dir)?;
         std::fs::set_permissions(&auth_dir, std::fs::Permissions::from_mode(0o700))?;
-        let expired = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-        let account = json!({
-            "type": "claude", "email": "bench@example.com", "access_token": "bench-access-token",
-            "refresh_token": "bench-refresh-token", "expired": expired,
-        });
-        write_private(&auth_dir.join("claude-bench@example.com.json"), &serde_json::to_vec_pretty(&account)?)?;
+        fill_auth_dir(&auth_dir)?;
 
         let port = free_port()?;
         let config = dir.path().join("config.yaml");
@@ -93,7 +109,7 @@ impl Gateway {
 
         let mut command = Command::new(binary);
         command.arg("--config").arg(&config);
-        launch(command, dir, port).with_context(|| format!("cannot start {}", binary.display()))
+        launch(command, dir, port, auth_dir).with_context(|| format!("cannot start {}", binary.display()))
     }
 
     /// The floor proxy (`switchyard-bench floor-proxy`) in front of `upstream`, launched like the
@@ -103,7 +119,7 @@ impl Gateway {
         let port = free_port()?;
         let mut command = Command::new(std::env::current_exe()?);
         command.arg(crate::floor::SUBCOMMAND).arg(port.to_string()).arg(upstream);
-        launch(command, dir, port).context("cannot start the floor proxy")
+        launch(command, dir, port, PathBuf::new()).context("cannot start the floor proxy")
     }
 
     /// Waits for `/healthz`, then for a real request to be served by the account.
@@ -159,7 +175,7 @@ pub fn set_child_settings(settings: ChildSettings) {
 
 /// Starts `command` with the bench's environment (`RUST_LOG=warn`, no proxies, the bench CA, the
 /// pinned CPU), stderr to `dir/child.log`.
-fn launch(mut command: Command, dir: TempDir, port: u16) -> anyhow::Result<Gateway> {
+fn launch(mut command: Command, dir: TempDir, port: u16, auth_dir: PathBuf) -> anyhow::Result<Gateway> {
     let settings = CHILD_SETTINGS.get().cloned().unwrap_or_default();
     let log = dir.path().join("child.log");
     command
@@ -184,9 +200,10 @@ fn launch(mut command: Command, dir: TempDir, port: u16) -> anyhow::Result<Gatew
             command.pre_exec(move || crate::pin::to_cpu(cpu));
         }
     }
+    let started = Instant::now();
     let child = command.spawn()?;
     let pid = child.id();
-    Ok(Gateway { child, base: format!("http://127.0.0.1:{port}"), pid, log, _dir: dir })
+    Ok(Gateway { child, base: format!("http://127.0.0.1:{port}"), pid, started, auth_dir, log, _dir: dir })
 }
 
 /// User + system CPU time of `pid` so far (`/proc/<pid>/stat` fields 14 and 15).

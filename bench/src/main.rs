@@ -13,6 +13,7 @@ mod mock;
 mod peers;
 mod pin;
 mod report;
+mod scale;
 mod streams;
 mod tls;
 
@@ -85,6 +86,10 @@ struct Args {
     /// mock's event gap is `--event-delay-ms` (2000 when not given).
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10000")]
     open_streams: Option<usize>,
+    /// Scale mode: 5,000 auth files and 500 config keys against the issue-13 targets (see
+    /// `scale.rs`); the other options do not apply.
+    #[arg(long)]
+    scale: bool,
     /// Do not pin (default on 2+ cores: the gateway and the floor proxy on CPU 0, the load
     /// generator and the mock on CPU 1).
     #[arg(long)]
@@ -211,6 +216,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args, binary: PathBuf, certs: tls::Certificates, cores: usize, pinned: bool) -> anyhow::Result<()> {
+    if args.scale {
+        print!("{}", scale::run(&binary).await?);
+        return Ok(());
+    }
     // A burst runs one scenario unless told otherwise: it is about the records, not the dialects.
     let only = if args.only.is_empty() && args.burst.is_some() {
         vec!["nonstream-passthrough".into()]

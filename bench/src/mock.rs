@@ -72,6 +72,8 @@ pub struct Mock {
     pub https_h2: Option<String>,
     /// Requests answered so far (fast mock only; the testkit mock is not polled during a run).
     pub hits: Option<Arc<AtomicU64>>,
+    /// Token-endpoint calls (fast mock only): the scale mode's refresh wave.
+    pub refreshes: Option<Arc<RefreshCounter>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -93,6 +95,27 @@ impl Mock {
     }
 }
 
+/// Refresh calls the fast mock's token endpoint (`POST /oauth/token`) answered: how many, and
+/// the most that were in flight at once (each is held for the mock's refresh delay).
+#[derive(Default)]
+pub struct RefreshCounter {
+    pub completed: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
+/// [`start`] without TLS, the fast mock's token endpoint holding each refresh for
+/// `refresh_delay` (so the refreshes in flight at once can be counted).
+pub fn start_with_refresh_delay(
+    kind: MockKind,
+    threads: usize,
+    event_delay: Duration,
+    fixtures: Fixtures,
+    refresh_delay: Duration,
+) -> anyhow::Result<Mock> {
+    start_full(kind, threads, event_delay, fixtures, None, refresh_delay)
+}
+
 /// Starts the mock on a dedicated thread: a current-thread runtime when `threads` is 1, else a
 /// multi-thread runtime with that many workers.
 pub fn start(
@@ -101,6 +124,17 @@ pub fn start(
     event_delay: Duration,
     fixtures: Fixtures,
     certs: Option<&Certificates>,
+) -> anyhow::Result<Mock> {
+    start_full(kind, threads, event_delay, fixtures, certs, Duration::ZERO)
+}
+
+fn start_full(
+    kind: MockKind,
+    threads: usize,
+    event_delay: Duration,
+    fixtures: Fixtures,
+    certs: Option<&Certificates>,
+    refresh_delay: Duration,
 ) -> anyhow::Result<Mock> {
     let acceptors = match certs {
         Some(certs) if kind == MockKind::Fast => Some((certs.acceptor(b"http/1.1")?, certs.acceptor(b"h2")?)),
@@ -131,12 +165,25 @@ pub fn start(
                         }
                     };
                     let hits = Arc::new(AtomicU64::new(0));
-                    let state = Arc::new(FastState { fixtures, event_delay, hits: hits.clone() });
+                    let refreshes = Arc::new(RefreshCounter::default());
+                    let state = Arc::new(FastState {
+                        fixtures,
+                        event_delay,
+                        hits: hits.clone(),
+                        refreshes: refreshes.clone(),
+                        refresh_delay,
+                    });
                     let app = Router::new()
                         .route("/v1/messages", post(messages))
                         .route("/v1/chat/completions", post(chat))
+                        .route("/oauth/token", post(token))
                         .with_state(state);
-                    let mut ready = Ready { base: format!("http://{addr}"), hits: Some(hits), https: None };
+                    let mut ready = Ready {
+                        base: format!("http://{addr}"),
+                        hits: Some(hits),
+                        refreshes: Some(refreshes),
+                        https: None,
+                    };
                     let mut tls_tasks = Vec::new();
                     if let Some((h1, h2)) = acceptors {
                         let (Ok((l1, a1)), Ok((l2, a2))) = (bind().await, bind().await) else {
@@ -162,7 +209,12 @@ pub fn start(
                 MockKind::Testkit => {
                     let upstream = MockUpstream::start().await;
                     upstream.set_event_delay(event_delay);
-                    let _ = ready_tx.send(Ok(Ready { base: upstream.base().to_owned(), hits: None, https: None }));
+                    let _ = ready_tx.send(Ok(Ready {
+                        base: upstream.base().to_owned(),
+                        hits: None,
+                        refreshes: None,
+                        https: None,
+                    }));
                     let _ = shutdown_rx.await;
                     drop(upstream);
                 }
@@ -176,6 +228,7 @@ pub fn start(
         https_h1,
         https_h2,
         hits: ready.hits,
+        refreshes: ready.refreshes,
         shutdown: Some(shutdown_tx),
         thread: Some(thread),
     })
@@ -185,6 +238,7 @@ pub fn start(
 struct Ready {
     base: String,
     hits: Option<Arc<AtomicU64>>,
+    refreshes: Option<Arc<RefreshCounter>>,
     /// (TLS with `http/1.1`, TLS with `h2`).
     https: Option<(String, String)>,
 }
@@ -202,6 +256,29 @@ struct FastState {
     fixtures: Fixtures,
     event_delay: Duration,
     hits: Arc<AtomicU64>,
+    refreshes: Arc<RefreshCounter>,
+    refresh_delay: Duration,
+}
+
+/// A refresh-token grant answered with new tokens valid for 30 days (any refresh token is
+/// accepted). Counts the calls in flight, so a wave shows whether the worker limit held.
+async fn token(State(state): State<Arc<FastState>>) -> Response {
+    let counter = &state.refreshes;
+    let now = counter.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    counter.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    if !state.refresh_delay.is_zero() {
+        tokio::time::sleep(state.refresh_delay).await;
+    }
+    let n = counter.completed.load(Ordering::Relaxed);
+    let body = serde_json::json!({
+        "access_token": format!("bench-refreshed-access-{n}"),
+        "refresh_token": format!("bench-refreshed-refresh-{n}"),
+        "expires_in": 30 * 24 * 3600,
+        "token_type": "Bearer",
+    });
+    counter.in_flight.fetch_sub(1, Ordering::SeqCst);
+    counter.completed.fetch_add(1, Ordering::SeqCst);
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 #[derive(serde::Deserialize)]

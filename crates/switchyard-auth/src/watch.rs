@@ -10,7 +10,8 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debouncer_opt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -75,6 +76,7 @@ async fn run(weak: Weak<CredentialStore>, mut batches: mpsc::UnboundedReceiver<D
             Ok(events) if !events.iter().any(|e| e.event.need_rescan()) => {
                 let names: BTreeSet<String> = events
                     .iter()
+                    .filter(|e| changes_content(&e.event.kind))
                     .flat_map(|e| &e.event.paths)
                     .filter(|path| path.parent() == Some(store.dir()))
                     .filter_map(|path| path.file_name()?.to_str())
@@ -94,6 +96,17 @@ async fn run(weak: Weak<CredentialStore>, mut batches: mpsc::UnboundedReceiver<D
                 resync(&store, None).await;
             }
         }
+    }
+}
+
+/// Whether an event can mean a file's content or presence changed. Opening or reading a file
+/// (inotify `OPEN`, `ACCESS`, `CLOSE_NOWRITE`) cannot, and our own re-reads cause exactly
+/// those: re-reading on them looped forever, every read of the dir causing another.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 

@@ -144,3 +144,32 @@ fn store_and_watcher_can_be_shared_across_tasks() {
     shareable::<switchyard_auth::CredentialStore>();
     shareable::<switchyard_auth::StoreWatcher>();
 }
+
+/// Reading a file (inotify OPEN / CLOSE_NOWRITE) is no change: the watcher once re-read every
+/// file it was told about, its own reads among them, so one rescan of the dir re-read it forever.
+/// Counted with the store's read counter: one changed file is one read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_re_reads_only_the_changed_file() {
+    let tmp = TempDir::new().unwrap();
+    for i in 0..20 {
+        fs::write(tmp.path().join(format!("kimi-{i}.json")), format!(r#"{{"type": "kimi", "note": "{i}"}}"#)).unwrap();
+    }
+    let store = CredentialStore::open(tmp.path().to_path_buf()).await.unwrap();
+    assert_eq!(store.file_reads(), 20, "open reads each file once");
+    let mut events = store.subscribe();
+    let _watcher = store.watch().unwrap();
+    // The watch starts with a rescan of its own (changes between open and watch).
+    eventually("the watcher's first rescan", || store.file_reads() == 40).await;
+    let reads = store.file_reads();
+
+    fs::write(tmp.path().join("kimi-3.json"), r#"{"type": "kimi", "note": "changed"}"#).unwrap();
+    eventually("the change", || note(&store, "kimi-3.json").as_deref() == Some("changed")).await;
+    // A later external write is a barrier: batches are handled in order, so once it shows, every
+    // re-read the first change (and the rescan before it) caused has happened.
+    fs::write(tmp.path().join("barrier.json"), r#"{"type": "kimi"}"#).unwrap();
+    event(&mut events, StoreEvent::Upserted("barrier.json".into())).await;
+    let kimi_3_reads = store.file_reads() - reads - 1;
+    assert!(kimi_3_reads >= 1, "the changed file was read");
+    // fs::write may come in two batches (truncate, then write); never the other 19 files.
+    assert!(kimi_3_reads <= 2, "{kimi_3_reads} reads for one changed file");
+}

@@ -60,13 +60,16 @@ pub struct Plan {
     pub attempts: Vec<Attempt>,
 }
 
+/// The strings and the kind are shared with the router's snapshot (`Arc`): a plan lists every account
+/// serving the model, thousands with a big auth dir, and copying them per request cost more
+/// than the rest of the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
-    pub account_id: String,
-    pub provider: String,
-    pub kind: AccountKind,
+    pub account_id: Arc<str>,
+    pub provider: Arc<str>,
+    pub kind: Arc<AccountKind>,
     /// The catalogue name behind the requested alias/prefix; pass it back to [`Router::report`].
-    pub upstream_model: String,
+    pub upstream_model: Arc<str>,
     /// Retry rounds this account joins (its own `request_retry`, else the global one): round
     /// `r` (1 = the first retry round) admits it when `r <= request_retry`.
     pub request_retry: u32,
@@ -216,9 +219,20 @@ struct Snapshot {
     /// Sorted by id.
     accounts: Vec<Account>,
     by_id: HashMap<String, usize>,
-    /// Lower-cased client model id → `(account, model)` indices, in account order.
-    by_model: HashMap<String, Vec<(usize, usize)>>,
+    /// Lower-cased client model id → the accounts serving it, in account order.
+    by_model: HashMap<String, Vec<Server>>,
     listed: Vec<ListedModel>,
+}
+
+/// One account serving one model, with what a plan needs ready-made.
+struct Server {
+    account: usize,
+    id: Arc<str>,
+    provider: Arc<str>,
+    kind: Arc<AccountKind>,
+    upstream: Arc<str>,
+    /// `upstream` lower-cased: the key of its cooldowns.
+    upstream_key: String,
 }
 
 #[derive(Default)]
@@ -301,6 +315,11 @@ impl Router {
         self.current().accounts.clone()
     }
 
+    /// The accounts `keep` selects, sorted by id (without copying the others).
+    pub fn accounts_where(&self, keep: impl Fn(&Account) -> bool) -> Vec<Account> {
+        self.current().accounts.iter().filter(|a| keep(a)).cloned().collect()
+    }
+
     /// Every model an enabled account serves, each id once (case-insensitively), sorted.
     pub fn models(&self) -> Vec<ListedModel> {
         self.current().listed.clone()
@@ -312,24 +331,26 @@ impl Router {
         let Resolved { model: base, thinking_suffix, servers } = snapshot.resolve(model)?;
         let key = base.to_lowercase();
         let weighted = settings.strategy == RoutingStrategy::WeightedRoundRobin;
-        let enabled: Vec<(&Account, &str)> = servers
+        let enabled = servers
             .iter()
-            .map(|&(a, m)| (&snapshot.accounts[a], snapshot.accounts[a].models[m].upstream.as_str()))
-            .filter(|(account, _)| !account.disabled && (!weighted || account.weight > 0))
-            .collect();
-        if enabled.is_empty() {
-            return Err(RouteError::NoneAvailable { model: base.to_owned() });
-        }
+            .map(|server| (&snapshot.accounts[server.account], server))
+            .filter(|(account, _)| !account.disabled && (!weighted || account.weight > 0));
 
         let mut state = self.state();
-        let mut tiers: BTreeMap<Reverse<i64>, Vec<(&Account, &str)>> = BTreeMap::new();
+        let mut tiers: BTreeMap<Reverse<i64>, Vec<(&Account, &Server)>> = BTreeMap::new();
         let mut cooling: Vec<(&Account, Instant)> = Vec::new();
-        for (account, upstream) in enabled {
-            let health = state.health.get(&account.id);
-            match health.and_then(|h| h.blocked_until(&upstream.to_lowercase(), now)) {
+        let mut any_enabled = false;
+        for (account, server) in enabled {
+            any_enabled = true;
+            // Most requests meet no cooldown at all: no lookup per account then.
+            let health = if state.health.is_empty() { None } else { state.health.get(&account.id) };
+            match health.and_then(|h| h.blocked_until(&server.upstream_key, now)) {
                 Some(until) => cooling.push((account, until)),
-                None => tiers.entry(Reverse(account.priority)).or_default().push((account, upstream)),
+                None => tiers.entry(Reverse(account.priority)).or_default().push((account, server)),
             }
+        }
+        if !any_enabled {
+            return Err(RouteError::NoneAvailable { model: base.to_owned() });
         }
         if tiers.is_empty() {
             let first = cooling.iter().map(|(_, until)| *until).min().expect("enabled accounts exist");
@@ -357,11 +378,11 @@ impl Router {
         }
         let attempts = ordered
             .into_iter()
-            .map(|(account, upstream)| Attempt {
-                account_id: account.id.clone(),
-                provider: account.provider.clone(),
-                kind: account.kind.clone(),
-                upstream_model: upstream.to_owned(),
+            .map(|(account, server)| Attempt {
+                account_id: server.id.clone(),
+                provider: server.provider.clone(),
+                kind: server.kind.clone(),
+                upstream_model: server.upstream.clone(),
                 request_retry: account.request_retry.unwrap_or(settings.request_retry),
             })
             .collect();
@@ -398,10 +419,10 @@ impl Router {
             model: base.to_owned(),
             thinking_suffix: suffix.map(str::to_owned),
             attempts: vec![Attempt {
-                account_id: account.id.clone(),
-                provider: account.provider.clone(),
-                kind: account.kind.clone(),
-                upstream_model: served.upstream.clone(),
+                account_id: account.id.as_str().into(),
+                provider: account.provider.as_str().into(),
+                kind: Arc::new(account.kind.clone()),
+                upstream_model: served.upstream.as_str().into(),
                 request_retry: 0,
             }],
         })
@@ -427,9 +448,9 @@ impl Router {
         let state = self.state();
         servers
             .iter()
-            .map(|&(a, m)| (&snapshot.accounts[a], snapshot.accounts[a].models[m].upstream.to_lowercase()))
+            .map(|server| (&snapshot.accounts[server.account], server))
             .filter(|(account, _)| !account.disabled && (!weighted || account.weight > 0))
-            .filter_map(|(account, upstream)| state.health.get(&account.id)?.blocked_until(&upstream, now))
+            .filter_map(|(account, server)| state.health.get(&account.id)?.blocked_until(&server.upstream_key, now))
             .min()
             .map(|until| until - now)
     }
@@ -555,7 +576,7 @@ impl AccountHealth {
 
 impl State {
     /// Orders one tier (id-sorted on entry) by the strategy for `model`.
-    fn order(&mut self, model: &str, tier: &mut [(&Account, &str)], strategy: RoutingStrategy) {
+    fn order(&mut self, model: &str, tier: &mut [(&Account, &Server)], strategy: RoutingStrategy) {
         match strategy {
             RoutingStrategy::FillFirst => {}
             RoutingStrategy::RoundRobin => {
@@ -582,18 +603,27 @@ impl State {
 impl Snapshot {
     fn new(accounts: Vec<Account>) -> Self {
         let by_id = accounts.iter().enumerate().rev().map(|(i, a)| (a.id.clone(), i)).collect();
-        let mut by_model: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut by_model: HashMap<String, Vec<Server>> = HashMap::new();
         let mut listed: BTreeMap<String, ListedModel> = BTreeMap::new();
         // An account nothing can be sent with serves no model: it is neither listed nor routed.
         for (a, account) in accounts.iter().enumerate().filter(|(_, a)| a.unservable.is_none()) {
-            for (m, model) in account.models.iter().enumerate() {
+            let (id, provider): (Arc<str>, Arc<str>) = (account.id.as_str().into(), account.provider.as_str().into());
+            let kind = Arc::new(account.kind.clone());
+            for model in &account.models {
                 let key = model.id.to_lowercase();
                 let servers = by_model.entry(key.clone()).or_default();
                 // One account may list ids differing only in case; it serves them once.
-                if servers.last().is_some_and(|&(last, _)| last == a) {
+                if servers.last().is_some_and(|last| last.account == a) {
                     continue;
                 }
-                servers.push((a, m));
+                servers.push(Server {
+                    account: a,
+                    id: id.clone(),
+                    provider: provider.clone(),
+                    kind: kind.clone(),
+                    upstream: model.upstream.as_str().into(),
+                    upstream_key: model.upstream.to_lowercase(),
+                });
                 if account.disabled {
                     continue;
                 }
@@ -630,8 +660,7 @@ impl Snapshot {
 struct Resolved<'s, 'm> {
     model: &'m str,
     thinking_suffix: Option<&'m str>,
-    /// `(account, model)` indices into the snapshot.
-    servers: &'s [(usize, usize)],
+    servers: &'s [Server],
 }
 
 /// `model(<budget|level>)` → `(model, budget|level)`; both parts non-empty.

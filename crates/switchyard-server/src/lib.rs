@@ -141,7 +141,14 @@ impl AppState {
                         }
                     }
                 }
-                state.sync_accounts();
+                // One rebuild for everything already queued: a refresh wave saves hundreds of
+                // files in a row, and each rebuild walks every account.
+                while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = files.try_recv() {}
+                // Off the request workers: with thousands of accounts a rebuild takes milliseconds.
+                let sync = state.clone();
+                if tokio::task::spawn_blocking(move || sync.sync_accounts()).await.is_err() {
+                    return;
+                }
             }
         })
     }

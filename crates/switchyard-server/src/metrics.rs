@@ -39,8 +39,19 @@ async fn scrape(
     {
         return error.into_response();
     }
-    let text = state.usage.metrics.render(&scrape_values(&state));
+    let mut text = state.usage.metrics.render(&scrape_values(&state));
+    text.push_str(&auth_file_reads(&state));
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+}
+
+/// `switchyard_auth_file_reads_total`: auth files read from disk since start (a hot reload of
+/// one file adds one, not the whole dir).
+fn auth_file_reads(state: &AppState) -> String {
+    format!(
+        "# HELP switchyard_auth_file_reads_total Auth files read from disk since start.\n\
+         # TYPE switchyard_auth_file_reads_total counter\nswitchyard_auth_file_reads_total {}\n",
+        state.store.file_reads()
+    )
 }
 
 /// The values other parts own, as of now.

@@ -3,7 +3,7 @@
 //! ten-minute windows (unix time / 600) and labelled `HH:MM-HH:MM` in local time, as CPA shows them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Local};
@@ -63,6 +63,9 @@ impl Ring {
 #[derive(Default)]
 pub struct AccountCounters {
     accounts: Mutex<HashMap<String, Ring>>,
+    /// The 20 labels of the windows up to the current one: the same for every account, and a
+    /// listing of thousands of accounts spent its time formatting local times otherwise.
+    labels: Mutex<Option<(i64, Arc<Vec<String>>)>>,
 }
 
 fn window_of(time: SystemTime) -> i64 {
@@ -111,20 +114,36 @@ impl AccountCounters {
         }
     }
 
+    /// Labels of the [`BUCKET_COUNT`] windows ending with `current`, oldest first.
+    fn labels(&self, current: i64) -> Arc<Vec<String>> {
+        let mut cached = self.labels.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((window, labels)) if *window == current => labels.clone(),
+            _ => {
+                let labels: Arc<Vec<String>> =
+                    Arc::new((0..BUCKET_COUNT as i64).rev().map(|back| label(current - back)).collect());
+                *cached = Some((current, labels.clone()));
+                labels
+            }
+        }
+    }
+
     /// The account's counts, with zeros for an account that served nothing yet.
     pub fn snapshot(&self, auth_index: &str, now: SystemTime) -> CounterSnapshot {
         let current = window_of(now);
+        let labels = self.labels(current);
         let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         let ring = accounts.get(auth_index);
         let recent_requests = (0..BUCKET_COUNT as i64)
             .rev()
-            .map(|back| {
+            .zip(labels.iter())
+            .map(|(back, time)| {
                 let window = current - back;
                 let slot = ring
                     .map(|r| r.slots[window.rem_euclid(BUCKET_COUNT as i64) as usize])
                     .filter(|s| s.window == window)
                     .unwrap_or_default();
-                Bucket { time: label(window), success: slot.success, failed: slot.failed }
+                Bucket { time: time.clone(), success: slot.success, failed: slot.failed }
             })
             .collect();
         CounterSnapshot {
@@ -140,6 +159,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn cached_labels_follow_the_current_window() {
+        let counters = AccountCounters::new();
+        let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000 / 600 * 600);
+        for now in [start, start + Duration::from_secs(599), start + Duration::from_secs(600), start] {
+            let labels: Vec<String> = counters.snapshot("a", now).recent_requests.into_iter().map(|b| b.time).collect();
+            let current = window_of(now);
+            let expected: Vec<String> = (0..BUCKET_COUNT as i64).rev().map(|back| label(current - back)).collect();
+            assert_eq!(labels, expected, "at {now:?}");
+        }
+    }
 
     #[test]
     fn counts_land_in_their_ten_minute_window_and_age_out_after_twenty() {

@@ -47,7 +47,7 @@ fn rr() -> RouteSettings {
 
 fn order(router: &Router, model: &str, settings: &RouteSettings, now: Instant) -> Vec<String> {
     let plan = router.plan(model, settings, now).expect("plan");
-    plan.attempts.into_iter().map(|a| a.account_id).collect()
+    plan.attempts.into_iter().map(|a| a.account_id.to_string()).collect()
 }
 
 fn first(router: &Router, settings: &RouteSettings, now: Instant) -> String {
@@ -359,7 +359,7 @@ fn unservable_accounts_are_neither_listed_nor_planned() {
     let listed: Vec<String> = router.models().into_iter().map(|m| m.id).collect();
     assert_eq!(listed, ["m", "n"], "the unservable account's own model is not listed");
     let plan = router.plan("m", &rr(), now).unwrap();
-    let ids: Vec<&str> = plan.attempts.iter().map(|a| a.account_id.as_str()).collect();
+    let ids: Vec<&str> = plan.attempts.iter().map(|a| &*a.account_id).collect();
     assert_eq!(ids, ["b-live"], "a higher priority does not route to an account nothing can be sent with");
     assert_eq!(router.plan("only-dead", &rr(), now), Err(RouteError::UnknownModel { model: "only-dead".into() }));
     assert_eq!(router.accounts().len(), 2, "still known, for listings");
@@ -392,8 +392,8 @@ fn model_lookup_ignores_case_and_resolves_the_upstream_name() {
     let router = router(vec![a]);
     let plan = router.plan("TEAM/fast", &rr(), Instant::now()).unwrap();
     assert_eq!(plan.model, "TEAM/fast");
-    assert_eq!(plan.attempts[0].upstream_model, "m-up");
-    assert_eq!(plan.attempts[0].kind, AccountKind::OAuth { file: "a".into() });
+    assert_eq!(&*plan.attempts[0].upstream_model, "m-up");
+    assert_eq!(*plan.attempts[0].kind, AccountKind::OAuth { file: "a".into() });
 }
 
 #[test]
@@ -482,7 +482,7 @@ fn plan_is_capped_and_carries_retry_rounds() {
     let router = router(vec![account("a", 0, 1), own, account("c", 0, 1)]);
     let capped = RouteSettings { max_retry_credentials: 2, request_retry: 3, ..settings(RoutingStrategy::FillFirst) };
     let plan = router.plan("m", &capped, Instant::now()).unwrap();
-    let attempts: Vec<_> = plan.attempts.iter().map(|a| (a.account_id.as_str(), a.request_retry)).collect();
+    let attempts: Vec<_> = plan.attempts.iter().map(|a| (&*a.account_id, a.request_retry)).collect();
     assert_eq!(attempts, [("a", 3), ("b", 0)]);
 }
 
@@ -535,7 +535,7 @@ fn a_pinned_plan_is_one_attempt_on_that_account_whatever_its_cooldowns() {
     let plan = router.plan_for("b", "M", false).unwrap();
     assert_eq!(plan.model, "M");
     let attempts: Vec<(&str, &str, u32)> =
-        plan.attempts.iter().map(|a| (a.account_id.as_str(), a.upstream_model.as_str(), a.request_retry)).collect();
+        plan.attempts.iter().map(|a| (a.account_id.as_ref(), a.upstream_model.as_ref(), a.request_retry)).collect();
     assert_eq!(attempts, [("b", "m-up", 0)], "no failover, no retry rounds");
     // Thinking suffixes split as in normal plans.
     let plan = router.plan_for("a", "n(high)", false).unwrap();
@@ -559,4 +559,74 @@ fn a_pinned_plan_says_why_it_cannot_be_made() {
     assert_eq!(router.plan_for("a", "other", false), Err(PinError::ModelNotServed { model: "other".into() }));
     assert_eq!(router.account("a").map(|a| a.id), Some("a".to_owned()));
     assert_eq!(router.account("nope"), None);
+}
+
+/// The plan of every model against a plain scan of the accounts (what the index stands in for):
+/// the accounts serving it, enabled and servable, in id order with fill-first, and the upstream
+/// name each one sends.
+fn assert_index_matches_a_scan(router: &Router, models: &[&str], now: Instant) {
+    let fill = settings(RoutingStrategy::FillFirst);
+    for model in models {
+        let mut scanned: Vec<(String, String)> = router
+            .accounts()
+            .into_iter()
+            .filter(|a| !a.disabled && a.unservable.is_none())
+            .filter_map(|a| {
+                let served = a.models.iter().find(|m| m.id.eq_ignore_ascii_case(model))?;
+                Some((a.id.clone(), served.upstream.clone()))
+            })
+            .collect();
+        scanned.sort();
+        let planned: Vec<(String, String)> = match router.plan(model, &fill, now) {
+            Ok(plan) => {
+                plan.attempts.iter().map(|a| (a.account_id.to_string(), a.upstream_model.to_string())).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        assert_eq!(planned, scanned, "model {model}");
+    }
+}
+
+#[test]
+fn the_model_index_follows_added_removed_disabled_and_re_ruled_accounts() {
+    let now = Instant::now();
+    let models = ["m", "n", "o", "alias"];
+    let mut accounts: Vec<Account> = (0..6).map(|i| account(&format!("a{i}"), 0, 1)).collect();
+    let router = router(accounts.clone());
+    assert_index_matches_a_scan(&router, &models, now);
+
+    // Added, and one removed.
+    accounts.push(Account { models: vec![exposed("o", "o-up")], ..account("b0", 0, 1) });
+    accounts.remove(2);
+    router.set_accounts(accounts.clone());
+    assert_index_matches_a_scan(&router, &models, now);
+    assert!(router.plan("m", &rr(), now).unwrap().attempts.iter().all(|a| &*a.account_id != "a2"));
+
+    // Disabled and unservable.
+    accounts[0].disabled = true;
+    accounts[1].unservable = Some("needs re-login".into());
+    router.set_accounts(accounts.clone());
+    assert_index_matches_a_scan(&router, &models, now);
+
+    // Model rules changed: an exclusion drops `n`, an alias renames `m` for one account.
+    accounts[3].models.retain(|m| m.id != "n");
+    accounts[4].models = vec![exposed("alias", "m-up")];
+    router.set_accounts(accounts.clone());
+    assert_index_matches_a_scan(&router, &models, now);
+    let alias = router.plan("alias", &rr(), now).unwrap();
+    assert_eq!(alias.attempts.len(), 1);
+    assert_eq!((&*alias.attempts[0].account_id, &*alias.attempts[0].upstream_model), ("a5", "m-up"));
+
+    // Everything gone: every model unknown again.
+    router.set_accounts(Vec::new());
+    for model in models {
+        assert_eq!(router.plan(model, &rr(), now), Err(RouteError::UnknownModel { model: model.into() }));
+    }
+}
+
+#[test]
+fn accounts_where_selects_without_changing_the_order() {
+    let router = router(vec![account("c", 0, 1), account("a", 0, 1), account("b", 0, 1)]);
+    let ids: Vec<String> = router.accounts_where(|a| a.id != "b").into_iter().map(|a| a.id).collect();
+    assert_eq!(ids, ["a", "c"]);
 }

@@ -27,10 +27,15 @@ fn rfc3339(time: SystemTime) -> String {
 }
 
 /// `success`, `failed` and `recent_requests` (20 ten-minute buckets) from this process's counts.
-fn add_counts(entry: &mut Map<String, Value>, counts: &CounterSnapshot) {
+fn add_counts(entry: &mut Map<String, Value>, counts: CounterSnapshot) {
     entry.insert("success".into(), json!(counts.success));
     entry.insert("failed".into(), json!(counts.failed));
-    entry.insert("recent_requests".into(), json!(counts.recent_requests));
+    let buckets = counts
+        .recent_requests
+        .into_iter()
+        .map(|b| json!({"time": b.time, "success": b.success, "failed": b.failed}))
+        .collect();
+    entry.insert("recent_requests".into(), Value::Array(buckets));
 }
 
 /// Codex keeps plan and subscription in the id_token's claims; panels show them.
@@ -79,7 +84,7 @@ struct FileView<'a> {
     unservable: Option<String>,
 }
 
-fn list_entry(view: FileView<'_>, counts: &CounterSnapshot) -> Value {
+fn list_entry(view: FileView<'_>, counts: CounterSnapshot) -> Value {
     let FileView { stored, standing, refresh, health, unservable } = view;
     let mut entry = Map::new();
     let provider = match &stored.content {
@@ -194,10 +199,11 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
             let standing = file_standing(&state, stored);
             let refresh = state.refresher.state(&stored.name);
             let view = FileView { stored, standing: &standing, refresh, health: &health, unservable };
-            list_entry(view, &state.usage.counters.snapshot(&stored.auth_index, now_wall))
+            list_entry(view, state.usage.counters.snapshot(&stored.auth_index, now_wall))
         })
         .collect();
-    for account in state.router.accounts() {
+    // Only config keys become entries here: not a copy of every auth-file account too.
+    for account in state.router.accounts_where(|a| !matches!(a.kind, AccountKind::OAuth { .. })) {
         let health = state.router.health(&account.id, now);
         let Some(mut entry) =
             api_key_entry(&config, &account, &health, |index| state.usage.counters.snapshot(index, now_wall))
@@ -213,8 +219,13 @@ pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery)
             files.push(entry);
         }
     }
-    files.sort_by_key(|f| f["name"].as_str().unwrap_or_default().to_lowercase());
-    Json(json!({ "files": files }))
+    // Each name lower-cased once, not once per comparison.
+    files.sort_by_cached_key(|f| f["name"].as_str().unwrap_or_default().to_lowercase());
+    // Not `json!({"files": files})`: the macro serializes its arguments into a new value, a
+    // deep copy of every entry (most of the listing's time with thousands of files).
+    let mut body = Map::new();
+    body.insert("files".into(), Value::Array(files));
+    Json(Value::Object(body))
 }
 
 /// CPA's `auth_index` for a config key: the first 8 bytes of SHA-256 of
@@ -267,7 +278,7 @@ fn api_key_entry(
         "weight": account.weight,
     });
     if let Some(map) = entry.as_object_mut() {
-        add_counts(map, &counts(&auth_index));
+        add_counts(map, counts(&auth_index));
         add_health(map, health, None);
     }
     Some(entry)

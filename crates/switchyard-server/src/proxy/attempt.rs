@@ -56,13 +56,13 @@ enum AuthMaterial {
 
 pub(super) fn resolve(config: &Config, attempt: &Attempt) -> Option<Target> {
     use switchyard_providers::exec::api_key_executor;
-    match &attempt.kind {
+    match &*attempt.kind {
         AccountKind::OAuth { file } => {
             if let Some(executor) = switchyard_providers::by_id(&attempt.provider).and_then(|p| p.executor()) {
                 return Some(Target { executor, auth: AuthMaterial::OAuth { file: file.clone(), base_url: None } });
             }
             // A configured OAuth provider: its token is a bearer key for `api-base`.
-            let spec = config.oauth_providers.iter().find(|p| p.name == attempt.provider)?;
+            let spec = config.oauth_providers.iter().find(|p| *p.name == *attempt.provider)?;
             let section = match spec.dialect.as_str() {
                 "openai" => "openai-compatibility",
                 "claude" => "claude-api-key",
@@ -219,7 +219,7 @@ pub(super) async fn http_for(
     attempt: &Attempt,
 ) -> Result<reqwest::Client, AttemptResult> {
     let stored;
-    let own_proxy = match &attempt.kind {
+    let own_proxy = match &*attempt.kind {
         AccountKind::OAuth { file } => {
             stored = state.store.get(file);
             stored.as_ref().and_then(|s| s.credential()).and_then(|c| c.proxy_url())
@@ -298,7 +298,7 @@ pub(super) async fn run(
         let request = UpstreamRequest {
             operation: call.operation,
             dialect,
-            model: attempt.upstream_model.clone(),
+            model: attempt.upstream_model.to_string(),
             stream,
             body: body.clone(),
             client_headers: call.headers.clone(),

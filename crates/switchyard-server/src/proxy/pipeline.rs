@@ -214,7 +214,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
                 };
                 log.tokens.request_chars = usage::request_chars(request);
                 let mut request = request.clone();
-                request.model = attempt.upstream_model.clone();
+                request.model = attempt.upstream_model.to_string();
                 request.stream = stream;
                 match native.request_from_ir(&request) {
                     Ok(value) => Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
@@ -223,11 +223,11 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             };
 
             log.attempts += 1;
-            log.provider = attempt.provider.clone();
-            log.upstream_model = attempt.upstream_model.clone();
+            log.provider = attempt.provider.to_string();
+            log.upstream_model = attempt.upstream_model.to_string();
             log.auth_index = attempt::auth_index(state, &config, attempt);
-            log.account = attempt.account_id.clone();
-            log.auth_type = if matches!(attempt.kind, AccountKind::OAuth { .. }) { "oauth" } else { "api_key" };
+            log.account = attempt.account_id.to_string();
+            log.auth_type = if matches!(*attempt.kind, AccountKind::OAuth { .. }) { "oauth" } else { "api_key" };
             log.dialect_out = Some(native);
             let prepared = Prepared { attempt, target: &target, native, body: upstream_body };
             let result = match attempt::http_for(state, &config, attempt).await {
