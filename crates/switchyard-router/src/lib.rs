@@ -13,6 +13,6 @@ pub use model_rules::{
     AccountModelRules, CatalogModel, ExposedModel, ModelAlias, account_models, configured_models, pattern_matches,
 };
 pub use router::{
-    AccountHealth, Attempt, HealthStatus, ListedModel, ModelHealth, Outcome, PinError, Plan, RouteError, RouteSettings,
-    Router,
+    AccountHealth, Attempt, Attempts, HealthStatus, ListedModel, ModelHealth, Outcome, PinError, Plan, RouteError,
+    RouteSettings, Router,
 };

@@ -9,8 +9,13 @@ use std::time::{Duration, Instant};
 
 use switchyard_config::{Config, RoutingStrategy};
 
-use crate::accounts::{Account, AccountKind};
+use crate::accounts::Account;
 use crate::cooldown::{CooldownReason, cooldown_for};
+
+mod plan;
+
+pub use plan::{Attempt, Attempts, Plan};
+use plan::{ModelServers, Server};
 
 /// The routing part of the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,34 +50,6 @@ impl Default for RouteSettings {
     fn default() -> Self {
         Self::from_config(&Config::default())
     }
-}
-
-/// The accounts to try for one request, best first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    /// The requested model without its thinking suffix.
-    pub model: String,
-    /// `high` from `gpt-5(high)`, `8192` from `gemini-2.5-pro(8192)`; the part in parentheses,
-    /// uninterpreted. Only split off when the whole name is not a model itself.
-    pub thinking_suffix: Option<String>,
-    /// Available accounts: the highest priority tier first, ordered by the strategy, then each
-    /// lower tier as further failover. Capped by `max-retry-credentials`.
-    pub attempts: Vec<Attempt>,
-}
-
-/// The strings and the kind are shared with the router's snapshot (`Arc`): a plan lists every account
-/// serving the model, thousands with a big auth dir, and copying them per request cost more
-/// than the rest of the request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    pub account_id: Arc<str>,
-    pub provider: Arc<str>,
-    pub kind: Arc<AccountKind>,
-    /// The catalogue name behind the requested alias/prefix; pass it back to [`Router::report`].
-    pub upstream_model: Arc<str>,
-    /// Retry rounds this account joins (its own `request_retry`, else the global one): round
-    /// `r` (1 = the first retry round) admits it when `r <= request_retry`.
-    pub request_retry: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,20 +196,9 @@ struct Snapshot {
     /// Sorted by id.
     accounts: Vec<Account>,
     by_id: HashMap<String, usize>,
-    /// Lower-cased client model id → the accounts serving it, in account order.
-    by_model: HashMap<String, Vec<Server>>,
+    /// Lower-cased client model id → the accounts serving it.
+    by_model: HashMap<String, ModelServers>,
     listed: Vec<ListedModel>,
-}
-
-/// One account serving one model, with what a plan needs ready-made.
-struct Server {
-    account: usize,
-    id: Arc<str>,
-    provider: Arc<str>,
-    kind: Arc<AccountKind>,
-    upstream: Arc<str>,
-    /// `upstream` lower-cased: the key of its cooldowns.
-    upstream_key: String,
 }
 
 #[derive(Default)]
@@ -331,61 +297,30 @@ impl Router {
         let Resolved { model: base, thinking_suffix, servers } = snapshot.resolve(model)?;
         let key = base.to_lowercase();
         let weighted = settings.strategy == RoutingStrategy::WeightedRoundRobin;
-        let enabled = servers
-            .iter()
-            .map(|server| (&snapshot.accounts[server.account], server))
-            .filter(|(account, _)| !account.disabled && (!weighted || account.weight > 0));
-
         let mut state = self.state();
-        let mut tiers: BTreeMap<Reverse<i64>, Vec<(&Account, &Server)>> = BTreeMap::new();
-        let mut cooling: Vec<(&Account, Instant)> = Vec::new();
-        let mut any_enabled = false;
-        for (account, server) in enabled {
-            any_enabled = true;
-            // Most requests meet no cooldown at all: no lookup per account then.
-            let health = if state.health.is_empty() { None } else { state.health.get(&account.id) };
-            match health.and_then(|h| h.blocked_until(&server.upstream_key, now)) {
-                Some(until) => cooling.push((account, until)),
-                None => tiers.entry(Reverse(account.priority)).or_default().push((account, server)),
-            }
-        }
-        if !any_enabled {
-            return Err(RouteError::NoneAvailable { model: base.to_owned() });
-        }
-        if tiers.is_empty() {
-            let first = cooling.iter().map(|(_, until)| *until).min().expect("enabled accounts exist");
-            let provider = &cooling[0].0.provider;
-            let shared = cooling.iter().all(|(a, _)| &a.provider == provider);
-            return Err(RouteError::AllCooling {
-                model: base.to_owned(),
-                provider: shared.then(|| provider.clone()),
-                retry_after: first - now,
-            });
-        }
 
-        let mut ordered = Vec::new();
-        for (i, (_, mut tier)) in tiers.into_iter().enumerate() {
-            // Only the tier requests land on first is balanced; lower tiers are fallbacks.
-            if i == 0 {
-                state.order(&key, &mut tier, settings.strategy);
-            } else if weighted {
-                tier.sort_by_key(|(a, _)| Reverse(a.weight));
+        let mut order = if !weighted && state.health.is_empty() {
+            // Nothing cools, no weights: the ready-made order, its first tier turned by the cursor.
+            if servers.enabled.is_empty() {
+                return Err(RouteError::NoneAvailable { model: base.to_owned() });
             }
-            ordered.extend(tier);
-        }
+            let mut order = servers.enabled.clone();
+            state.order(&key, &servers.all, &mut order[..servers.first_tier], settings.strategy);
+            order
+        } else {
+            state.order_with_cooldowns(&key, servers, settings.strategy, now).map_err(|cooling| match cooling {
+                None => RouteError::NoneAvailable { model: base.to_owned() },
+                Some((provider, retry_after)) => RouteError::AllCooling {
+                    model: base.to_owned(),
+                    provider: provider.map(str::to_owned),
+                    retry_after,
+                },
+            })?
+        };
         if settings.max_retry_credentials > 0 {
-            ordered.truncate(settings.max_retry_credentials);
+            order.truncate(settings.max_retry_credentials);
         }
-        let attempts = ordered
-            .into_iter()
-            .map(|(account, server)| Attempt {
-                account_id: server.id.clone(),
-                provider: server.provider.clone(),
-                kind: server.kind.clone(),
-                upstream_model: server.upstream.clone(),
-                request_retry: account.request_retry.unwrap_or(settings.request_retry),
-            })
-            .collect();
+        let attempts = Attempts { servers: servers.all.clone(), order, request_retry: settings.request_retry };
         Ok(Plan { model: base.to_owned(), thinking_suffix: thinking_suffix.map(str::to_owned), attempts })
     }
 
@@ -415,16 +350,23 @@ impl Router {
                 .and_then(|(base, suffix)| Some((find(base)?, base, Some(suffix))))
                 .ok_or_else(|| PinError::ModelNotServed { model: model.to_owned() })?,
         };
+        let server = Server {
+            account: 0,
+            id: account.id.as_str().into(),
+            provider: account.provider.as_str().into(),
+            kind: Arc::new(account.kind.clone()),
+            upstream: served.upstream.as_str().into(),
+            upstream_key: served.upstream.to_lowercase(),
+            priority: account.priority,
+            weight: account.weight,
+            disabled: account.disabled,
+            // No retry rounds, whatever the account's own `request_retry`.
+            request_retry: Some(0),
+        };
         Ok(Plan {
             model: base.to_owned(),
             thinking_suffix: suffix.map(str::to_owned),
-            attempts: vec![Attempt {
-                account_id: account.id.as_str().into(),
-                provider: account.provider.as_str().into(),
-                kind: Arc::new(account.kind.clone()),
-                upstream_model: served.upstream.as_str().into(),
-                request_retry: 0,
-            }],
+            attempts: Attempts { servers: Arc::new([server]), order: vec![0], request_retry: 0 },
         })
     }
 
@@ -447,10 +389,10 @@ impl Router {
         let weighted = settings.strategy == RoutingStrategy::WeightedRoundRobin;
         let state = self.state();
         servers
+            .all
             .iter()
-            .map(|server| (&snapshot.accounts[server.account], server))
-            .filter(|(account, _)| !account.disabled && (!weighted || account.weight > 0))
-            .filter_map(|(account, server)| state.health.get(&account.id)?.blocked_until(&server.upstream_key, now))
+            .filter(|server| server.servable(weighted))
+            .filter_map(|server| state.health.get(&*server.id)?.blocked_until(&server.upstream_key, now))
             .min()
             .map(|until| until - now)
     }
@@ -575,12 +517,18 @@ impl AccountHealth {
 }
 
 impl State {
-    /// Orders one tier (id-sorted on entry) by the strategy for `model`.
-    fn order(&mut self, model: &str, tier: &mut [(&Account, &Server)], strategy: RoutingStrategy) {
+    /// Orders one tier (positions in `servers`, in account order on entry) by the strategy.
+    fn order(&mut self, model: &str, servers: &[Server], tier: &mut [u32], strategy: RoutingStrategy) {
+        if tier.is_empty() {
+            return;
+        }
         match strategy {
             RoutingStrategy::FillFirst => {}
             RoutingStrategy::RoundRobin => {
-                let cursor = self.cursors.entry(model.to_owned()).or_default();
+                let cursor = match self.cursors.get_mut(model) {
+                    Some(cursor) => cursor,
+                    None => self.cursors.entry(model.to_owned()).or_default(),
+                };
                 tier.rotate_left(*cursor % tier.len());
                 *cursor = cursor.wrapping_add(1);
             }
@@ -588,15 +536,61 @@ impl State {
                 // Smooth WRR (nginx): everyone gains its weight, the leader pays the total. The
                 // rest follow by current weight, i.e. in the order they would be picked next.
                 let current = self.wrr.entry(model.to_owned()).or_default();
-                let total: i64 = tier.iter().map(|(a, _)| i64::from(a.weight)).sum();
-                for (account, _) in tier.iter() {
-                    *current.entry(account.id.clone()).or_default() += i64::from(account.weight);
+                let server = |i: &u32| &servers[*i as usize];
+                let total: i64 = tier.iter().map(|i| i64::from(server(i).weight)).sum();
+                for i in tier.iter() {
+                    let server = server(i);
+                    *current.entry(server.id.to_string()).or_default() += i64::from(server.weight);
                 }
-                // Stable sort: ties keep id order.
-                tier.sort_by_key(|(a, _)| Reverse(current[&a.id]));
-                *current.get_mut(&tier[0].0.id).expect("just added") -= total;
+                // Stable sort: ties keep account order.
+                tier.sort_by_key(|i| Reverse(current[&*server(i).id]));
+                *current.get_mut(&*server(&tier[0]).id).expect("just added") -= total;
             }
         }
+    }
+
+    /// The order when accounts may be cooling or weighted: the available accounts by tier, the
+    /// first tier by the strategy. `Err(None)`: no account is enabled (or weighted in);
+    /// `Err(Some((shared provider, wait)))`: all that are enabled are cooling.
+    fn order_with_cooldowns<'s>(
+        &mut self,
+        model: &str,
+        servers: &'s ModelServers,
+        strategy: RoutingStrategy,
+        now: Instant,
+    ) -> Result<Vec<u32>, Option<(Option<&'s str>, Duration)>> {
+        let weighted = strategy == RoutingStrategy::WeightedRoundRobin;
+        let mut tiers: BTreeMap<Reverse<i64>, Vec<u32>> = BTreeMap::new();
+        let mut cooling: Vec<(&Server, Instant)> = Vec::new();
+        let mut any_enabled = false;
+        for (i, server) in servers.all.iter().enumerate().filter(|(_, s)| s.servable(weighted)) {
+            any_enabled = true;
+            let health = if self.health.is_empty() { None } else { self.health.get(&*server.id) };
+            match health.and_then(|h| h.blocked_until(&server.upstream_key, now)) {
+                Some(until) => cooling.push((server, until)),
+                None => tiers.entry(Reverse(server.priority)).or_default().push(i as u32),
+            }
+        }
+        if !any_enabled {
+            return Err(None);
+        }
+        if tiers.is_empty() {
+            let first = cooling.iter().map(|(_, until)| *until).min().expect("enabled accounts exist");
+            let provider = &*cooling[0].0.provider;
+            let shared = cooling.iter().all(|(s, _)| &*s.provider == provider);
+            return Err(Some((shared.then_some(provider), first - now)));
+        }
+        let mut ordered = Vec::new();
+        for (i, (_, mut tier)) in tiers.into_iter().enumerate() {
+            // Only the tier requests land on first is balanced; lower tiers are fallbacks.
+            if i == 0 {
+                self.order(model, &servers.all, &mut tier, strategy);
+            } else if weighted {
+                tier.sort_by_key(|&i| Reverse(servers.all[i as usize].weight));
+            }
+            ordered.extend(tier);
+        }
+        Ok(ordered)
     }
 }
 
@@ -623,6 +617,10 @@ impl Snapshot {
                     kind: kind.clone(),
                     upstream: model.upstream.as_str().into(),
                     upstream_key: model.upstream.to_lowercase(),
+                    priority: account.priority,
+                    weight: account.weight,
+                    disabled: account.disabled,
+                    request_retry: account.request_retry,
                 });
                 if account.disabled {
                     continue;
@@ -640,12 +638,13 @@ impl Snapshot {
                 }
             }
         }
+        let by_model = by_model.into_iter().map(|(key, servers)| (key, ModelServers::new(servers))).collect();
         Self { accounts, by_id, by_model, listed: listed.into_values().collect() }
     }
 
     /// The requested model, split from its thinking suffix when the whole name is unknown.
     fn resolve<'m>(&self, model: &'m str) -> Result<Resolved<'_, 'm>, RouteError> {
-        let servers = |name: &str| self.by_model.get(&name.to_lowercase()).map(Vec::as_slice);
+        let servers = |name: &str| self.by_model.get(&name.to_lowercase());
         if let Some(servers) = servers(model) {
             return Ok(Resolved { model, thinking_suffix: None, servers });
         }
@@ -660,7 +659,7 @@ impl Snapshot {
 struct Resolved<'s, 'm> {
     model: &'m str,
     thinking_suffix: Option<&'m str>,
-    servers: &'s [Server],
+    servers: &'s ModelServers,
 }
 
 /// `model(<budget|level>)` → `(model, budget|level)`; both parts non-empty.

@@ -1,7 +1,7 @@
 //! Unit tests of the router: plans, strategies, cooldowns, health and account replacement.
 
 use super::*;
-use crate::ExposedModel;
+use crate::{AccountKind, ExposedModel};
 
 const MIN: u64 = 60;
 
@@ -47,7 +47,7 @@ fn rr() -> RouteSettings {
 
 fn order(router: &Router, model: &str, settings: &RouteSettings, now: Instant) -> Vec<String> {
     let plan = router.plan(model, settings, now).expect("plan");
-    plan.attempts.into_iter().map(|a| a.account_id.to_string()).collect()
+    plan.attempts.iter().map(|a| a.account_id.to_string()).collect()
 }
 
 fn first(router: &Router, settings: &RouteSettings, now: Instant) -> String {
@@ -359,7 +359,7 @@ fn unservable_accounts_are_neither_listed_nor_planned() {
     let listed: Vec<String> = router.models().into_iter().map(|m| m.id).collect();
     assert_eq!(listed, ["m", "n"], "the unservable account's own model is not listed");
     let plan = router.plan("m", &rr(), now).unwrap();
-    let ids: Vec<&str> = plan.attempts.iter().map(|a| &*a.account_id).collect();
+    let ids: Vec<String> = plan.attempts.iter().map(|a| a.account_id.to_string()).collect();
     assert_eq!(ids, ["b-live"], "a higher priority does not route to an account nothing can be sent with");
     assert_eq!(router.plan("only-dead", &rr(), now), Err(RouteError::UnknownModel { model: "only-dead".into() }));
     assert_eq!(router.accounts().len(), 2, "still known, for listings");
@@ -392,8 +392,9 @@ fn model_lookup_ignores_case_and_resolves_the_upstream_name() {
     let router = router(vec![a]);
     let plan = router.plan("TEAM/fast", &rr(), Instant::now()).unwrap();
     assert_eq!(plan.model, "TEAM/fast");
-    assert_eq!(&*plan.attempts[0].upstream_model, "m-up");
-    assert_eq!(*plan.attempts[0].kind, AccountKind::OAuth { file: "a".into() });
+    let first = plan.attempts.get(0).expect("one attempt");
+    assert_eq!(&*first.upstream_model, "m-up");
+    assert_eq!(*first.kind, AccountKind::OAuth { file: "a".into() });
 }
 
 #[test]
@@ -482,8 +483,8 @@ fn plan_is_capped_and_carries_retry_rounds() {
     let router = router(vec![account("a", 0, 1), own, account("c", 0, 1)]);
     let capped = RouteSettings { max_retry_credentials: 2, request_retry: 3, ..settings(RoutingStrategy::FillFirst) };
     let plan = router.plan("m", &capped, Instant::now()).unwrap();
-    let attempts: Vec<_> = plan.attempts.iter().map(|a| (&*a.account_id, a.request_retry)).collect();
-    assert_eq!(attempts, [("a", 3), ("b", 0)]);
+    let attempts: Vec<_> = plan.attempts.iter().map(|a| (a.account_id.to_string(), a.request_retry)).collect();
+    assert_eq!(attempts, [("a".to_owned(), 3), ("b".to_owned(), 0)]);
 }
 
 #[test]
@@ -534,9 +535,12 @@ fn a_pinned_plan_is_one_attempt_on_that_account_whatever_its_cooldowns() {
     router.report("b", "m-up", failure(429), &rr(), now);
     let plan = router.plan_for("b", "M", false).unwrap();
     assert_eq!(plan.model, "M");
-    let attempts: Vec<(&str, &str, u32)> =
-        plan.attempts.iter().map(|a| (a.account_id.as_ref(), a.upstream_model.as_ref(), a.request_retry)).collect();
-    assert_eq!(attempts, [("b", "m-up", 0)], "no failover, no retry rounds");
+    let attempts: Vec<(String, String, u32)> = plan
+        .attempts
+        .iter()
+        .map(|a| (a.account_id.to_string(), a.upstream_model.to_string(), a.request_retry))
+        .collect();
+    assert_eq!(attempts, [("b".to_owned(), "m-up".to_owned(), 0)], "no failover, no retry rounds");
     // Thinking suffixes split as in normal plans.
     let plan = router.plan_for("a", "n(high)", false).unwrap();
     assert_eq!((plan.model.as_str(), plan.thinking_suffix.as_deref()), ("n", Some("high")));
@@ -615,7 +619,8 @@ fn the_model_index_follows_added_removed_disabled_and_re_ruled_accounts() {
     assert_index_matches_a_scan(&router, &models, now);
     let alias = router.plan("alias", &rr(), now).unwrap();
     assert_eq!(alias.attempts.len(), 1);
-    assert_eq!((&*alias.attempts[0].account_id, &*alias.attempts[0].upstream_model), ("a5", "m-up"));
+    let first = alias.attempts.get(0).expect("one attempt");
+    assert_eq!((&*first.account_id, &*first.upstream_model), ("a5", "m-up"));
 
     // Everything gone: every model unknown again.
     router.set_accounts(Vec::new());
@@ -629,4 +634,53 @@ fn accounts_where_selects_without_changing_the_order() {
     let router = router(vec![account("c", 0, 1), account("a", 0, 1), account("b", 0, 1)]);
     let ids: Vec<String> = router.accounts_where(|a| a.id != "b").into_iter().map(|a| a.id).collect();
     assert_eq!(ids, ["a", "c"]);
+}
+
+/// With nothing cooling, a plan is the ready-made order turned by the cursor; once anything cools
+/// it is built account by account. Both must give the same order, call after call.
+#[test]
+fn plans_without_cooldowns_match_plans_built_account_by_account() {
+    let now = Instant::now();
+    let accounts = || {
+        let mut accounts: Vec<Account> = ["e", "b", "d", "a", "c", "f", "g"]
+            .iter()
+            .zip([2, 2, 1, 2, 1, 0, 2])
+            .map(|(id, priority)| account(id, priority, 1))
+            .collect();
+        accounts[6].disabled = true;
+        accounts.push(Account { request_retry: Some(4), ..account("h", 1, 1) });
+        accounts
+    };
+    for strategy in [RoutingStrategy::RoundRobin, RoutingStrategy::FillFirst] {
+        let settings = RouteSettings { request_retry: 2, ..settings(strategy) };
+        let quiet = router(accounts());
+        // A cooldown on another model of another account: no effect on `m`, but plans for `m`
+        // now take the account-by-account path.
+        let cooling = router(accounts());
+        cooling.report("f", "n-up", failure(429), &settings, now);
+        assert!(cooling.plan("n", &settings, now).unwrap().attempts.iter().all(|a| &*a.account_id != "f"));
+        for call in 0..9 {
+            let (fast, slow) = (quiet.plan("m", &settings, now).unwrap(), cooling.plan("m", &settings, now).unwrap());
+            assert_eq!(fast, slow, "{strategy:?}, call {call}");
+            let retries: Vec<(String, u32)> =
+                fast.attempts.iter().map(|a| (a.account_id.to_string(), a.request_retry)).collect();
+            assert_eq!(retries.len(), 7, "the disabled account is left out");
+            assert!(retries.contains(&("h".to_owned(), 4)) && retries.contains(&("a".to_owned(), 2)), "{retries:?}");
+            let tiers: Vec<&str> = retries[..3].iter().map(|(id, _)| id.as_str()).collect();
+            let mut top = tiers.clone();
+            top.sort();
+            assert_eq!(top, ["a", "b", "e"], "the top tier first: {retries:?}");
+            let rest: Vec<&str> = retries[3..].iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(rest, ["c", "d", "h", "f"], "lower tiers in account order");
+            if strategy == RoutingStrategy::RoundRobin {
+                assert_eq!(tiers[0], ["a", "b", "e"][call % 3], "the cursor turns the top tier");
+            } else {
+                assert_eq!(tiers, ["a", "b", "e"]);
+            }
+            // Retry rounds admit by each account's own `request_retry`, else the global one.
+            let round3: Vec<String> = fast.attempts.for_round(3).map(|a| a.account_id.to_string()).collect();
+            assert_eq!(round3, ["h"]);
+            assert!(fast.attempts.any_in_round(4) && !fast.attempts.any_in_round(5));
+        }
+    }
 }

@@ -15,7 +15,7 @@ use switchyard_dialects::ir::{ChatRequest, ErrorInfo};
 use switchyard_dialects::{Dialect, TranslateError, usage};
 use switchyard_health::FailureSignal;
 use switchyard_providers::executor::{ExecContext, Operation};
-use switchyard_router::{AccountKind, Attempt, Outcome, PinError, Plan, RouteError, RouteSettings};
+use switchyard_router::{AccountKind, Outcome, PinError, Plan, RouteError, RouteSettings};
 
 use super::attempt::{self, Answer, AttemptResult, Limits, Prepared};
 use super::relay;
@@ -191,10 +191,9 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
     let mut round: u32 = 0;
 
     loop {
-        // Round 0 is every account; retry round r only those whose `request-retry` is >= r.
-        let admitted: Vec<&Attempt> =
-            plan.attempts.iter().filter(|a| round == 0 || a.request_retry >= round).take(cap).collect();
-        for attempt in admitted {
+        // Attempts are built as they are reached: most requests build one.
+        for attempt in plan.attempts.for_round(round).take(cap) {
+            let attempt = &attempt;
             let Some(target) = attempt::resolve(&config, attempt) else { continue };
             // The client's own dialect when the upstream takes it too: no translation at all.
             let native = if target.executor.accepts(call.dialect) { call.dialect } else { target.executor.dialect() };
@@ -301,7 +300,7 @@ async fn run_plan(state: &AppState, call: &mut ClientCall, body: Body, log: &mut
             break;
         }
         round += 1;
-        if plan.attempts.iter().all(|a| a.request_retry < round) {
+        if !plan.attempts.any_in_round(round) {
             break;
         }
         plan = match state.router.plan(&model, &uncapped, Instant::now()) {
