@@ -1,7 +1,8 @@
 //! Accounts: every credential the router can send a request with (OAuth files from the auth dir
 //! and API keys from config), each with the client-visible models it serves (CPA §4.3).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 use switchyard_auth::Credential;
@@ -31,7 +32,9 @@ pub struct Account {
     pub disable_cooling: Option<bool>,
     /// Per-account `request_retry`; `None` (unset or negative) follows the global setting.
     pub request_retry: Option<u32>,
-    pub models: Vec<ExposedModel>,
+    /// Shared by the accounts whose lists are equal (every file of a provider without its own
+    /// rules): thousands of auth files hold one list, not one each.
+    pub models: Arc<[ExposedModel]>,
     /// Why Switchyard cannot send requests with this account, as `/auth-files` reports it
     /// (`cannot be served: ...`, `needs re-login: ...`). Such an account lists no model and is
     /// never routed to; it stays here so listings and its health survive.
@@ -139,6 +142,15 @@ pub fn accounts_from<'a>(files: impl IntoIterator<Item = (&'a str, &'a Credentia
     for (entry, compat) in config.openai_compatibility.iter().enumerate().filter(|(_, c)| !c.disabled) {
         accounts.extend(compat_accounts(entry, compat, config));
     }
+    let mut lists: HashSet<Arc<[ExposedModel]>> = HashSet::new();
+    for account in &mut accounts {
+        match lists.get(&account.models) {
+            Some(shared) => account.models = shared.clone(),
+            None => {
+                lists.insert(account.models.clone());
+            }
+        }
+    }
     accounts
 }
 
@@ -188,7 +200,7 @@ fn oauth_account(file: &str, credential: &Credential, config: &Config) -> Option
         disabled: credential.disabled(),
         disable_cooling: fields.get("disable_cooling").and_then(Value::as_bool),
         request_retry: fields.get("request_retry").and_then(Value::as_i64).and_then(retry),
-        models,
+        models: models.into(),
         unservable: None,
     })
 }
@@ -235,7 +247,7 @@ fn api_key_account(section: &str, index: usize, entry: &ApiKeyEntry, config: &Co
         disabled: entry.excluded_models.iter().any(|pattern| pattern == "*"),
         disable_cooling: entry.disable_cooling,
         request_retry: entry.request_retry.and_then(retry),
-        models,
+        models: models.into(),
         unservable: switchyard_providers::exec::api_key_executor(section)
             .is_none()
             .then(|| cannot_serve(&format!("Switchyard has no executor for {section}"))),
@@ -258,13 +270,14 @@ fn compat_accounts(entry: usize, compat: &OpenAiCompatibility, config: &Config) 
         force_model_prefix: config.force_model_prefix,
         ..Default::default()
     };
-    let models = configured_models(
+    let models: Arc<[ExposedModel]> = configured_models(
         listed(&compat.models).map(|(mapping, client, id)| {
             let display_name = mapping.display_name.as_deref().unwrap_or(client);
             (client, CatalogModel { id, display_name, owned_by: name, kind: dialect::OPENAI })
         }),
         &rules,
-    );
+    )
+    .into();
     let account = |id: String, key: Option<usize>, weight_value: Option<i64>| Account {
         id,
         provider: format!("openai-compatibility:{name}"),
@@ -508,6 +521,18 @@ oauth-providers:
         let accounts = accounts_from([("a.json", &file), ("b.json", &plain)], &config);
         assert!(accounts[0].models.iter().all(|m| m.id.starts_with("team/")));
         assert!(accounts[1].models.iter().any(|m| m.id == "sonnet"));
+    }
+
+    #[test]
+    fn accounts_with_equal_model_lists_share_one() {
+        let plain = credential(r#"{"type":"claude"}"#);
+        let excluding = credential(r#"{"type":"claude","excluded_models":["*haiku*"]}"#);
+        let files = [("a.json", &plain), ("b.json", &plain), ("c.json", &excluding), ("d.json", &excluding)];
+        let accounts = accounts_from(files, &config(CONFIG));
+        assert!(Arc::ptr_eq(&accounts[0].models, &accounts[1].models));
+        assert!(Arc::ptr_eq(&accounts[2].models, &accounts[3].models));
+        assert!(!Arc::ptr_eq(&accounts[0].models, &accounts[2].models));
+        assert_ne!(accounts[0].models, accounts[2].models, "different rules, different lists");
     }
 
     #[test]

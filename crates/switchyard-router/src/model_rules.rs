@@ -35,7 +35,7 @@ pub struct AccountModelRules<'a> {
 }
 
 /// A model as one account exposes it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct ExposedModel {
     /// Client-visible ID (alias and/or `prefix/` applied).
     pub id: String,

@@ -15,7 +15,7 @@ use crate::cooldown::{CooldownReason, cooldown_for};
 mod plan;
 
 pub use plan::{Attempt, Attempts, Plan};
-use plan::{ModelServers, Server};
+use plan::{ModelServers, Planned, Server};
 
 /// The routing part of the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -299,23 +299,47 @@ impl Router {
         let weighted = settings.strategy == RoutingStrategy::WeightedRoundRobin;
         let mut state = self.state();
 
-        let mut order = if !weighted && state.health.is_empty() {
-            // Nothing cools, no weights: the ready-made order, its first tier turned by the cursor.
+        let all_cooling = |cooling: &[(&Server, Instant)]| {
+            let first = cooling.iter().map(|(_, until)| *until).min().expect("enabled accounts exist");
+            let provider = &cooling[0].0.account.provider;
+            let shared = cooling.iter().all(|(s, _)| &s.account.provider == provider);
+            RouteError::AllCooling {
+                model: base.to_owned(),
+                provider: shared.then(|| provider.to_string()),
+                retry_after: first - now,
+            }
+        };
+        let mut order = if weighted {
+            state.order_weighted(&key, servers, now).map_err(|cooling| match cooling {
+                None => RouteError::NoneAvailable { model: base.to_owned() },
+                Some(cooling) => all_cooling(&cooling),
+            })?
+        } else {
+            // The ready-made order, less the accounts cooling for this model, its first tier
+            // turned by the cursor.
             if servers.enabled.is_empty() {
                 return Err(RouteError::NoneAvailable { model: base.to_owned() });
             }
-            let mut order = servers.enabled.clone();
-            state.order(&key, &servers.all, &mut order[..servers.first_tier], settings.strategy);
+            let cooling = state.cooling(&snapshot, servers, now);
+            let (mut order, first_tier) = if cooling.is_empty() {
+                (servers.enabled.clone(), servers.first_tier)
+            } else {
+                if cooling.len() == servers.enabled.len() {
+                    let cooling: Vec<_> = cooling.iter().map(|&(i, until)| (&servers.all[i as usize], until)).collect();
+                    return Err(all_cooling(&cooling));
+                }
+                let order: Vec<u32> = servers
+                    .enabled
+                    .iter()
+                    .copied()
+                    .filter(|i| cooling.binary_search_by_key(i, |c| c.0).is_err())
+                    .collect();
+                let top = servers.all[order[0] as usize].account.priority;
+                let first_tier = order.iter().take_while(|&&i| servers.all[i as usize].account.priority == top).count();
+                (order, first_tier)
+            };
+            state.order(&key, &servers.all, &mut order[..first_tier], settings.strategy);
             order
-        } else {
-            state.order_with_cooldowns(&key, servers, settings.strategy, now).map_err(|cooling| match cooling {
-                None => RouteError::NoneAvailable { model: base.to_owned() },
-                Some((provider, retry_after)) => RouteError::AllCooling {
-                    model: base.to_owned(),
-                    provider: provider.map(str::to_owned),
-                    retry_after,
-                },
-            })?
         };
         if settings.max_retry_credentials > 0 {
             order.truncate(settings.max_retry_credentials);
@@ -350,18 +374,12 @@ impl Router {
                 .and_then(|(base, suffix)| Some((find(base)?, base, Some(suffix))))
                 .ok_or_else(|| PinError::ModelNotServed { model: model.to_owned() })?,
         };
+        // No retry rounds, whatever the account's own `request_retry`.
+        let planned = Planned { request_retry: Some(0), ..Planned::new(0, account) };
         let server = Server {
-            account: 0,
-            id: account.id.as_str().into(),
-            provider: account.provider.as_str().into(),
-            kind: Arc::new(account.kind.clone()),
+            account: Arc::new(planned),
             upstream: served.upstream.as_str().into(),
-            upstream_key: served.upstream.to_lowercase(),
-            priority: account.priority,
-            weight: account.weight,
-            disabled: account.disabled,
-            // No retry rounds, whatever the account's own `request_retry`.
-            request_retry: Some(0),
+            upstream_key: served.upstream.to_lowercase().into(),
         };
         Ok(Plan {
             model: base.to_owned(),
@@ -392,7 +410,7 @@ impl Router {
             .all
             .iter()
             .filter(|server| server.servable(weighted))
-            .filter_map(|server| state.health.get(&*server.id)?.blocked_until(&server.upstream_key, now))
+            .filter_map(|server| state.health.get(&*server.account.id)?.blocked_until(&server.upstream_key, now))
             .min()
             .map(|until| until - now)
     }
@@ -536,57 +554,78 @@ impl State {
                 // Smooth WRR (nginx): everyone gains its weight, the leader pays the total. The
                 // rest follow by current weight, i.e. in the order they would be picked next.
                 let current = self.wrr.entry(model.to_owned()).or_default();
-                let server = |i: &u32| &servers[*i as usize];
-                let total: i64 = tier.iter().map(|i| i64::from(server(i).weight)).sum();
+                let account = |i: &u32| &*servers[*i as usize].account;
+                let total: i64 = tier.iter().map(|i| i64::from(account(i).weight)).sum();
                 for i in tier.iter() {
-                    let server = server(i);
-                    *current.entry(server.id.to_string()).or_default() += i64::from(server.weight);
+                    let account = account(i);
+                    *current.entry(account.id.to_string()).or_default() += i64::from(account.weight);
                 }
                 // Stable sort: ties keep account order.
-                tier.sort_by_key(|i| Reverse(current[&*server(i).id]));
-                *current.get_mut(&*server(&tier[0]).id).expect("just added") -= total;
+                tier.sort_by_key(|i| Reverse(current[&*account(i).id]));
+                *current.get_mut(&*account(&tier[0]).id).expect("just added") -= total;
             }
         }
     }
 
-    /// The order when accounts may be cooling or weighted: the available accounts by tier, the
-    /// first tier by the strategy. `Err(None)`: no account is enabled (or weighted in);
-    /// `Err(Some((shared provider, wait)))`: all that are enabled are cooling.
-    fn order_with_cooldowns<'s>(
+    /// The enabled accounts serving the model that are cooling for it: (position in
+    /// `servers.all`, until), by position. Looked up from whichever side is smaller: the accounts
+    /// with failure state are usually a few next to a big auth dir.
+    fn cooling(&self, snapshot: &Snapshot, servers: &ModelServers, now: Instant) -> Vec<(u32, Instant)> {
+        let blocked = |server: &Server| {
+            let health = self.health.get(&*server.account.id)?;
+            health.blocked_until(&server.upstream_key, now).filter(|_| server.servable(false))
+        };
+        let mut cooling: Vec<(u32, Instant)> = if self.health.len() < servers.all.len() {
+            self.health
+                .keys()
+                .filter_map(|id| {
+                    let index = *snapshot.by_id.get(id)?;
+                    // `all` is in account order.
+                    let at = servers.all.binary_search_by_key(&index, |s| s.account.index).ok()?;
+                    Some((at as u32, blocked(&servers.all[at])?))
+                })
+                .collect()
+        } else {
+            (0..servers.all.len() as u32).filter_map(|i| Some((i, blocked(&servers.all[i as usize])?))).collect()
+        };
+        cooling.sort_unstable_by_key(|c| c.0);
+        cooling
+    }
+
+    /// The weighted round-robin order: the available accounts by tier, the first by current
+    /// weight, the others by weight. `Err(None)`: no account is enabled and weighted in;
+    /// `Err(Some(cooling))`: all that are are cooling.
+    #[allow(clippy::type_complexity)]
+    fn order_weighted<'s>(
         &mut self,
         model: &str,
         servers: &'s ModelServers,
-        strategy: RoutingStrategy,
         now: Instant,
-    ) -> Result<Vec<u32>, Option<(Option<&'s str>, Duration)>> {
-        let weighted = strategy == RoutingStrategy::WeightedRoundRobin;
+    ) -> Result<Vec<u32>, Option<Vec<(&'s Server, Instant)>>> {
         let mut tiers: BTreeMap<Reverse<i64>, Vec<u32>> = BTreeMap::new();
         let mut cooling: Vec<(&Server, Instant)> = Vec::new();
         let mut any_enabled = false;
-        for (i, server) in servers.all.iter().enumerate().filter(|(_, s)| s.servable(weighted)) {
+        for (i, server) in servers.all.iter().enumerate().filter(|(_, s)| s.servable(true)) {
             any_enabled = true;
-            let health = if self.health.is_empty() { None } else { self.health.get(&*server.id) };
+            let health = if self.health.is_empty() { None } else { self.health.get(&*server.account.id) };
             match health.and_then(|h| h.blocked_until(&server.upstream_key, now)) {
                 Some(until) => cooling.push((server, until)),
-                None => tiers.entry(Reverse(server.priority)).or_default().push(i as u32),
+                None => tiers.entry(Reverse(server.account.priority)).or_default().push(i as u32),
             }
         }
         if !any_enabled {
             return Err(None);
         }
         if tiers.is_empty() {
-            let first = cooling.iter().map(|(_, until)| *until).min().expect("enabled accounts exist");
-            let provider = &*cooling[0].0.provider;
-            let shared = cooling.iter().all(|(s, _)| &*s.provider == provider);
-            return Err(Some((shared.then_some(provider), first - now)));
+            return Err(Some(cooling));
         }
         let mut ordered = Vec::new();
         for (i, (_, mut tier)) in tiers.into_iter().enumerate() {
             // Only the tier requests land on first is balanced; lower tiers are fallbacks.
             if i == 0 {
-                self.order(model, &servers.all, &mut tier, strategy);
-            } else if weighted {
-                tier.sort_by_key(|&i| Reverse(servers.all[i as usize].weight));
+                self.order(model, &servers.all, &mut tier, RoutingStrategy::WeightedRoundRobin);
+            } else {
+                tier.sort_by_key(|&i| Reverse(servers.all[i as usize].account.weight));
             }
             ordered.extend(tier);
         }
@@ -599,29 +638,23 @@ impl Snapshot {
         let by_id = accounts.iter().enumerate().rev().map(|(i, a)| (a.id.clone(), i)).collect();
         let mut by_model: HashMap<String, Vec<Server>> = HashMap::new();
         let mut listed: BTreeMap<String, ListedModel> = BTreeMap::new();
+        // Upstream names (and their lower-cased keys) are few, each shared by many accounts.
+        let mut names: HashMap<&str, (Arc<str>, Arc<str>)> = HashMap::new();
         // An account nothing can be sent with serves no model: it is neither listed nor routed.
         for (a, account) in accounts.iter().enumerate().filter(|(_, a)| a.unservable.is_none()) {
-            let (id, provider): (Arc<str>, Arc<str>) = (account.id.as_str().into(), account.provider.as_str().into());
-            let kind = Arc::new(account.kind.clone());
-            for model in &account.models {
+            let planned = Arc::new(Planned::new(a, account));
+            for model in account.models.iter() {
                 let key = model.id.to_lowercase();
                 let servers = by_model.entry(key.clone()).or_default();
                 // One account may list ids differing only in case; it serves them once.
-                if servers.last().is_some_and(|last| last.account == a) {
+                if servers.last().is_some_and(|last| last.account.index == a) {
                     continue;
                 }
-                servers.push(Server {
-                    account: a,
-                    id: id.clone(),
-                    provider: provider.clone(),
-                    kind: kind.clone(),
-                    upstream: model.upstream.as_str().into(),
-                    upstream_key: model.upstream.to_lowercase(),
-                    priority: account.priority,
-                    weight: account.weight,
-                    disabled: account.disabled,
-                    request_retry: account.request_retry,
-                });
+                let (upstream, upstream_key) = names
+                    .entry(model.upstream.as_str())
+                    .or_insert_with(|| (model.upstream.as_str().into(), model.upstream.to_lowercase().into()))
+                    .clone();
+                servers.push(Server { account: planned.clone(), upstream, upstream_key });
                 if account.disabled {
                     continue;
                 }

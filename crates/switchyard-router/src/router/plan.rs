@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::accounts::AccountKind;
+use crate::accounts::{Account, AccountKind};
 
 /// The accounts to try for one request, best first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,14 +77,14 @@ impl Attempts {
     }
 
     fn retry_of(&self, server: &Server) -> u32 {
-        server.request_retry.unwrap_or(self.request_retry)
+        server.account.request_retry.unwrap_or(self.request_retry)
     }
 
     fn attempt(&self, server: &Server) -> Attempt {
         Attempt {
-            account_id: server.id.clone(),
-            provider: server.provider.clone(),
-            kind: server.kind.clone(),
+            account_id: server.account.id.clone(),
+            provider: server.account.provider.clone(),
+            kind: server.account.kind.clone(),
             upstream_model: server.upstream.clone(),
             request_retry: self.retry_of(server),
         }
@@ -116,16 +116,22 @@ pub(super) struct ModelServers {
     pub(super) first_tier: usize,
 }
 
-/// One account serving one model, with what a plan needs ready-made (a plan reads only this
-/// list, not the accounts).
+/// One account serving one model. Small on purpose: a big auth dir has one per account and model
+/// (tens of thousands); the account part is shared by all its models, the names by all accounts.
 pub(super) struct Server {
-    pub(super) account: usize,
+    pub(super) account: Arc<Planned>,
+    pub(super) upstream: Arc<str>,
+    /// `upstream` lower-cased: the key of its cooldowns.
+    pub(super) upstream_key: Arc<str>,
+}
+
+/// What a plan needs of an account, ready-made (a plan reads only this, not the accounts).
+pub(super) struct Planned {
+    /// Position in the snapshot's accounts.
+    pub(super) index: usize,
     pub(super) id: Arc<str>,
     pub(super) provider: Arc<str>,
     pub(super) kind: Arc<AccountKind>,
-    pub(super) upstream: Arc<str>,
-    /// `upstream` lower-cased: the key of its cooldowns.
-    pub(super) upstream_key: String,
     pub(super) priority: i64,
     pub(super) weight: u32,
     pub(super) disabled: bool,
@@ -134,20 +140,36 @@ pub(super) struct Server {
 
 impl ModelServers {
     pub(super) fn new(all: Vec<Server>) -> Self {
-        let mut enabled: Vec<u32> = (0..all.len() as u32).filter(|&i| !all[i as usize].disabled).collect();
+        let priority = |i: u32| all[i as usize].account.priority;
+        let mut enabled: Vec<u32> = (0..all.len() as u32).filter(|&i| !all[i as usize].account.disabled).collect();
         // Stable: account order within a priority.
-        enabled.sort_by_key(|&i| Reverse(all[i as usize].priority));
+        enabled.sort_by_key(|&i| Reverse(priority(i)));
         let first_tier = enabled.first().map_or(0, |&top| {
-            let top = all[top as usize].priority;
-            enabled.iter().take_while(|&&i| all[i as usize].priority == top).count()
+            let top = priority(top);
+            enabled.iter().take_while(|&&i| priority(i) == top).count()
         });
         Self { all: all.into(), enabled, first_tier }
+    }
+}
+
+impl Planned {
+    pub(super) fn new(index: usize, account: &Account) -> Self {
+        Self {
+            index,
+            id: account.id.as_str().into(),
+            provider: account.provider.as_str().into(),
+            kind: Arc::new(account.kind.clone()),
+            priority: account.priority,
+            weight: account.weight,
+            disabled: account.disabled,
+            request_retry: account.request_retry,
+        }
     }
 }
 
 impl Server {
     /// Planned at all: enabled, and weighted in when the strategy is weighted.
     pub(super) fn servable(&self, weighted: bool) -> bool {
-        !self.disabled && (!weighted || self.weight > 0)
+        !self.account.disabled && (!weighted || self.account.weight > 0)
     }
 }

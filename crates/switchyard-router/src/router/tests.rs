@@ -26,7 +26,7 @@ fn account(id: &str, priority: i64, weight: u32) -> Account {
         disabled: false,
         disable_cooling: None,
         request_retry: None,
-        models: vec![exposed("m", "m-up"), exposed("n", "n-up")],
+        models: vec![exposed("m", "m-up"), exposed("n", "n-up")].into(),
         unservable: None,
     }
 }
@@ -352,7 +352,7 @@ fn unknown_model_and_disabled_accounts() {
 fn unservable_accounts_are_neither_listed_nor_planned() {
     let mut dead = account("a-dead", 5, 1);
     dead.unservable = Some("needs re-login: HTTP 400: invalid_grant".into());
-    dead.models.push(exposed("only-dead", "x"));
+    dead.models = dead.models.iter().cloned().chain([exposed("only-dead", "x")]).collect();
     let live = account("b-live", 0, 1);
     let router = router(vec![dead, live]);
     let now = Instant::now();
@@ -388,7 +388,7 @@ fn an_account_that_becomes_servable_again_starts_without_its_old_cooldowns() {
 #[test]
 fn model_lookup_ignores_case_and_resolves_the_upstream_name() {
     let mut a = account("a", 0, 1);
-    a.models.push(exposed("team/Fast", "m-up"));
+    a.models = a.models.iter().cloned().chain([exposed("team/Fast", "m-up")]).collect();
     let router = router(vec![a]);
     let plan = router.plan("TEAM/fast", &rr(), Instant::now()).unwrap();
     assert_eq!(plan.model, "TEAM/fast");
@@ -400,7 +400,7 @@ fn model_lookup_ignores_case_and_resolves_the_upstream_name() {
 #[test]
 fn thinking_suffix_is_split_off_when_the_whole_name_is_no_model() {
     let mut a = account("a", 0, 1);
-    a.models.push(exposed("odd(1)", "odd-up"));
+    a.models = a.models.iter().cloned().chain([exposed("odd(1)", "odd-up")]).collect();
     let router = router(vec![a]);
     let now = Instant::now();
     for (requested, model, suffix) in
@@ -491,7 +491,7 @@ fn plan_is_capped_and_carries_retry_rounds() {
 fn models_are_listed_once_with_their_providers() {
     let mut codex = account("z", 0, 1);
     codex.provider = "codex".into();
-    codex.models = vec![exposed("M", "m-up"), exposed("only-codex", "o")];
+    codex.models = vec![exposed("M", "m-up"), exposed("only-codex", "o")].into();
     let router = router(vec![account("b", 0, 1), codex, account("a", 0, 1)]);
     let listed = router.models();
     let ids: Vec<_> = listed.iter().map(|m| m.id.as_str()).collect();
@@ -600,7 +600,7 @@ fn the_model_index_follows_added_removed_disabled_and_re_ruled_accounts() {
     assert_index_matches_a_scan(&router, &models, now);
 
     // Added, and one removed.
-    accounts.push(Account { models: vec![exposed("o", "o-up")], ..account("b0", 0, 1) });
+    accounts.push(Account { models: vec![exposed("o", "o-up")].into(), ..account("b0", 0, 1) });
     accounts.remove(2);
     router.set_accounts(accounts.clone());
     assert_index_matches_a_scan(&router, &models, now);
@@ -613,8 +613,8 @@ fn the_model_index_follows_added_removed_disabled_and_re_ruled_accounts() {
     assert_index_matches_a_scan(&router, &models, now);
 
     // Model rules changed: an exclusion drops `n`, an alias renames `m` for one account.
-    accounts[3].models.retain(|m| m.id != "n");
-    accounts[4].models = vec![exposed("alias", "m-up")];
+    accounts[3].models = accounts[3].models.iter().filter(|m| m.id != "n").cloned().collect();
+    accounts[4].models = vec![exposed("alias", "m-up")].into();
     router.set_accounts(accounts.clone());
     assert_index_matches_a_scan(&router, &models, now);
     let alias = router.plan("alias", &rr(), now).unwrap();
@@ -682,5 +682,33 @@ fn plans_without_cooldowns_match_plans_built_account_by_account() {
             assert_eq!(round3, ["h"]);
             assert!(fast.attempts.any_in_round(4) && !fast.attempts.any_in_round(5));
         }
+    }
+}
+
+/// Accounts cooling for the model are left out of the ready-made order, from either side of the
+/// lookup (few accounts with failure state, or as many as serve the model).
+#[test]
+fn cooling_accounts_leave_the_ready_made_order_and_the_next_tier_leads_when_a_tier_is_all_cooling() {
+    let now = Instant::now();
+    let settings = RouteSettings { request_retry: 0, ..settings(RoutingStrategy::FillFirst) };
+    let accounts: Vec<Account> =
+        ["a", "b", "c", "d", "e"].iter().zip([2, 2, 1, 1, 0]).map(|(id, priority)| account(id, priority, 1)).collect();
+    let router = router(accounts);
+    router.report("b", "m-up", failure(429), &settings, now);
+    assert_eq!(order(&router, "m", &settings, now), ["a", "c", "d", "e"]);
+    router.report("a", "m-up", failure(429), &settings, now);
+    assert_eq!(order(&router, "m", &settings, now), ["c", "d", "e"], "the next tier leads");
+    // More accounts with failure state than serve `n`: the lookup goes server by server.
+    for id in ["c", "d", "e"] {
+        router.report(id, "n-up", failure(500), &settings, now);
+    }
+    assert_eq!(order(&router, "m", &settings, now), ["c", "d", "e"]);
+    assert_eq!(order(&router, "n", &settings, now), ["a", "b"]);
+    for id in ["c", "d", "e"] {
+        router.report(id, "m-up", failure(429), &settings, now);
+    }
+    match router.plan("m", &settings, now) {
+        Err(RouteError::AllCooling { provider, .. }) => assert_eq!(provider.as_deref(), Some("claude")),
+        other => panic!("{other:?}"),
     }
 }

@@ -2,17 +2,17 @@
 //! and tokens in error bodies ("invalid api key sk-..."), and occasionally in stream events, so
 //! every relayed byte goes through the [`Scrubber`] of the attempt that produced it.
 //!
-//! Two levels: the attempt's own secrets (exact strings, one multi-pattern search) are masked in
+//! Two levels: the attempt's own secrets (exact strings, a SIMD substring search each) are masked in
 //! everything, answers included; anything else that merely *looks* like a credential
 //! ([`switchyard_redact::text`]) is masked in error bodies and error events only, because
 //! applying those heuristics to model output would corrupt legitimate answers.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::cmp::Reverse;
+use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use axum::body::Bytes;
+use memchr::memmem::Finder;
 use serde_json::Value;
 use switchyard_auth::Credential;
 use switchyard_dialects::ir::ErrorInfo;
@@ -20,10 +20,13 @@ use switchyard_dialects::ir::ErrorInfo;
 /// Shorter values are not masked: they would hit ordinary text (`Bearer`, `true`, a port).
 pub const MIN_SECRET_LEN: usize = 8;
 
-/// The attempt's secrets and a matcher over them.
+/// The attempt's secrets, each with its substring searcher. One searcher per secret rather than one
+/// multi-pattern automaton: an attempt has a handful of secrets, a searcher costs nothing to set
+/// up, while an automaton took tens of microseconds to build — per attempt, since a big auth dir
+/// rotates through more secret sets than any cache of them keeps.
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    matcher: Option<AhoCorasick>,
+    finders: Arc<[Finder<'static>]>,
     /// Length of the longest secret: how much of a stream's tail may hold a secret's start.
     longest: usize,
 }
@@ -40,8 +43,36 @@ impl Scrubber {
         patterns.sort();
         patterns.dedup();
         let longest = patterns.iter().map(String::len).max().unwrap_or(0);
-        let matcher = (!patterns.is_empty()).then(|| matcher_for(patterns)).flatten();
-        Self { matcher, longest }
+        let finders = patterns.iter().map(|p| Finder::new(p.as_bytes()).into_owned()).collect();
+        Self { finders, longest }
+    }
+
+    /// Where the secrets are in `bytes`, leftmost-longest: from left to
+    /// right, at each position the longest secret found there, the search resuming after it (a
+    /// refresh token that contains the access token is masked whole).
+    fn find(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        for finder in self.finders.iter() {
+            let len = finder.needle().len();
+            let mut from = 0;
+            // Overlapping occurrences too: one may start inside another secret's shorter match.
+            while let Some(at) = finder.find(&bytes[from..]) {
+                found.push((from + at, from + at + len));
+                from += at + 1;
+            }
+        }
+        if found.len() > 1 {
+            found.sort_unstable_by_key(|&(start, end)| (start, Reverse(end)));
+            let mut end = 0;
+            found.retain(|&(start, stop)| {
+                let keep = start >= end;
+                if keep {
+                    end = stop;
+                }
+                keep
+            });
+        }
+        found
     }
 
     /// Every string in a credential file under a credential-ish key (tokens, keys, cookies,
@@ -67,17 +98,19 @@ impl Scrubber {
     /// `bytes` with every secret replaced by its mask (borrowed when there is none, which is
     /// the common case and costs one linear scan).
     pub fn credentials<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(matcher) = &self.matcher else { return Cow::Borrowed(bytes) };
-        let mut matches = matcher.find_iter(bytes).peekable();
-        if matches.peek().is_none() {
+        if self.finders.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        let matches = self.find(bytes);
+        if matches.is_empty() {
             return Cow::Borrowed(bytes);
         }
         let mut out = Vec::with_capacity(bytes.len());
         let mut at = 0;
-        for found in matches {
-            out.extend_from_slice(&bytes[at..found.start()]);
-            out.extend_from_slice(mask(found.end() - found.start()).as_bytes());
-            at = found.end();
+        for (start, end) in matches {
+            out.extend_from_slice(&bytes[at..start]);
+            out.extend_from_slice(mask(end - start).as_bytes());
+            at = end;
         }
         out.extend_from_slice(&bytes[at..]);
         Cow::Owned(out)
@@ -107,37 +140,17 @@ impl Scrubber {
     /// last `longest - 1` bytes (which may hold a secret's beginning), and before any secret
     /// that crosses that point.
     fn safe_cut(&self, bytes: &[u8]) -> usize {
-        let Some(matcher) = &self.matcher else { return bytes.len() };
+        if self.finders.is_empty() {
+            return bytes.len();
+        }
         let mut cut = bytes.len().saturating_sub(self.longest.saturating_sub(1));
-        for found in matcher.find_iter(bytes) {
-            if found.start() < cut && found.end() > cut {
-                cut = found.start();
+        for (start, end) in self.find(bytes) {
+            if start < cut && end > cut {
+                cut = start;
             }
         }
         cut
     }
-}
-
-/// Built automatons by secret set. Building one costs tens of microseconds — more than the rest of
-/// a pass-through request — while an account's secrets change only when its token is refreshed,
-/// so every attempt with the same secrets shares one (the automaton is an `Arc` inside).
-static MATCHERS: LazyLock<Mutex<HashMap<Vec<String>, AhoCorasick>>> = LazyLock::new(Default::default);
-
-/// Secret sets kept; past it the cache starts over (refreshed tokens leave old sets behind).
-const MATCHERS_KEPT: usize = 1024;
-
-fn matcher_for(patterns: Vec<String>) -> Option<AhoCorasick> {
-    if let Some(found) = MATCHERS.lock().unwrap_or_else(|e| e.into_inner()).get(&patterns) {
-        return Some(found.clone());
-    }
-    // Leftmost-longest: a refresh token that contains the access token is masked whole.
-    let built = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok()?;
-    let mut cache = MATCHERS.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= MATCHERS_KEPT {
-        cache.clear();
-    }
-    cache.insert(patterns, built.clone());
-    Some(built)
 }
 
 /// What a masked secret looks like to the client: its length only.
@@ -302,16 +315,18 @@ mod tests {
     }
 
     #[test]
-    fn one_secret_set_builds_one_automaton() {
-        let secrets = ["cache-test-secret-0123456789", "cache-test-other-secret-99"];
-        let a = Scrubber::new(secrets);
-        let b = Scrubber::new(secrets.iter().rev());
-        // Kept under the sorted set, so any order finds it; the shared automaton still masks.
-        assert!(a.matcher.is_some());
-        assert!(b.credentials_text("x cache-test-secret-0123456789 y").contains("[redacted 28 chars]"));
-        let mut key = secrets.map(str::to_owned).to_vec();
-        key.sort();
-        assert!(MATCHERS.lock().unwrap().contains_key(&key));
+    fn every_occurrence_of_every_secret_is_masked_the_longest_first() {
+        let scrubber = Scrubber::new(["access-0123456789", "refresh-access-0123456789-tail", "ababababab"]);
+        let text = "a access-0123456789 b refresh-access-0123456789-tail c access-0123456789 d";
+        assert_eq!(
+            scrubber.credentials_text(text),
+            "a [redacted 17 chars] b [redacted 30 chars] c [redacted 17 chars] d"
+        );
+        // Overlapping occurrences of one secret: masked from the leftmost, resuming after it.
+        assert_eq!(scrubber.credentials_text("xabababababab"), "x[redacted 10 chars]ab");
+        // A shorter secret starting inside a longer one's match is not masked twice.
+        let nested = Scrubber::new(["0123456789", "abc0123456789xyz"]);
+        assert_eq!(nested.credentials_text("abc0123456789xyz 0123456789"), "[redacted 16 chars] [redacted 10 chars]");
     }
 
     #[test]
