@@ -78,6 +78,17 @@ pub async fn run(binary: &Path) -> anyhow::Result<String> {
     let small_rss_idle = rss_kib(small.pid).unwrap_or(0);
     let routing = routing_comparison(&small, &big).await;
     let rss_after_load = rss_kib(big.pid).unwrap_or(0);
+    // Accounts whose provider's upstream is a 404 on the mock fail and cool down: part of what
+    // routing works around, so it is shown.
+    let health_after_load = match management_get(&client, &big, &key, "/metrics").await {
+        Ok(text) => text
+            .lines()
+            .filter(|l| l.starts_with("switchyard_cooldowns_active") || l.starts_with("switchyard_accounts{"))
+            .map(|l| format!("`{l}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(error) => format!("(no /metrics: {error})"),
+    };
     drop(small);
 
     let reload = hot_reload(&client, &big, &key).await?;
@@ -106,6 +117,7 @@ pub async fn run(binary: &Path) -> anyhow::Result<String> {
         wave,
         warnings,
         load_before,
+        health_after_load,
     };
     Ok(report(&figures))
 }
@@ -541,6 +553,7 @@ struct Figures {
     wave: Wave,
     warnings: usize,
     load_before: String,
+    health_after_load: String,
 }
 
 /// `/proc/loadavg`'s 1-minute figure: how busy the shared machine was.
@@ -577,7 +590,8 @@ fn report(f: &Figures) -> String {
         ms(f.files_written),
     );
     let _ = writeln!(out, "| what | measured | target | result |\n|---|---|---|---|");
-    let mib = |kib: u64| kib as f64 / 1024.0;
+    // MB as the targets mean them (10^6 bytes), as the main bench reads its idle-RSS target.
+    let mb = |kib: u64| kib as f64 * 1024.0 / 1e6;
     let mut row = |what: &str, measured: String, target: &str, result: String| {
         let _ = writeln!(out, "| {what} | {measured} | {target} | {result} |");
     };
@@ -605,15 +619,15 @@ fn report(f: &Figures) -> String {
     );
     row(
         "RSS idle after start (10-account gateway)",
-        format!("{:.1} MiB ({:.1} MiB)", mib(f.rss_idle), mib(f.small_rss_idle)),
+        format!("{:.1} MB ({:.1} MB)", mb(f.rss_idle), mb(f.small_rss_idle)),
         "≤ 64 MB",
-        verdict(mib(f.rss_idle), 64.0, "MiB"),
+        verdict(mb(f.rss_idle), 64.0, "MB"),
     );
     row(
         "RSS after the routing rounds / after the refresh wave",
-        format!("{:.1} / {:.1} MiB", mib(f.rss_after_load), mib(f.rss_after_wave)),
+        format!("{:.1} / {:.1} MB", mb(f.rss_after_load), mb(f.rss_after_wave)),
         "≤ 64 MB",
-        verdict(mib(f.rss_after_load.max(f.rss_after_wave)), 64.0, "MiB"),
+        verdict(mb(f.rss_after_load.max(f.rss_after_wave)), 64.0, "MB"),
     );
     row(
         &format!("`GET /v0/management/auth-files` median / max of {LISTING_CALLS}"),
@@ -701,7 +715,8 @@ fn report(f: &Figures) -> String {
     if let Some(error) = &w.first_error {
         let _ = writeln!(out, "\nFirst failed request during the wave: {error}");
     }
-    let _ = writeln!(out, "\nThe 5,000-account gateway logged {} warning/error lines.", f.warnings);
+    let _ = writeln!(out, "\nThe 5,000-account gateway after the routing rounds: {}.", f.health_after_load);
+    let _ = writeln!(out, "The 5,000-account gateway logged {} warning/error lines.", f.warnings);
     let _ = writeln!(out, "Load average (1 min) at the start / end: {} / {}.", f.load_before, load_average());
     out
 }

@@ -209,6 +209,20 @@ struct State {
     cursors: HashMap<String, usize>,
     /// Smooth weighted round-robin: current weight per model, per account id.
     wrr: HashMap<String, HashMap<String, i64>>,
+    /// Per lower-cased model: the ready-made order less the accounts cooling for it, kept until
+    /// the failure state changes (every change of `health` clears it) or a cooldown in it ends,
+    /// so that with many failing accounts a plan does not look each one up again.
+    available: HashMap<String, Available>,
+}
+
+struct Available {
+    /// When it was worked out; valid from then until the first of `cooling` recovers.
+    since: Instant,
+    until: Option<Instant>,
+    order: Vec<u32>,
+    first_tier: usize,
+    /// `(position, until)` of the enabled accounts cooling for the model, by position.
+    cooling: Vec<(u32, Instant)>,
 }
 
 #[derive(Default)]
@@ -267,6 +281,8 @@ impl Router {
         {
             let mut state = self.state();
             state.health.retain(|id, _| snapshot.by_id.contains_key(id) && !revived(id));
+            // Positions in the old snapshot.
+            state.available.clear();
             state.cursors.retain(|model, _| snapshot.by_model.contains_key(model));
             state.wrr.retain(|model, _| snapshot.by_model.contains_key(model));
             for weights in state.wrr.values_mut() {
@@ -320,23 +336,16 @@ impl Router {
             if servers.enabled.is_empty() {
                 return Err(RouteError::NoneAvailable { model: base.to_owned() });
             }
-            let cooling = state.cooling(&snapshot, servers, now);
-            let (mut order, first_tier) = if cooling.is_empty() {
+            let (mut order, first_tier) = if state.health.is_empty() {
                 (servers.enabled.clone(), servers.first_tier)
             } else {
-                if cooling.len() == servers.enabled.len() {
-                    let cooling: Vec<_> = cooling.iter().map(|&(i, until)| (&servers.all[i as usize], until)).collect();
+                let available = state.available(&key, &snapshot, servers, now);
+                if available.order.is_empty() {
+                    let cooling: Vec<_> =
+                        available.cooling.iter().map(|&(i, until)| (&servers.all[i as usize], until)).collect();
                     return Err(all_cooling(&cooling));
                 }
-                let order: Vec<u32> = servers
-                    .enabled
-                    .iter()
-                    .copied()
-                    .filter(|i| cooling.binary_search_by_key(i, |c| c.0).is_err())
-                    .collect();
-                let top = servers.all[order[0] as usize].account.priority;
-                let first_tier = order.iter().take_while(|&&i| servers.all[i as usize].account.priority == top).count();
-                (order, first_tier)
+                (available.order.clone(), available.first_tier)
             };
             state.order(&key, &servers.all, &mut order[..first_tier], settings.strategy);
             order
@@ -394,7 +403,7 @@ impl Router {
         if !self.current().by_id.contains_key(account_id) {
             return false;
         }
-        self.state().health.remove(account_id);
+        self.state().forget(account_id);
         true
     }
 
@@ -432,12 +441,17 @@ impl Router {
                 if let Some(health) = state.health.get_mut(account_id) {
                     health.models.remove(&model);
                     health.credential = Slot::default();
+                    if health.models.is_empty() {
+                        state.health.remove(account_id);
+                    }
+                    state.available.clear();
                 }
             }
             Outcome::Failure { status, retry_after, credential_wide, message } => {
                 if account.disable_cooling.unwrap_or(settings.disable_cooling) {
                     return;
                 }
+                state.available.clear();
                 let health = state.health.entry(account_id.to_owned()).or_default();
                 let slot =
                     if credential_wide { &mut health.credential } else { health.models.entry(model).or_default() };
@@ -509,7 +523,7 @@ impl Router {
 
     /// Forgets the account's cooldowns and backoff (management "reset quota").
     pub fn reset(&self, account_id: &str) {
-        self.state().health.remove(account_id);
+        self.state().forget(account_id);
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -565,6 +579,28 @@ impl State {
                 *current.get_mut(&*account(&tier[0]).id).expect("just added") -= total;
             }
         }
+    }
+
+    fn forget(&mut self, account_id: &str) {
+        if self.health.remove(account_id).is_some() {
+            self.available.clear();
+        }
+    }
+
+    /// [`Available`] for `model`, worked out again when the kept one no longer holds.
+    fn available(&mut self, model: &str, snapshot: &Snapshot, servers: &ModelServers, now: Instant) -> &Available {
+        let holds = |a: &Available| a.since <= now && a.until.is_none_or(|until| now < until);
+        if !self.available.get(model).is_some_and(holds) {
+            let cooling = self.cooling(snapshot, servers, now);
+            let order: Vec<u32> =
+                servers.enabled.iter().copied().filter(|i| cooling.binary_search_by_key(i, |c| c.0).is_err()).collect();
+            let priority = |i: u32| servers.all[i as usize].account.priority;
+            let first_tier =
+                order.first().map_or(0, |&top| order.iter().take_while(|&&i| priority(i) == priority(top)).count());
+            let until = cooling.iter().map(|c| c.1).min();
+            self.available.insert(model.to_owned(), Available { since: now, until, order, first_tier, cooling });
+        }
+        &self.available[model]
     }
 
     /// The enabled accounts serving the model that are cooling for it: (position in

@@ -712,3 +712,22 @@ fn cooling_accounts_leave_the_ready_made_order_and_the_next_tier_leads_when_a_ti
         other => panic!("{other:?}"),
     }
 }
+
+/// The order kept while accounts cool holds only until the first cooldown in it ends, and any
+/// report works it out again.
+#[test]
+fn the_kept_order_follows_cooldowns_ending_and_new_reports() {
+    let now = Instant::now();
+    let settings = settings(RoutingStrategy::FillFirst);
+    let router = router(vec![account("a", 0, 1), account("b", 0, 1), account("c", 0, 1)]);
+    router.report("a", "m-up", failure(500), &settings, now);
+    assert_eq!(order(&router, "m", &settings, now), ["b", "c"]);
+    assert_eq!(order(&router, "m", &settings, now + Duration::from_secs(2 * MIN)), ["a", "b", "c"], "recovered");
+    assert_eq!(order(&router, "m", &settings, now), ["b", "c"], "an earlier instant is worked out again");
+    router.report("c", "m-up", failure(500), &settings, now);
+    assert_eq!(order(&router, "m", &settings, now), ["b"]);
+    router.report("a", "m-up", Outcome::Success, &settings, now);
+    assert_eq!(order(&router, "m", &settings, now), ["a", "b"]);
+    assert!(router.reset_health("c"));
+    assert_eq!(order(&router, "m", &settings, now), ["a", "b", "c"]);
+}
