@@ -80,6 +80,30 @@ fn parse_host(value: &str) -> Option<Url> {
     (bare && url.has_host()).then_some(url)
 }
 
+/// `localhost`, `127.0.0.1` or `[::1]` with an optional port, recognised without building a URL:
+/// nearly every request is addressed so, and the full parse (IDNA included) was a visible share of
+/// a pass-through request's CPU. Anything else, or anything odd, goes to [`parse_host`].
+fn is_plain_loopback_host(value: &str) -> bool {
+    let (name, port) = match value.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, rest)) => (ip, rest),
+            None => return false,
+        },
+        None => match value.rsplit_once(':') {
+            Some((name, _)) => (name, &value[name.len()..]),
+            None => (value, ""),
+        },
+    };
+    let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    let bracketed = value.starts_with('[');
+    let loopback = if bracketed {
+        name.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
+    } else {
+        name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    port_ok && loopback
+}
+
 /// The host part, lower case, without a trailing dot, for comparing names.
 fn host_key(url: &Url) -> Option<String> {
     url.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase())
@@ -93,6 +117,9 @@ fn is_unspecified(bound: Option<SocketAddr>) -> bool {
 /// listener's address (`None`: treated as a loopback bind).
 pub fn host_allowed(config: &Config, host: &str, bound: Option<SocketAddr>) -> bool {
     if is_unspecified(bound) && config.allowed_hosts.is_empty() && !config.api_keys.is_empty() {
+        return true;
+    }
+    if is_plain_loopback_host(host) {
         return true;
     }
     let Some(url) = parse_host(host) else { return false };
@@ -133,6 +160,35 @@ pub fn host_notice(config: &Config, bound: SocketAddr) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_loopback_hosts_are_known_without_a_parse_and_agree_with_it() {
+        let config = config("");
+        for host in ["localhost", "LOCALHOST:8317", "127.0.0.1", "127.0.0.1:8317", "127.9.9.9:1", "[::1]", "[::1]:8317"]
+        {
+            assert!(is_plain_loopback_host(host), "{host}");
+            assert!(parse_host(host).is_some_and(|u| u.host().is_some_and(|h| is_loopback_host(&h))), "{host}");
+        }
+        // Not recognised here: left to the full parse, which decides.
+        for host in [
+            "localhost:",
+            "127.0.0.1:99999",
+            "127.0.0.1:80:80",
+            "[::1",
+            "[::1]x",
+            "::1",
+            "127.1",
+            "example.com",
+            "localhost.evil.com",
+            "10.0.0.1:8317",
+            "[::2]:80",
+            "localhost@evil.com",
+        ] {
+            assert!(!is_plain_loopback_host(host), "{host}");
+        }
+        assert!(!host_allowed(&config, "localhost.evil.com", None));
+        assert!(host_allowed(&config, "127.0.0.1:8317", None));
+    }
 
     fn config(yaml: &str) -> Config {
         switchyard_config::parse(yaml).unwrap().config
