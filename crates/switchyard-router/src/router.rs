@@ -15,7 +15,7 @@ use crate::cooldown::{CooldownReason, cooldown_for};
 mod plan;
 
 pub use plan::{Attempt, Attempts, Plan};
-use plan::{ModelServers, Planned, Server};
+use plan::{ModelServers, Planned, Server, top_tier_len};
 
 /// The routing part of the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,6 +214,9 @@ struct State {
     /// so that with many failing accounts a plan does not look each one up again.
     available: HashMap<String, Available>,
 }
+
+/// Enabled accounts cooling for a model, with when each recovers.
+type Cooling<'s> = Vec<(&'s Server, Instant)>;
 
 struct Available {
     /// When it was worked out; valid from then until the first of `cooling` recovers.
@@ -439,12 +442,17 @@ impl Router {
         match outcome {
             Outcome::Success => {
                 if let Some(health) = state.health.get_mut(account_id) {
-                    health.models.remove(&model);
-                    health.credential = Slot::default();
+                    let model_slot = health.models.remove(&model);
+                    let credential = std::mem::take(&mut health.credential);
+                    let lifted = model_slot.is_some_and(|s| s.cooldown.is_some()) || credential.cooldown.is_some();
                     if health.models.is_empty() {
                         state.health.remove(account_id);
                     }
-                    state.available.clear();
+                    // The kept orders change only when a cooldown goes; a success on an account
+                    // cooling for another model is frequent and changes nothing.
+                    if lifted {
+                        state.available.clear();
+                    }
                 }
             }
             Outcome::Failure { status, retry_after, credential_wide, message } => {
@@ -594,9 +602,7 @@ impl State {
             let cooling = self.cooling(snapshot, servers, now);
             let order: Vec<u32> =
                 servers.enabled.iter().copied().filter(|i| cooling.binary_search_by_key(i, |c| c.0).is_err()).collect();
-            let priority = |i: u32| servers.all[i as usize].account.priority;
-            let first_tier =
-                order.first().map_or(0, |&top| order.iter().take_while(|&&i| priority(i) == priority(top)).count());
+            let first_tier = top_tier_len(&servers.all, &order);
             let until = cooling.iter().map(|c| c.1).min();
             self.available.insert(model.to_owned(), Available { since: now, until, order, first_tier, cooling });
         }
@@ -631,15 +637,14 @@ impl State {
     /// The weighted round-robin order: the available accounts by tier, the first by current
     /// weight, the others by weight. `Err(None)`: no account is enabled and weighted in;
     /// `Err(Some(cooling))`: all that are are cooling.
-    #[allow(clippy::type_complexity)]
     fn order_weighted<'s>(
         &mut self,
         model: &str,
         servers: &'s ModelServers,
         now: Instant,
-    ) -> Result<Vec<u32>, Option<Vec<(&'s Server, Instant)>>> {
+    ) -> Result<Vec<u32>, Option<Cooling<'s>>> {
         let mut tiers: BTreeMap<Reverse<i64>, Vec<u32>> = BTreeMap::new();
-        let mut cooling: Vec<(&Server, Instant)> = Vec::new();
+        let mut cooling: Cooling<'s> = Vec::new();
         let mut any_enabled = false;
         for (i, server) in servers.all.iter().enumerate().filter(|(_, s)| s.servable(true)) {
             any_enabled = true;

@@ -84,24 +84,20 @@ fn parse_host(value: &str) -> Option<Url> {
 /// nearly every request is addressed so, and the full parse (IDNA included) was a visible share of
 /// a pass-through request's CPU. Anything else, or anything odd, goes to [`parse_host`].
 fn is_plain_loopback_host(value: &str) -> bool {
-    let (name, port) = match value.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((ip, rest)) => (ip, rest),
-            None => return false,
-        },
-        None => match value.rsplit_once(':') {
-            Some((name, _)) => (name, &value[name.len()..]),
-            None => (value, ""),
-        },
+    let (loopback, port) = match value.strip_prefix('[') {
+        Some(rest) => {
+            let Some((ip, port)) = rest.split_once(']') else { return false };
+            (ip.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback()), port)
+        }
+        None => {
+            let name = value.rsplit_once(':').map_or(value, |(name, _)| name);
+            let loopback = name.eq_ignore_ascii_case("localhost")
+                || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
+            (loopback, &value[name.len()..])
+        }
     };
     let port_ok = port.is_empty() || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_ok());
-    let bracketed = value.starts_with('[');
-    let loopback = if bracketed {
-        name.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
-    } else {
-        name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-    };
-    port_ok && loopback
+    loopback && port_ok
 }
 
 /// The host part, lower case, without a trailing dot, for comparing names.

@@ -140,16 +140,18 @@ pub(super) struct Planned {
 
 impl ModelServers {
     pub(super) fn new(all: Vec<Server>) -> Self {
-        let priority = |i: u32| all[i as usize].account.priority;
         let mut enabled: Vec<u32> = (0..all.len() as u32).filter(|&i| !all[i as usize].account.disabled).collect();
         // Stable: account order within a priority.
-        enabled.sort_by_key(|&i| Reverse(priority(i)));
-        let first_tier = enabled.first().map_or(0, |&top| {
-            let top = priority(top);
-            enabled.iter().take_while(|&&i| priority(i) == top).count()
-        });
+        enabled.sort_by_key(|&i| Reverse(all[i as usize].account.priority));
+        let first_tier = top_tier_len(&all, &enabled);
         Self { all: all.into(), enabled, first_tier }
     }
+}
+
+/// How many of `order` (positions in `all`, highest priority first) share the first one's priority.
+pub(super) fn top_tier_len(all: &[Server], order: &[u32]) -> usize {
+    let priority = |i: u32| all[i as usize].account.priority;
+    order.first().map_or(0, |&top| order.iter().take_while(|&&i| priority(i) == priority(top)).count())
 }
 
 impl Planned {
