@@ -51,7 +51,13 @@ process.on('exit', () => {
   }
 });
 
-export async function freePort() {
+// Ports this process handed out. A port is closed again before its user binds it, so the kernel
+// may give the same one to the next `listen(0)`; a child that bound port 0 itself once took a
+// callback port picked a moment earlier. Every listener the tests start therefore gets its port
+// from here, and no port is handed out twice.
+const handedOut = new Set();
+
+function kernelFreePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
@@ -61,6 +67,16 @@ export async function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort() {
+  for (;;) {
+    const port = await kernelFreePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 // Whether something accepts TCP connections on 127.0.0.1:`port` right now.
@@ -252,6 +268,7 @@ export class Harness {
         OIDC_ACCESS_TOKEN_TTL: String(accessTokenTtl),
         OIDC_REFRESH_RULE: refreshRule,
         OIDC_APPLICATION_TYPE: applicationType,
+        OIDC_PORT: String(await freePort()),
       },
     }));
     this.oidc = proc;
@@ -269,7 +286,12 @@ export class Harness {
     const proc = this.track(new Proc('oidc-device-server', process.execPath, [path.join(HERE, 'oidc-device-server.js')], {
       cwd: HERE,
       logFile: path.join(this.dir, 'oidc-device-server.log'),
-      env: { OIDC_CLIENT_ID: clientId, OIDC_SCOPES: scopes.join(' '), OIDC_ACCESS_TOKEN_TTL: String(accessTokenTtl) },
+      env: {
+        OIDC_CLIENT_ID: clientId,
+        OIDC_SCOPES: scopes.join(' '),
+        OIDC_ACCESS_TOKEN_TTL: String(accessTokenTtl),
+        OIDC_PORT: String(await freePort()),
+      },
     }));
     this.oidc = proc;
     const [, issuer] = await proc.waitForStdout(/^(http:\/\/127\.0\.0\.1:\d+)\s*$/m);

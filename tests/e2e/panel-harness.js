@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { HERE, Proc, eventually } from './harness.js';
+import { HERE, Proc, eventually, freePort } from './harness.js';
 
 export const MOCK_BIN = process.env.SWITCHYARD_MOCK_BIN
   ? path.resolve(process.env.SWITCHYARD_MOCK_BIN)
@@ -19,7 +19,9 @@ export const CLAUDE_FILE = `claude-${CLAUDE_EMAIL}.json`;
 
 // Starts switchyard-mock and reads its one JSON line.
 export async function startMock(h) {
-  const proc = h.track(new Proc('switchyard-mock', MOCK_BIN, [], { logFile: path.join(h.dir, 'mock.log') }));
+  // Its ports come from the harness, so they cannot be one it handed out already.
+  const args = ['--port', String(await freePort()), '--control-port', String(await freePort())];
+  const proc = h.track(new Proc('switchyard-mock', MOCK_BIN, args, { logFile: path.join(h.dir, 'mock.log') }));
   const [line] = await proc.waitForStdout(/^\{.*\}$/m);
   h.mock = JSON.parse(line);
   return h.mock;
