@@ -36,6 +36,47 @@ pub(crate) fn auth_file_names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// What identifies one version of a file without reading it: device, inode, size, and the
+/// modification and status-change times to the nanosecond. An atomic replace gives a new inode,
+/// an in-place write a new mtime and ctime, a `chmod` a new ctime; so an unchanged stamp means
+/// an unchanged file, and a rescan can skip reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    /// The stamp of a regular file; `None` for anything else (and off Unix), which is always
+    /// re-read.
+    pub(crate) fn of(meta: &fs::Metadata) -> Option<FileStamp> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            meta.is_file().then(|| FileStamp {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                len: meta.len(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            None
+        }
+    }
+}
+
+/// The stamp `dir/name` has now (by lstat, so a symlink has none).
+pub(crate) fn current_stamp(dir: &Path, name: &str) -> Option<FileStamp> {
+    fs::symlink_metadata(dir.join(name)).ok().as_ref().and_then(FileStamp::of)
+}
+
 /// Why an auth file could not be read.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -125,7 +166,10 @@ pub(crate) fn load(dir: &Path, name: &str) -> Option<StoredAuth> {
                 Ok(credential) => AuthContent::Valid(credential),
                 Err(err) => AuthContent::Corrupt { message: err.to_string() },
             };
-            Some(StoredAuth::new(dir, name, bytes.len() as u64, modified, content))
+            // Taken before the read: a write during it changes the file's stamp, so the next
+            // rescan reads it again.
+            let stamp = FileStamp::of(&meta);
+            Some(StoredAuth::new(dir, name, bytes.len() as u64, modified, content).with_stamp(stamp))
         }
         Err(ReadError::NotFound) => None,
         Err(ReadError::Refused(reason)) => Some(unread_entry(dir, name, AuthContent::Refused { reason })),
@@ -146,8 +190,8 @@ fn unread_entry(dir: &Path, name: &str, content: AuthContent) -> StoredAuth {
 }
 
 /// Replaces `dir/name` atomically: temp file in the same dir, mode 0600 before it gets its
-/// name, fsync, rename, fsync of the dir. Returns the new file's size and mtime.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(u64, SystemTime)> {
+/// name, fsync, rename, fsync of the dir. Returns the new file's size, mtime and stamp.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(u64, SystemTime, Option<FileStamp>)> {
     // A dotfile ending in `.tmp` is ignored by our scanner and by CPA's.
     let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
     #[cfg(unix)]
@@ -157,7 +201,7 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
     let file = tmp.persist(dir.join(name)).map_err(|err| err.error)?;
     sync_dir(dir)?;
     let meta = file.metadata()?;
-    Ok((meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+    Ok((meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), FileStamp::of(&meta)))
 }
 
 /// Removes `dir/name` (a symlink as the link itself) and makes the removal durable. A directory

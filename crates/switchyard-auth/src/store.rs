@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use tokio::sync::{Mutex, broadcast};
 
 use crate::credential::Credential;
-use crate::disk;
+use crate::disk::{self, FileStamp};
 use crate::hygiene;
 use crate::paths::{auth_index, clean_path, validate_file_name};
 
@@ -68,6 +68,9 @@ pub struct StoredAuth {
     /// From the file's type (`unknown` for corrupt files) and path; see [`auth_index`].
     pub auth_index: String,
     pub content: AuthContent,
+    /// The file version `content` was read from (or written as); `None` when it was not read
+    /// from a regular file, which every rescan reads again.
+    pub(crate) stamp: Option<FileStamp>,
 }
 
 impl StoredAuth {
@@ -78,7 +81,12 @@ impl StoredAuth {
             AuthContent::Corrupt { .. } | AuthContent::Refused { .. } => None,
         };
         let auth_index = auth_index(index_type.as_deref().unwrap_or("unknown"), &path);
-        StoredAuth { name: name.to_owned(), path, size, modified, auth_index, content }
+        StoredAuth { name: name.to_owned(), path, size, modified, auth_index, content, stamp: None }
+    }
+
+    pub(crate) fn with_stamp(mut self, stamp: Option<FileStamp>) -> Self {
+        self.stamp = stamp;
+        self
     }
 
     /// The credential, unless the file is corrupt or refused.
@@ -314,6 +322,41 @@ impl CredentialStore {
         Ok(())
     }
 
+    /// Like [`CredentialStore::rescan`], but reads only the files whose [`FileStamp`] differs
+    /// from the one their index entry was read at (new, replaced, written, `chmod`ed files, and
+    /// entries that were not regular files); files gone from the dir leave the index. The
+    /// watcher's passes over the whole dir use it: right after [`CredentialStore::open`] read
+    /// every file, its first pass reads none of the unchanged thousands again.
+    pub async fn rescan_changed(&self) -> Result<(), StoreError> {
+        let _guard = self.disk_lock.lock().await;
+        let known: HashMap<String, FileStamp> =
+            self.read_entries().iter().filter_map(|(name, entry)| Some((name.clone(), entry.stamp?))).collect();
+        let dir = self.dir.clone();
+        let (names, loaded) = blocking(move || -> io::Result<(Vec<String>, Vec<StoredAuth>)> {
+            let names = disk::auth_file_names(&dir)?;
+            let loaded = names
+                .iter()
+                .filter(|name| {
+                    let now = disk::current_stamp(&dir, name);
+                    now.is_none() || now != known.get(name.as_str()).copied()
+                })
+                .filter_map(|name| disk::load(&dir, name))
+                .collect();
+            Ok((names, loaded))
+        })
+        .await??;
+        self.count_reads(loaded.len());
+        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let gone: Vec<String> = self.read_entries().keys().filter(|k| !present.contains(k.as_str())).cloned().collect();
+        for name in gone {
+            self.remove(&name);
+        }
+        for entry in loaded {
+            self.upsert(entry);
+        }
+        Ok(())
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
         self.events.subscribe()
     }
@@ -344,10 +387,10 @@ impl CredentialStore {
 
     async fn write(&self, name: &str, bytes: Vec<u8>, credential: Credential) -> Result<Arc<StoredAuth>, StoreError> {
         let (dir, file) = (self.dir.clone(), name.to_owned());
-        let (size, modified) = blocking(move || disk::write_atomic(&dir, &file, &bytes)).await??;
+        let (size, modified, stamp) = blocking(move || disk::write_atomic(&dir, &file, &bytes)).await??;
         tracing::info!(file = name, "auth file written");
         let content = AuthContent::Valid(credential);
-        Ok(self.upsert(StoredAuth::new(&self.dir, name, size, modified, content)))
+        Ok(self.upsert(StoredAuth::new(&self.dir, name, size, modified, content).with_stamp(stamp)))
     }
 
     // Events are sent while the index lock is held: whoever sees the new state can already

@@ -43,7 +43,7 @@ impl Drop for StoreWatcher {
 
 impl CredentialStore {
     /// Starts watching the auth dir. Needs a tokio runtime (the sync work runs as a task there;
-    /// notify's own thread only forwards batches). Starts with a rescan, so changes made between
+    /// notify's own thread only forwards batches). Starts with a rescan of the changed files, so changes made between
     /// [`CredentialStore::open`] and this call are not missed.
     pub fn watch(self: &Arc<Self>) -> Result<StoreWatcher, StoreError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
@@ -110,11 +110,11 @@ fn changes_content(kind: &EventKind) -> bool {
     }
 }
 
-/// Re-reads `names`, or the whole dir when `None`. Failures are logged; the next event retries.
+/// Re-reads `names`, or the whole dir's changed files when `None`. Failures are logged; the next event retries.
 async fn resync(store: &CredentialStore, names: Option<Vec<String>>) {
     let result = match names {
         Some(names) => store.sync_files(names).await,
-        None => store.rescan().await,
+        None => store.rescan_changed().await,
     };
     if let Err(error) = result {
         tracing::warn!(%error, dir = %store.dir().display(), "auth dir re-read failed");

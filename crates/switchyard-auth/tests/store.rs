@@ -451,3 +451,59 @@ async fn events_follow_content_changes() {
     assert_eq!(events.try_recv().unwrap(), StoreEvent::Removed("kimi-2.json".into()));
     assert_eq!(events.try_recv().unwrap_err(), TryRecvError::Empty);
 }
+
+/// The watcher's whole-dir passes read only what changed since the index last read it. A
+/// changed file keeps its size here, and one keeps its mtime too, so only the full stamp
+/// (inode, ctime) can tell them from the unchanged ones.
+#[tokio::test]
+async fn rescan_changed_reads_only_new_replaced_and_written_files() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let body = |note: &str| format!(r#"{{"type": "kimi", "note": "{note}"}}"#);
+    for i in 0..10 {
+        fs::write(dir.join(format!("kimi-{i}.json")), body(&format!("old-{i}"))).unwrap();
+    }
+    fs::write(dir.join("broken.json"), "{ not json").unwrap();
+    let store = CredentialStore::open(dir.clone()).await.unwrap();
+    assert_eq!(store.file_reads(), 11, "open reads each file once");
+
+    store.rescan_changed().await.unwrap();
+    assert_eq!(store.file_reads(), 11, "nothing changed, corrupt file included: nothing read");
+
+    let note = |name: &str| store.get(name).unwrap().credential().unwrap().note().map(str::to_owned);
+    // Written in place, same size, its mtime put back: the ctime still moves.
+    let in_place = dir.join("kimi-1.json");
+    let mtime = fs::metadata(&in_place).unwrap().modified().unwrap();
+    fs::write(&in_place, body("new-1")).unwrap();
+    fs::File::options().write(true).open(&in_place).unwrap().set_modified(mtime).unwrap();
+    // Replaced by a rename, same size and mtime: a new inode.
+    let replaced = dir.join("kimi-2.json");
+    let mtime = fs::metadata(&replaced).unwrap().modified().unwrap();
+    let staged = dir.join(".staged.tmp");
+    fs::write(&staged, body("new-2")).unwrap();
+    fs::File::options().write(true).open(&staged).unwrap().set_modified(mtime).unwrap();
+    fs::rename(&staged, &replaced).unwrap();
+    // A new file, a removed one.
+    fs::write(dir.join("kimi-new.json"), body("fresh")).unwrap();
+    fs::remove_file(dir.join("kimi-3.json")).unwrap();
+
+    store.rescan_changed().await.unwrap();
+    assert_eq!(store.file_reads(), 14, "the two changed files and the new one, nothing else");
+    assert_eq!(note("kimi-1.json").as_deref(), Some("new-1"));
+    assert_eq!(note("kimi-2.json").as_deref(), Some("new-2"));
+    assert_eq!(note("kimi-new.json").as_deref(), Some("fresh"));
+    assert_eq!(note("kimi-4.json").as_deref(), Some("old-4"));
+    assert!(store.get("kimi-3.json").is_none(), "a removed file leaves the index");
+    assert!(store.get("broken.json").unwrap().problem().is_some());
+
+    // Our own write stamps the entry it makes, so the next pass does not read it back.
+    let written = cred(json!({"type": "kimi", "note": "ours"}));
+    store.save("kimi-ours.json", &written).await.unwrap();
+    let reads = store.file_reads();
+    store.rescan_changed().await.unwrap();
+    assert_eq!(store.file_reads(), reads);
+
+    // `rescan` still reads every file.
+    store.rescan().await.unwrap();
+    assert_eq!(store.file_reads(), reads + 12);
+}
