@@ -147,8 +147,11 @@ struct Tracker {
 }
 
 impl Tracker {
-    fn forget_failure_if_changed(&mut self, content: &[u8; 32]) {
-        if self.failed_content.is_some_and(|failed| &failed != content) {
+    /// `content` is the file's [`content_hash`] now, computed only when a failure is on record:
+    /// the listing and the background pass look at every file, and hashing each (a
+    /// serialization and a SHA-256) was most of their cost for a note almost none have.
+    fn forget_failure_if_changed(&mut self, content: impl FnOnce() -> [u8; 32]) {
+        if self.failed_content.is_some_and(|failed| failed != content()) {
             self.relogin = None;
             self.backoff = None;
             self.last_error = None;
@@ -363,9 +366,8 @@ impl Refresher {
     pub fn state(&self, name: &str) -> Option<RefreshState> {
         let stored = self.store.get(name)?;
         let credential = stored.credential()?;
-        let content = content_hash(credential);
         let known = self.trackers.existing(name, |tracker| {
-            tracker.forget_failure_if_changed(&content);
+            tracker.forget_failure_if_changed(|| content_hash(credential));
             RefreshState {
                 needs_relogin: tracker.relogin_reason(),
                 last_error: tracker.last_error.clone(),
@@ -428,9 +430,8 @@ impl Refresher {
         refresher: &dyn TokenRefresher,
         now: DateTime<Utc>,
     ) -> Option<InFlight> {
-        let content = content_hash(credential);
         let claimed = self.trackers.with(name, |tracker| {
-            tracker.forget_failure_if_changed(&content);
+            tracker.forget_failure_if_changed(|| content_hash(credential));
             let due = tracker.in_flight == 0
                 && !tracker.blocked(now)
                 && is_due(credential, refresher.refresh_lead(), tracker.last_refreshed, now);
@@ -455,10 +456,11 @@ impl Refresher {
             .lookup
             .refresher_for(&credential)
             .ok_or_else(|| RefreshError::Unavailable("no token refresher for this credential's provider".into()))?;
+        // Needed for the outcome's booking anyway.
         let content = content_hash(&credential);
         let now = Utc::now();
         let go = self.trackers.with(name, |tracker| {
-            tracker.forget_failure_if_changed(&content);
+            tracker.forget_failure_if_changed(|| content);
             match mode {
                 Mode::OnDemand { skew } => {
                     if valid_token(&credential, skew).is_some() {
