@@ -139,6 +139,12 @@ async fn corrupt_files_are_listed_as_errors_and_never_touched() {
     assert_eq!(broken["unavailable"], true);
     assert!(!broken["status_message"].as_str().unwrap().is_empty());
     assert_eq!(entry(&files, "codex-array.json")["status"], "error");
+    // What a corrupt file cannot have is left out, not `null`; a readable file has it.
+    for key in ["needs_relogin", "health", "email", "account_type", "refused", "cooldowns", "next_retry_after"] {
+        assert!(broken.get(key).is_none(), "corrupt entry has {key}: {broken}");
+    }
+    assert_eq!(entry(&files, CLAUDE)["needs_relogin"], false);
+    assert!(files.iter().flat_map(|f| f.as_object().unwrap().values()).all(|v| !v.is_null()), "a null field");
 
     // Status and field edits are refused with a clear error; nothing on disk changes.
     let (status, body) = json(

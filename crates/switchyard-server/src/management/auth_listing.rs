@@ -5,20 +5,24 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_auth::login::RefreshState;
 use switchyard_auth::{AuthContent, Credential, StoredAuth};
 use switchyard_config::Config;
 use switchyard_providers::Registry;
 use switchyard_router::{Account, AccountHealth, AccountKind, ConfigKey, HealthStatus, cannot_serve};
-use switchyard_usage::CounterSnapshot;
+use switchyard_usage::{Bucket, CounterSnapshot};
 
 use super::auth_files::query_value;
-use super::health_routes::add_health_fields;
+use super::health_routes::HealthFields;
 use crate::AppState;
 use crate::account_health::{AccountStanding, file_standing, key_standing};
 
@@ -26,16 +30,98 @@ fn rfc3339(time: SystemTime) -> String {
     DateTime::<Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `success`, `failed` and `recent_requests` (20 ten-minute buckets) from this process's counts.
-fn add_counts(entry: &mut Map<String, Value>, counts: CounterSnapshot) {
-    entry.insert("success".into(), json!(counts.success));
-    entry.insert("failed".into(), json!(counts.failed));
-    let buckets = counts
-        .recent_requests
-        .into_iter()
-        .map(|b| json!({"time": b.time, "success": b.success, "failed": b.failed}))
-        .collect();
-    entry.insert("recent_requests".into(), Value::Array(buckets));
+fn rfc3339_utc(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One entry of the listing, serialized straight from what it borrows: with thousands of auth
+/// files, building a `serde_json::Value` tree per entry (an index map per object, every key an
+/// allocation) and dropping it again took most of the call. Optional fields are left out when
+/// `None`, as panels expect them absent rather than `null`.
+#[derive(Serialize)]
+struct ListEntry<'a> {
+    id: &'a str,
+    auth_index: Cow<'a, str>,
+    name: &'a str,
+    #[serde(rename = "type")]
+    file_type: Cow<'a, str>,
+    provider: Cow<'a, str>,
+    source: &'static str,
+    runtime_only: bool,
+    #[serde(flatten)]
+    file: Option<FileFields<'a>>,
+    success: u64,
+    failed: u64,
+    /// 20 ten-minute buckets, oldest first.
+    recent_requests: Vec<Bucket>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    refused: bool,
+    label: Cow<'a, str>,
+    status: &'static str,
+    status_message: Cow<'a, str>,
+    disabled: bool,
+    unavailable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    needs_relogin: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_retry_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cooldowns: Option<Vec<Cooldown<'a>>>,
+    #[serde(flatten)]
+    health: Option<HealthFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_refresh: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<Value>,
+    /// A config key's routing settings (an auth file's come with its [`Passthrough`] fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<u32>,
+    #[serde(flatten)]
+    passthrough: Passthrough<'a>,
+}
+
+/// What only an auth file has: where it is and when it last changed.
+#[derive(Serialize)]
+struct FileFields<'a> {
+    path: Cow<'a, str>,
+    size: u64,
+    modtime: String,
+    updated_at: String,
+    created_at: String,
+}
+
+/// One per-model cooldown of the router.
+#[derive(Serialize)]
+struct Cooldown<'a> {
+    model: &'a str,
+    reason: &'static str,
+    status: u16,
+    retry_after_seconds: u64,
+}
+
+/// The file's [`PASSTHROUGH_FIELDS`] that it sets, copied as they are.
+struct Passthrough<'a>(Option<&'a Map<String, Value>>);
+
+impl Serialize for Passthrough<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = self
+            .0
+            .into_iter()
+            .flat_map(|fields| PASSTHROUGH_FIELDS.iter().filter_map(|key| fields.get(*key).map(|value| (*key, value))));
+        serializer.collect_map(fields)
+    }
 }
 
 /// Codex keeps plan and subscription in the id_token's claims; panels show them.
@@ -77,44 +163,66 @@ const PASSTHROUGH_FIELDS: &[&str] = &[
 /// What one auth file's listing entry is built from.
 struct FileView<'a> {
     stored: &'a StoredAuth,
-    standing: &'a AccountStanding,
+    standing: AccountStanding,
     refresh: Option<RefreshState>,
     health: &'a AccountHealth,
     /// Why nothing can be sent with it whatever its tokens (no executor for its provider).
     unservable: Option<String>,
 }
 
-fn list_entry(view: FileView<'_>, counts: CounterSnapshot) -> Value {
+fn file_entry(view: FileView<'_>, counts: CounterSnapshot) -> ListEntry<'_> {
     let FileView { stored, standing, refresh, health, unservable } = view;
-    let mut entry = Map::new();
-    let provider = match &stored.content {
-        AuthContent::Valid(credential) => credential.provider().unwrap_or_else(|| "unknown".to_owned()),
-        AuthContent::Corrupt { .. } | AuthContent::Refused { .. } => "unknown".to_owned(),
+    let provider: Cow<'_, str> = match &stored.content {
+        AuthContent::Valid(credential) => credential.provider().map_or(Cow::Borrowed("unknown"), Cow::Owned),
+        AuthContent::Corrupt { .. } | AuthContent::Refused { .. } => Cow::Borrowed("unknown"),
     };
-    entry.insert("id".into(), json!(stored.name));
-    entry.insert("auth_index".into(), json!(stored.auth_index));
-    entry.insert("name".into(), json!(stored.name));
-    entry.insert("type".into(), json!(provider));
-    entry.insert("provider".into(), json!(provider));
-    entry.insert("source".into(), json!("file"));
-    entry.insert("runtime_only".into(), json!(false));
-    entry.insert("path".into(), json!(stored.path.display().to_string()));
-    entry.insert("size".into(), json!(stored.size));
-    entry.insert("modtime".into(), json!(rfc3339(stored.modified)));
-    entry.insert("updated_at".into(), json!(rfc3339(stored.modified)));
-    entry.insert("created_at".into(), json!(rfc3339(stored.modified)));
-    add_counts(&mut entry, counts);
+    let modtime = rfc3339(stored.modified);
+    let file = FileFields {
+        path: stored.path.to_string_lossy(),
+        size: stored.size,
+        updated_at: modtime.clone(),
+        created_at: modtime.clone(),
+        modtime,
+    };
+    let mut entry = ListEntry {
+        id: &stored.name,
+        auth_index: Cow::Borrowed(&stored.auth_index),
+        name: &stored.name,
+        file_type: provider.clone(),
+        provider,
+        source: "file",
+        runtime_only: false,
+        file: Some(file),
+        success: counts.success,
+        failed: counts.failed,
+        recent_requests: counts.recent_requests,
+        refused: false,
+        label: Cow::Borrowed(&stored.name),
+        status: "error",
+        status_message: Cow::Borrowed(""),
+        disabled: false,
+        unavailable: true,
+        needs_relogin: None,
+        next_retry_after: None,
+        cooldowns: None,
+        health: None,
+        email: None,
+        project_id: None,
+        account_type: None,
+        account: None,
+        last_refresh: None,
+        expired: None,
+        id_token: None,
+        priority: None,
+        weight: None,
+        passthrough: Passthrough(None),
+    };
     match &stored.content {
         AuthContent::Corrupt { message } | AuthContent::Refused { reason: message } => {
-            if matches!(stored.content, AuthContent::Refused { .. }) {
-                // Not read at all (symlink, FIFO, device, directory, oversized): not even downloadable.
-                entry.insert("refused".into(), json!(true));
-            }
-            entry.insert("label".into(), json!(stored.name));
-            entry.insert("status".into(), json!("error"));
-            entry.insert("status_message".into(), json!(message));
-            entry.insert("disabled".into(), json!(false));
-            entry.insert("unavailable".into(), json!(true));
+            // Refused: not read at all (symlink, FIFO, device, directory, oversized), so not
+            // even downloadable.
+            entry.refused = matches!(stored.content, AuthContent::Refused { .. });
+            entry.status_message = Cow::Borrowed(message);
         }
         AuthContent::Valid(credential) => {
             let disabled = credential.disabled();
@@ -131,101 +239,93 @@ fn list_entry(view: FileView<'_>, counts: CounterSnapshot) -> Value {
                 (None, false) if refresh.refreshing => ("refreshing", String::new()),
                 (None, false) => ("active", refresh.last_error.clone().unwrap_or_default()),
             };
-            entry.insert("label".into(), json!(credential.label().unwrap_or_else(|| stored.name.clone())));
-            entry.insert("status".into(), json!(status));
-            entry.insert("status_message".into(), json!(message));
-            entry.insert("disabled".into(), json!(disabled));
-            let unavailable = refresh.needs_relogin.is_some() || unservable.is_some() || health.unavailable;
-            entry.insert("unavailable".into(), json!(unavailable));
-            entry.insert("needs_relogin".into(), json!(refresh.needs_relogin.is_some()));
+            if let Some(label) = credential.label() {
+                entry.label = Cow::Owned(label);
+            }
+            entry.status = status;
+            entry.status_message = Cow::Owned(message);
+            entry.disabled = disabled;
+            entry.unavailable = refresh.needs_relogin.is_some() || unservable.is_some() || health.unavailable;
+            entry.needs_relogin = Some(refresh.needs_relogin.is_some());
             add_health(&mut entry, health, refresh.next_attempt_after);
-            add_health_fields(&mut entry, standing);
-            if let Some(email) = credential.email() {
-                entry.insert("email".into(), json!(email));
-            }
-            if let Some(project) = credential.project_id() {
-                entry.insert("project_id".into(), json!(project));
-            }
+            entry.health = Some(HealthFields::of(&standing));
+            entry.email = credential.email();
+            entry.project_id = credential.project_id();
             let has_oauth_token = credential.access_token().is_some() || credential.refresh_token().is_some();
             let api_key = credential.str_field("api_key").filter(|_| !has_oauth_token);
-            entry.insert("account_type".into(), json!(if api_key.is_some() { "api_key" } else { "oauth" }));
+            entry.account_type = Some(if api_key.is_some() { "api_key" } else { "oauth" });
             // An API key is shown only by its length; an email is the account for OAuth.
-            let account = match api_key {
-                Some(key) => Some(switchyard_redact::secret(key).to_string()),
-                None => credential.email().map(str::to_owned),
+            entry.account = match api_key {
+                Some(key) => Some(Cow::Owned(switchyard_redact::secret(key).to_string())),
+                None => credential.email().map(Cow::Borrowed),
             };
-            if let Some(account) = account {
-                entry.insert("account".into(), json!(account));
+            entry.last_refresh = credential.last_refresh().map(rfc3339_utc);
+            entry.expired = credential.expiry().map(rfc3339_utc);
+            if entry.provider == "codex" {
+                entry.id_token = codex_id_token_claims(credential);
             }
-            if let Some(last) = credential.last_refresh() {
-                entry.insert("last_refresh".into(), json!(last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-            }
-            if let Some(expiry) = credential.expiry() {
-                entry.insert("expired".into(), json!(expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-            }
-            if provider == "codex"
-                && let Some(claims) = codex_id_token_claims(credential)
-            {
-                entry.insert("id_token".into(), claims);
-            }
-            for key in PASSTHROUGH_FIELDS {
-                if let Some(value) = credential.fields().get(*key) {
-                    entry.insert((*key).to_owned(), value.clone());
-                }
-            }
+            entry.passthrough = Passthrough(Some(credential.fields()));
         }
     }
-    Value::Object(entry)
+    entry
+}
+
+/// `{"files": [...]}`
+#[derive(Serialize)]
+struct Listing<'a> {
+    files: Vec<ListEntry<'a>>,
 }
 
 /// `GET /auth-files[?name=][&auth_index=]` → `{"files": [...]}`, sorted by name: the auth files,
 /// then (as CPA lists them) the config API keys as runtime-only entries, so their cooldowns show too.
-pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Json<Value> {
+pub async fn list(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
     let name = query_value(&query, "name").filter(|n| !n.is_empty());
     let index = query_value(&query, "auth_index").filter(|i| !i.is_empty());
     let now_wall = SystemTime::now();
     let config = state.config.get();
     let registry = Registry::new(&config);
     let now = std::time::Instant::now();
-    let mut files: Vec<Value> = state
+    let stored_files: Vec<Arc<StoredAuth>> = state
         .store
         .list()
-        .iter()
+        .into_iter()
         .filter(|s| name.as_deref().is_none_or(|n| s.name == n))
         .filter(|s| index.as_deref().is_none_or(|i| s.auth_index == i))
-        .map(|stored| {
-            let health = state.router.health(&stored.name, now);
+        .collect();
+    // Health is read into its own list first: entries borrow it.
+    let healths: Vec<AccountHealth> = stored_files.iter().map(|s| state.router.health(&s.name, now)).collect();
+    let mut files: Vec<ListEntry<'_>> = stored_files
+        .iter()
+        .zip(&healths)
+        .map(|(stored, health)| {
             let unservable = stored.credential().and_then(|c| registry.unservable_reason(c)).map(|r| cannot_serve(&r));
             let standing = file_standing(&state, stored);
             let refresh = state.refresher.state(&stored.name);
-            let view = FileView { stored, standing: &standing, refresh, health: &health, unservable };
-            list_entry(view, state.usage.counters.snapshot(&stored.auth_index, now_wall))
+            let view = FileView { stored, standing, refresh, health, unservable };
+            file_entry(view, state.usage.counters.snapshot(&stored.auth_index, now_wall))
         })
         .collect();
     // Only config keys become entries here: not a copy of every auth-file account too.
-    for account in state.router.accounts_where(|a| !matches!(a.kind, AccountKind::OAuth { .. })) {
-        let health = state.router.health(&account.id, now);
+    let keys = state.router.accounts_where(|a| !matches!(a.kind, AccountKind::OAuth { .. }));
+    let key_healths: Vec<AccountHealth> = keys.iter().map(|a| state.router.health(&a.id, now)).collect();
+    for (account, health) in keys.iter().zip(&key_healths) {
         let Some(mut entry) =
-            api_key_entry(&config, &account, &health, |index| state.usage.counters.snapshot(index, now_wall))
+            api_key_entry(&config, account, health, |index| state.usage.counters.snapshot(index, now_wall))
         else {
             continue;
         };
-        if let (Some(standing), Some(map)) = (key_standing(&state, &config, &account), entry.as_object_mut()) {
-            add_health_fields(map, &standing);
+        if let Some(standing) = key_standing(&state, &config, account) {
+            entry.health = Some(HealthFields::of(&standing));
         }
         let matches_name = name.as_deref().is_none_or(|n| account.id == n);
-        let matches_index = index.as_deref().is_none_or(|i| entry["auth_index"] == i);
+        let matches_index = index.as_deref().is_none_or(|i| entry.auth_index == i);
         if matches_name && matches_index {
             files.push(entry);
         }
     }
     // Each name lower-cased once, not once per comparison.
-    files.sort_by_cached_key(|f| f["name"].as_str().unwrap_or_default().to_lowercase());
-    // Not `json!({"files": files})`: the macro serializes its arguments into a new value, a
-    // deep copy of every entry (most of the listing's time with thousands of files).
-    let mut body = Map::new();
-    body.insert("files".into(), Value::Array(files));
-    Json(Value::Object(body))
+    files.sort_by_cached_key(|f| f.name.to_lowercase());
+    Json(Listing { files }).into_response()
 }
 
 /// CPA's `auth_index` for a config key: the first 8 bytes of SHA-256 of
@@ -245,68 +345,91 @@ pub(crate) fn account_auth_index(state: &AppState, config: &Config, kind: &Accou
 }
 
 /// A config API key (or openai-compatibility key) as a runtime-only listing entry.
-fn api_key_entry(
-    config: &Config,
-    account: &Account,
-    health: &AccountHealth,
+fn api_key_entry<'a>(
+    config: &'a Config,
+    account: &'a Account,
+    health: &'a AccountHealth,
     counts: impl FnOnce(&str) -> CounterSnapshot,
-) -> Option<Value> {
+) -> Option<ListEntry<'a>> {
     let ConfigKey { section, key, base_url, .. } = account.kind.config_key(config)?;
     let auth_index = api_key_auth_index(section, base_url, key);
     let cooling = health.status != HealthStatus::Active;
     let unservable = account.unservable.is_some();
-    let mut entry = json!({
-        "id": account.id,
-        "auth_index": auth_index,
-        "name": account.id,
-        "type": account.provider,
-        "provider": account.provider,
-        "label": account.id,
-        "status": if account.disabled { "disabled" } else if unservable || cooling { "error" } else { "active" },
-        "status_message": match (&account.unservable, cooling) {
-            (Some(reason), _) => reason.clone(),
-            (None, true) => health.status_message.clone().unwrap_or_default(),
-            (None, false) => String::new(),
+    let counts = counts(&auth_index);
+    let mut entry = ListEntry {
+        id: &account.id,
+        auth_index: Cow::Owned(auth_index),
+        name: &account.id,
+        file_type: Cow::Borrowed(&account.provider),
+        provider: Cow::Borrowed(&account.provider),
+        source: "memory",
+        runtime_only: true,
+        file: None,
+        success: counts.success,
+        failed: counts.failed,
+        recent_requests: counts.recent_requests,
+        refused: false,
+        label: Cow::Borrowed(&account.id),
+        status: if account.disabled {
+            "disabled"
+        } else if unservable || cooling {
+            "error"
+        } else {
+            "active"
         },
-        "disabled": account.disabled,
-        "unavailable": unservable || health.unavailable,
-        "runtime_only": true,
-        "source": "memory",
-        "account_type": "api_key",
-        "account": switchyard_redact::secret(key).to_string(),
-        "priority": account.priority,
-        "weight": account.weight,
-    });
-    if let Some(map) = entry.as_object_mut() {
-        add_counts(map, counts(&auth_index));
-        add_health(map, health, None);
-    }
+        status_message: match (&account.unservable, cooling) {
+            (Some(reason), _) => Cow::Borrowed(reason),
+            (None, true) => Cow::Borrowed(health.status_message.as_deref().unwrap_or_default()),
+            (None, false) => Cow::Borrowed(""),
+        },
+        disabled: account.disabled,
+        unavailable: unservable || health.unavailable,
+        needs_relogin: None,
+        next_retry_after: None,
+        cooldowns: None,
+        health: None,
+        email: None,
+        project_id: None,
+        account_type: Some("api_key"),
+        account: Some(Cow::Owned(switchyard_redact::secret(key).to_string())),
+        last_refresh: None,
+        expired: None,
+        id_token: None,
+        priority: Some(account.priority),
+        weight: Some(account.weight),
+        passthrough: Passthrough(None),
+    };
+    add_health(&mut entry, health, None);
     Some(entry)
 }
 
 /// `next_retry_after` and per-model `cooldowns` from the router (falling back to the refresher's
 /// next attempt).
-fn add_health(entry: &mut Map<String, Value>, health: &AccountHealth, refresh_next: Option<DateTime<Utc>>) {
+fn add_health<'a>(entry: &mut ListEntry<'a>, health: &'a AccountHealth, refresh_next: Option<DateTime<Utc>>) {
     let next_retry = health
         .next_retry_after
         .map(|wait| Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
         .or(refresh_next);
-    if let Some(next) = next_retry {
-        entry.insert("next_retry_after".into(), json!(next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-    }
+    entry.next_retry_after = next_retry.map(rfc3339_utc);
     if !health.models.is_empty() {
-        let cooldowns: Vec<Value> = health
+        let cooldowns = health
             .models
             .iter()
-            .map(|m| json!({"model": m.model, "reason": m.reason.as_str(), "status": m.status, "retry_after_seconds": m.retry_after.as_secs()}))
+            .map(|m| Cooldown {
+                model: &m.model,
+                reason: m.reason.as_str(),
+                status: m.status,
+                retry_after_seconds: m.retry_after.as_secs(),
+            })
             .collect();
-        entry.insert("cooldowns".into(), Value::Array(cooldowns));
+        entry.cooldowns = Some(cooldowns);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use base64::Engine;
+    use serde_json::json;
 
     use super::*;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::auth_files::query_value;
@@ -13,18 +14,34 @@ use crate::account_health::{AccountStanding, evidence_json, file_standing, key_s
 use crate::{ApiError, AppState};
 
 /// The `health*` fields `/auth-files` and `/health` share.
-pub(crate) fn add_health_fields(entry: &mut Map<String, Value>, standing: &AccountStanding) {
-    let health = &standing.health;
-    entry.insert("health".into(), json!(health.state.name()));
-    entry.insert("health_reason".into(), json!(health.reason()));
-    if let Some(until) = health.state.until() {
-        entry.insert("health_until".into(), json!(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+#[derive(Serialize)]
+pub(crate) struct HealthFields {
+    health: &'static str,
+    health_reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_by: Option<&'static str>,
+}
+
+impl HealthFields {
+    pub(crate) fn of(standing: &AccountStanding) -> Self {
+        let health = &standing.health;
+        HealthFields {
+            health: health.state.name(),
+            health_reason: health.reason(),
+            health_until: health.state.until().map(|until| until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            health_action: health.action.map(|action| action.as_str()),
+            disabled_by: standing.disabled_by.filter(|_| standing.disabled).map(|owner| owner.as_str()),
+        }
     }
-    if let Some(action) = health.action {
-        entry.insert("health_action".into(), json!(action.as_str()));
-    }
-    if let Some(owner) = standing.disabled_by.filter(|_| standing.disabled) {
-        entry.insert("disabled_by".into(), json!(owner.as_str()));
+}
+
+fn add_health_fields(entry: &mut Map<String, Value>, standing: &AccountStanding) {
+    if let Ok(Value::Object(fields)) = serde_json::to_value(HealthFields::of(standing)) {
+        entry.extend(fields);
     }
 }
 
