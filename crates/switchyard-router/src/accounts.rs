@@ -126,14 +126,8 @@ const API_KEY_SECTIONS: &[(&str, &str, &str)] = &[
 /// refresher knows them).
 pub fn accounts_from<'a>(files: impl IntoIterator<Item = (&'a str, &'a Credential)>, config: &Config) -> Vec<Account> {
     let registry = Registry::new(config);
-    let mut accounts: Vec<Account> = files
-        .into_iter()
-        .filter_map(|(file, credential)| {
-            let mut account = oauth_account(file, credential, config)?;
-            account.unservable = registry.unservable_reason(credential).map(|reason| cannot_serve(&reason));
-            Some(account)
-        })
-        .collect();
+    let mut accounts: Vec<Account> =
+        files.into_iter().filter_map(|(file, credential)| file_account(file, credential, config, &registry)).collect();
     for (section, entries) in config.api_key_sections() {
         for (index, entry) in entries.iter().enumerate().filter(|(_, e)| !e.api_key.trim().is_empty()) {
             accounts.push(api_key_account(section, index, entry, config));
@@ -152,6 +146,14 @@ pub fn accounts_from<'a>(files: impl IntoIterator<Item = (&'a str, &'a Credentia
         }
     }
     accounts
+}
+
+/// The account of one auth file, as [`accounts_from`] builds it (its model list not shared
+/// with equal ones, which compares the same); `None` for a file of unknown type.
+pub fn file_account(file: &str, credential: &Credential, config: &Config, registry: &Registry) -> Option<Account> {
+    let mut account = oauth_account(file, credential, config)?;
+    account.unservable = registry.unservable_reason(credential).map(|reason| cannot_serve(&reason));
+    Some(account)
 }
 
 fn oauth_account(file: &str, credential: &Credential, config: &Config) -> Option<Account> {

@@ -7,7 +7,7 @@ mod cooldown;
 mod model_rules;
 mod router;
 
-pub use accounts::{Account, AccountKind, ConfigKey, accounts_from, cannot_serve};
+pub use accounts::{Account, AccountKind, ConfigKey, accounts_from, cannot_serve, file_account};
 pub use cooldown::CooldownReason;
 pub use model_rules::{
     AccountModelRules, CatalogModel, ExposedModel, ModelAlias, account_models, configured_models, pattern_matches,

@@ -274,8 +274,13 @@ impl Router {
     /// (logged in again): its old cooldowns were about the old credential.
     pub fn set_accounts(&self, mut accounts: Vec<Account>) {
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
-        let snapshot = Snapshot::new(accounts);
         let previous = self.current();
+        // A token refresh saves its file but changes no account: a refresh wave would rebuild
+        // every model's index once per saved file, for nothing.
+        if previous.accounts == accounts {
+            return;
+        }
+        let snapshot = Snapshot::new(accounts);
         let revived = |id: &str| {
             let was = previous.by_id.get(id).is_some_and(|&i| previous.accounts[i].unservable.is_some());
             let is = snapshot.by_id.get(id).is_some_and(|&i| snapshot.accounts[i].unservable.is_some());

@@ -21,12 +21,12 @@ mod usage;
 use std::sync::Arc;
 
 use axum::Router;
-use switchyard_auth::CredentialStore;
 use switchyard_auth::login::{LoginEngine, Refresher};
+use switchyard_auth::{CredentialStore, StoreEvent};
 use switchyard_config::ConfigHandle;
 use switchyard_http::{ClientError, HttpClients};
-use switchyard_providers::ConfigLookup;
-use switchyard_router::{AccountKind, Router as AccountRouter, accounts_from};
+use switchyard_providers::{ConfigLookup, Registry};
+use switchyard_router::{Account, AccountKind, Router as AccountRouter, accounts_from, file_account};
 
 pub use account_health::HealthService;
 pub use browser_policy::host_notice;
@@ -104,19 +104,43 @@ impl AppState {
         let stored = self.store.list();
         let files = stored.iter().filter_map(|s| s.credential().map(|c| (s.name.as_str(), c)));
         let mut accounts = accounts_from(files, &self.config.get());
-        for account in accounts.iter_mut().filter(|a| a.unservable.is_none()) {
-            if let AccountKind::OAuth { file } = &account.kind
-                && let Some(reason) = self.refresher.state(file).and_then(|state| state.needs_relogin)
-            {
-                account.unservable = Some(format!("needs re-login: {reason}"));
-            }
+        for account in &mut accounts {
+            self.mark_relogin(account);
         }
         self.router.set_accounts(accounts);
+    }
+
+    /// Marks an auth file's account whose refresh token was refused (the refresher knows them).
+    fn mark_relogin(&self, account: &mut Account) {
+        if account.unservable.is_none()
+            && let AccountKind::OAuth { file } = &account.kind
+            && let Some(reason) = self.refresher.state(file).and_then(|state| state.needs_relogin)
+        {
+            account.unservable = Some(format!("needs re-login: {reason}"));
+        }
+    }
+
+    /// Whether the router's accounts of these saved files are what the files say now. A token
+    /// refresh saves its file without changing its account, and a refresh wave saves hundreds:
+    /// each rebuilding every account of thousands was most of the wave's cost.
+    fn accounts_current(&self, saved: &[String]) -> bool {
+        let config = self.config.get();
+        let registry = Registry::new(&config);
+        saved.iter().all(|name| {
+            let stored = self.store.get(name);
+            let built = stored.as_ref().and_then(|stored| file_account(name, stored.credential()?, &config, &registry));
+            let built = built.map(|mut account| {
+                self.mark_relogin(&mut account);
+                account
+            });
+            built == self.router.account(name)
+        })
     }
 
     /// Follows auth-dir and config changes, and the refresher's re-login marks (which change
     /// no file), so routing always sees the current servable accounts.
     pub fn spawn_account_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
         let state = self.clone();
         // Subscribed before the task runs, so no change made right after this call is missed.
         let mut files = state.store.subscribe();
@@ -124,29 +148,45 @@ impl AppState {
         let mut relogin = state.refresher.relogin_changes();
         tokio::spawn(async move {
             loop {
+                // The files saved since the last sync; anything else (a removal, missed
+                // events, config, re-login marks) rebuilds every account.
+                let mut saved = Vec::new();
+                let mut rebuild = false;
                 tokio::select! {
-                    event = files.recv() => {
-                        if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                            return;
-                        }
-                    }
+                    event = files.recv() => match event {
+                        Ok(StoreEvent::Upserted(name)) => saved.push(name),
+                        Ok(StoreEvent::Removed(_)) | Err(RecvError::Lagged(_)) => rebuild = true,
+                        Err(RecvError::Closed) => return,
+                    },
                     changed = config.changed() => {
                         if changed.is_err() {
                             return;
                         }
+                        rebuild = true;
                     }
                     changed = relogin.changed() => {
                         if changed.is_err() {
                             return;
                         }
+                        rebuild = true;
                     }
                 }
-                // One rebuild for everything already queued: a refresh wave saves hundreds of
-                // files in a row, and each rebuild walks every account.
-                while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = files.try_recv() {}
+                // One sync for everything already queued.
+                loop {
+                    match files.try_recv() {
+                        Ok(StoreEvent::Upserted(name)) => saved.push(name),
+                        Ok(StoreEvent::Removed(_)) | Err(TryRecvError::Lagged(_)) => rebuild = true,
+                        Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                    }
+                }
                 // Off the request workers: with thousands of accounts a rebuild takes milliseconds.
                 let sync = state.clone();
-                if tokio::task::spawn_blocking(move || sync.sync_accounts()).await.is_err() {
+                let synced = tokio::task::spawn_blocking(move || {
+                    if rebuild || !sync.accounts_current(&saved) {
+                        sync.sync_accounts();
+                    }
+                });
+                if synced.await.is_err() {
                     return;
                 }
             }

@@ -213,3 +213,29 @@ async fn a_refused_refresh_token_takes_the_account_out_until_it_is_logged_in_aga
     assert_eq!(seen.headers["authorization"], format!("Bearer {}", fresh.access_token));
     assert_eq!(auth_file(&server, KIMI).await["status"], "active");
 }
+
+/// A saved file whose account changed (here its excluded models) changes routing at once; one
+/// whose tokens alone changed (what a refresh saves) leaves the account as it was, and requests
+/// use the new token.
+#[tokio::test]
+async fn a_saved_file_changes_routing_only_when_its_account_changes() {
+    let mock = MockKimi::start().await;
+    let server = gateway(&mock, "").await;
+    let first = mock.issue_tokens();
+    save(&server, KIMI, &kimi_file(&first.access_token, &first.refresh_token, &far_future())).await;
+    until_listed(&server, "kimi-k2", true).await;
+
+    let fresh = mock.issue_tokens();
+    save(&server, KIMI, &kimi_file(&fresh.access_token, &fresh.refresh_token, &far_future())).await;
+    let (status, body) = chat(&server, "kimi-k2").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(mock.api().last_request().headers["authorization"], format!("Bearer {}", fresh.access_token));
+    assert!(listed(&server).await.iter().any(|m| m == "kimi-k2"));
+
+    let mut excluding = kimi_file(&fresh.access_token, &fresh.refresh_token, &far_future());
+    excluding.fields_mut().insert("excluded_models".into(), json!(["kimi-k2"]));
+    save(&server, KIMI, &excluding).await;
+    until_listed(&server, "kimi-k2", false).await;
+    let (status, body) = chat(&server, "kimi-k2").await;
+    assert_eq!(status, 400, "an excluded model is not routed: {body}");
+}

@@ -731,3 +731,18 @@ fn the_kept_order_follows_cooldowns_ending_and_new_reports() {
     assert!(router.reset_health("c"));
     assert_eq!(order(&router, "m", &settings, now), ["a", "b", "c"]);
 }
+
+#[test]
+fn equal_accounts_keep_the_snapshot_and_a_change_replaces_it() {
+    let accounts = vec![account("a", 0, 1), account("b", 0, 1)];
+    let router = router(accounts.clone());
+    let before = router.current();
+    // The same accounts in another order: what a token refresh's account sync hands over.
+    router.set_accounts(accounts.iter().rev().cloned().collect());
+    assert!(Arc::ptr_eq(&before, &router.current()), "an unchanged account list rebuilt the snapshot");
+    let mut changed = accounts;
+    changed[1].priority = 5;
+    router.set_accounts(changed);
+    assert!(!Arc::ptr_eq(&before, &router.current()));
+    assert_eq!(router.current().accounts[1].priority, 5);
+}
