@@ -18,7 +18,9 @@ async fn with_corpus() -> TestServer {
 }
 
 async fn list(server: &TestServer, query: &str) -> Vec<Value> {
-    let (status, body) = json(server.mgmt(Method::GET, &format!("/auth-files{query}")).send().await.unwrap()).await;
+    let response = server.mgmt(Method::GET, &format!("/auth-files{query}")).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let (status, body) = json(response).await;
     assert_eq!(status, 200);
     body["files"].as_array().unwrap().clone()
 }
