@@ -303,23 +303,7 @@ impl CredentialStore {
 
     /// Re-reads the whole dir and brings the index (and subscribers) up to date.
     pub async fn rescan(&self) -> Result<(), StoreError> {
-        let _guard = self.disk_lock.lock().await;
-        let dir = self.dir.clone();
-        let loaded = blocking(move || -> io::Result<Vec<StoredAuth>> {
-            let names = disk::auth_file_names(&dir)?;
-            Ok(names.iter().filter_map(|name| disk::load(&dir, name)).collect())
-        })
-        .await??;
-        self.count_reads(loaded.len());
-        let present: HashSet<&str> = loaded.iter().map(|e| e.name.as_str()).collect();
-        let gone: Vec<String> = self.read_entries().keys().filter(|k| !present.contains(k.as_str())).cloned().collect();
-        for name in gone {
-            self.remove(&name);
-        }
-        for entry in loaded {
-            self.upsert(entry);
-        }
-        Ok(())
+        self.read_dir(HashMap::new()).await
     }
 
     /// Like [`CredentialStore::rescan`], but reads only the files whose [`FileStamp`] differs
@@ -328,25 +312,30 @@ impl CredentialStore {
     /// watcher's passes over the whole dir use it: right after [`CredentialStore::open`] read
     /// every file, its first pass reads none of the unchanged thousands again.
     pub async fn rescan_changed(&self) -> Result<(), StoreError> {
+        let known = self.read_entries().iter().filter_map(|(name, entry)| Some((name.clone(), entry.stamp?))).collect();
+        self.read_dir(known).await
+    }
+
+    /// Reads every file of the dir whose stamp is not the one `known` gives for it (all of
+    /// them when `known` is empty), and drops the entries of files gone from the dir.
+    async fn read_dir(&self, known: HashMap<String, FileStamp>) -> Result<(), StoreError> {
         let _guard = self.disk_lock.lock().await;
-        let known: HashMap<String, FileStamp> =
-            self.read_entries().iter().filter_map(|(name, entry)| Some((name.clone(), entry.stamp?))).collect();
         let dir = self.dir.clone();
-        let (names, loaded) = blocking(move || -> io::Result<(Vec<String>, Vec<StoredAuth>)> {
-            let names = disk::auth_file_names(&dir)?;
-            let loaded = names
-                .iter()
-                .filter(|name| {
-                    let now = disk::current_stamp(&dir, name);
-                    now.is_none() || now != known.get(name.as_str()).copied()
-                })
-                .filter_map(|name| disk::load(&dir, name))
-                .collect();
-            Ok((names, loaded))
+        let (present, loaded) = blocking(move || -> io::Result<(HashSet<String>, Vec<StoredAuth>)> {
+            let (mut present, mut loaded) = (HashSet::new(), Vec::new());
+            for name in disk::auth_file_names(&dir)? {
+                let now = disk::current_stamp(&dir, &name);
+                if now.is_none() || now != known.get(&name).copied() {
+                    // Gone between the listing and the read: not present either.
+                    let Some(entry) = disk::load(&dir, &name) else { continue };
+                    loaded.push(entry);
+                }
+                present.insert(name);
+            }
+            Ok((present, loaded))
         })
         .await??;
         self.count_reads(loaded.len());
-        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
         let gone: Vec<String> = self.read_entries().keys().filter(|k| !present.contains(k.as_str())).cloned().collect();
         for name in gone {
             self.remove(&name);

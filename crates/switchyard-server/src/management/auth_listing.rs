@@ -92,6 +92,46 @@ struct ListEntry<'a> {
     passthrough: Passthrough<'a>,
 }
 
+impl<'a> ListEntry<'a> {
+    /// An auth file's entry with nothing optional set: `error` and unavailable, labelled by
+    /// its name, until the caller knows better.
+    fn new(name: &'a str, auth_index: Cow<'a, str>, provider: Cow<'a, str>, counts: CounterSnapshot) -> Self {
+        ListEntry {
+            id: name,
+            auth_index,
+            name,
+            file_type: provider.clone(),
+            provider,
+            source: "file",
+            runtime_only: false,
+            file: None,
+            success: counts.success,
+            failed: counts.failed,
+            recent_requests: counts.recent_requests,
+            refused: false,
+            label: Cow::Borrowed(name),
+            status: "error",
+            status_message: Cow::Borrowed(""),
+            disabled: false,
+            unavailable: true,
+            needs_relogin: None,
+            next_retry_after: None,
+            cooldowns: None,
+            health: None,
+            email: None,
+            project_id: None,
+            account_type: None,
+            account: None,
+            last_refresh: None,
+            expired: None,
+            id_token: None,
+            priority: None,
+            weight: None,
+            passthrough: Passthrough(None),
+        }
+    }
+}
+
 /// What only an auth file has: where it is and when it last changed.
 #[derive(Serialize)]
 struct FileFields<'a> {
@@ -184,39 +224,8 @@ fn file_entry(view: FileView<'_>, counts: CounterSnapshot) -> ListEntry<'_> {
         created_at: modtime.clone(),
         modtime,
     };
-    let mut entry = ListEntry {
-        id: &stored.name,
-        auth_index: Cow::Borrowed(&stored.auth_index),
-        name: &stored.name,
-        file_type: provider.clone(),
-        provider,
-        source: "file",
-        runtime_only: false,
-        file: Some(file),
-        success: counts.success,
-        failed: counts.failed,
-        recent_requests: counts.recent_requests,
-        refused: false,
-        label: Cow::Borrowed(&stored.name),
-        status: "error",
-        status_message: Cow::Borrowed(""),
-        disabled: false,
-        unavailable: true,
-        needs_relogin: None,
-        next_retry_after: None,
-        cooldowns: None,
-        health: None,
-        email: None,
-        project_id: None,
-        account_type: None,
-        account: None,
-        last_refresh: None,
-        expired: None,
-        id_token: None,
-        priority: None,
-        weight: None,
-        passthrough: Passthrough(None),
-    };
+    let mut entry = ListEntry::new(&stored.name, Cow::Borrowed(&stored.auth_index), provider, counts);
+    entry.file = Some(file);
     match &stored.content {
         AuthContent::Corrupt { message } | AuthContent::Refused { reason: message } => {
             // Refused: not read at all (symlink, FIFO, device, directory, oversized), so not
@@ -365,49 +374,27 @@ fn api_key_entry<'a>(
     let cooling = health.status != HealthStatus::Active;
     let unservable = account.unservable.is_some();
     let counts = counts(&auth_index);
-    let mut entry = ListEntry {
-        id: &account.id,
-        auth_index: Cow::Owned(auth_index),
-        name: &account.id,
-        file_type: Cow::Borrowed(&account.provider),
-        provider: Cow::Borrowed(&account.provider),
-        source: "memory",
-        runtime_only: true,
-        file: None,
-        success: counts.success,
-        failed: counts.failed,
-        recent_requests: counts.recent_requests,
-        refused: false,
-        label: Cow::Borrowed(&account.id),
-        status: if account.disabled {
-            "disabled"
-        } else if unservable || cooling {
-            "error"
-        } else {
-            "active"
-        },
-        status_message: match (&account.unservable, cooling) {
-            (Some(reason), _) => Cow::Borrowed(reason),
-            (None, true) => Cow::Borrowed(health.status_message.as_deref().unwrap_or_default()),
-            (None, false) => Cow::Borrowed(""),
-        },
-        disabled: account.disabled,
-        unavailable: unservable || health.unavailable,
-        needs_relogin: None,
-        next_retry_after: None,
-        cooldowns: None,
-        health: None,
-        email: None,
-        project_id: None,
-        account_type: Some("api_key"),
-        account: Some(Cow::Owned(switchyard_redact::secret(key).to_string())),
-        last_refresh: None,
-        expired: None,
-        id_token: None,
-        priority: Some(account.priority),
-        weight: Some(account.weight),
-        passthrough: Passthrough(None),
+    let mut entry = ListEntry::new(&account.id, Cow::Owned(auth_index), Cow::Borrowed(&account.provider), counts);
+    entry.source = "memory";
+    entry.runtime_only = true;
+    entry.status = if account.disabled {
+        "disabled"
+    } else if unservable || cooling {
+        "error"
+    } else {
+        "active"
     };
+    entry.status_message = match (&account.unservable, cooling) {
+        (Some(reason), _) => Cow::Borrowed(reason),
+        (None, true) => Cow::Borrowed(health.status_message.as_deref().unwrap_or_default()),
+        (None, false) => Cow::Borrowed(""),
+    };
+    entry.disabled = account.disabled;
+    entry.unavailable = unservable || health.unavailable;
+    entry.account_type = Some("api_key");
+    entry.account = Some(Cow::Owned(switchyard_redact::secret(key).to_string()));
+    entry.priority = Some(account.priority);
+    entry.weight = Some(account.weight);
     add_health(&mut entry, health, None);
     Some(entry)
 }
