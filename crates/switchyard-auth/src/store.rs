@@ -324,8 +324,9 @@ impl CredentialStore {
         let (present, loaded) = blocking(move || -> io::Result<(HashSet<String>, Vec<StoredAuth>)> {
             let (mut present, mut loaded) = (HashSet::new(), Vec::new());
             for name in disk::auth_file_names(&dir)? {
-                let now = disk::current_stamp(&dir, &name);
-                if now.is_none() || now != known.get(&name).copied() {
+                // Stat only what the index holds a stamp for: anything else is read anyway.
+                let unchanged = known.get(&name).is_some_and(|&stamp| disk::current_stamp(&dir, &name) == Some(stamp));
+                if !unchanged {
                     // Gone between the listing and the read: not present either.
                     let Some(entry) = disk::load(&dir, &name) else { continue };
                     loaded.push(entry);

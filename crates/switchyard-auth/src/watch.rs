@@ -43,8 +43,8 @@ impl Drop for StoreWatcher {
 
 impl CredentialStore {
     /// Starts watching the auth dir. Needs a tokio runtime (the sync work runs as a task there;
-    /// notify's own thread only forwards batches). Starts with a rescan of the changed files, so changes made between
-    /// [`CredentialStore::open`] and this call are not missed.
+    /// notify's own thread only forwards batches). Starts with a rescan of the changed files, so
+    /// changes made between [`CredentialStore::open`] and this call are not missed.
     pub fn watch(self: &Arc<Self>) -> Result<StoreWatcher, StoreError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -110,7 +110,8 @@ fn changes_content(kind: &EventKind) -> bool {
     }
 }
 
-/// Re-reads `names`, or the whole dir's changed files when `None`. Failures are logged; the next event retries.
+/// Re-reads `names`, or the whole dir's changed files when `None`. Failures are logged; the
+/// next event retries.
 async fn resync(store: &CredentialStore, names: Option<Vec<String>>) {
     let result = match names {
         Some(names) => store.sync_files(names).await,

@@ -581,7 +581,7 @@ pub async fn refresh(State(state): State<Arc<AppState>>, body: Body) -> Result<J
     match state.refresher.force_refresh(&stored.name).await {
         Ok(()) => {
             let expired = state.store.get(&stored.name).and_then(|s| s.credential().and_then(Credential::expiry));
-            let expired = expired.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let expired = expired.map(super::auth_listing::rfc3339);
             Ok(ok_with(json!({ "expired": expired })))
         }
         Err(error @ RefreshError::Revoked(_)) => Err(ApiError::conflict(error.to_string()).with("needs_relogin", true)),

@@ -2,10 +2,9 @@
 //! with a status saying whether Switchyard can use it and, when not, why (`needs re-login: ...`,
 //! `cannot be served: ...`, a cooldown).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-use std::borrow::Cow;
 
 use axum::extract::{RawQuery, State};
 use axum::http::header;
@@ -26,12 +25,9 @@ use super::health_routes::HealthFields;
 use crate::account_health::{AccountStanding, file_standing, key_standing};
 use crate::{ApiError, AppState};
 
-fn rfc3339(time: SystemTime) -> String {
-    DateTime::<Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn rfc3339_utc(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+/// A time as the listing shows it: RFC 3339 in UTC, whole seconds.
+pub(super) fn rfc3339(time: impl Into<DateTime<Utc>>) -> String {
+    time.into().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// One entry of the listing, serialized straight from what it borrows: with thousands of auth
@@ -93,8 +89,8 @@ struct ListEntry<'a> {
 }
 
 impl<'a> ListEntry<'a> {
-    /// An auth file's entry with nothing optional set: `error` and unavailable, labelled by
-    /// its name, until the caller knows better.
+    /// An entry with nothing optional set, sourced from a file: `error` and unavailable,
+    /// labelled by its name, until the caller knows better.
     fn new(name: &'a str, auth_index: Cow<'a, str>, provider: Cow<'a, str>, counts: CounterSnapshot) -> Self {
         ListEntry {
             id: name,
@@ -268,8 +264,8 @@ fn file_entry(view: FileView<'_>, counts: CounterSnapshot) -> ListEntry<'_> {
                 Some(key) => Some(Cow::Owned(switchyard_redact::secret(key).to_string())),
                 None => credential.email().map(Cow::Borrowed),
             };
-            entry.last_refresh = credential.last_refresh().map(rfc3339_utc);
-            entry.expired = credential.expiry().map(rfc3339_utc);
+            entry.last_refresh = credential.last_refresh().map(rfc3339);
+            entry.expired = credential.expiry().map(rfc3339);
             if entry.provider == "codex" {
                 entry.id_token = codex_id_token_claims(credential);
             }
@@ -406,7 +402,7 @@ fn add_health<'a>(entry: &mut ListEntry<'a>, health: &'a AccountHealth, refresh_
         .next_retry_after
         .map(|wait| Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
         .or(refresh_next);
-    entry.next_retry_after = next_retry.map(rfc3339_utc);
+    entry.next_retry_after = next_retry.map(rfc3339);
     if !health.models.is_empty() {
         let cooldowns = health
             .models

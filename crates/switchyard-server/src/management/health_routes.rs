@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::auth_files::query_value;
+use super::auth_listing::rfc3339;
 use crate::account_health::{AccountStanding, evidence_json, file_standing, key_standing};
 use crate::{ApiError, AppState};
 
@@ -32,7 +33,7 @@ impl HealthFields {
         HealthFields {
             health: health.state.name(),
             health_reason: health.reason(),
-            health_until: health.state.until().map(|until| until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            health_until: health.state.until().map(rfc3339),
             health_action: health.action.map(|action| action.as_str()),
             disabled_by: standing.disabled_by.filter(|_| standing.disabled).map(|owner| owner.as_str()),
         }
